@@ -1,0 +1,4 @@
+"""`python -m generator` runs the memberportal CLI."""
+from .cli import main
+
+main()

@@ -1,0 +1,149 @@
+"""The `memberportal` command: parse, call, print, exit code."""
+from __future__ import annotations
+
+import sys
+from collections import Counter
+from datetime import date
+from pathlib import Path
+
+import click
+
+from . import __version__
+from .errors import MemberPortalError, ValidationFailed
+from .messages import day, money, say, word
+from .project import Project, find_root, load
+from .rules import STAGES, Status
+
+
+class Context:
+    def __init__(self, root: Path | None, as_of: date | None, lang: str):
+        self._root = root
+        self.as_of = as_of or date.today()
+        self.lang = lang
+        self._project: Project | None = None
+
+    @property
+    def root(self) -> Path:
+        return self._root or find_root()
+
+    @property
+    def project(self) -> Project:
+        if self._project is None:
+            self._project = load(self.root)
+        return self._project
+
+
+def _fail(error: MemberPortalError) -> None:
+    click.echo(str(error), err=True)
+    sys.exit(1)
+
+
+class _Group(click.Group):
+    """Turns our errors into messages and exit code 1, never a traceback."""
+
+    def invoke(self, ctx):
+        try:
+            return super().invoke(ctx)
+        except MemberPortalError as e:
+            _fail(e)
+
+
+@click.group(cls=_Group)
+@click.version_option(__version__, prog_name="memberportal")
+@click.option("-C", "--project", "root", type=click.Path(file_okay=False, path_type=Path),
+              help="The brand project folder (default: found from the current folder).")
+@click.option("--as-of", type=click.DateTime(formats=["%Y-%m-%d"]),
+              help="Compute every status as of this day (default: today).")
+@click.option("--lang", type=click.Choice(["zh", "en"]), default="zh", show_default=True,
+              help="Language of messages for people (reasons, reports).")
+@click.pass_context
+def cli(ctx, root, as_of, lang):
+    """memberportal: member pages, parcel inserts and a brand portal from member records."""
+    ctx.obj = Context(root.resolve() if root else None, as_of.date() if as_of else None, lang)
+
+
+@cli.command()
+@click.pass_obj
+def check(obj: Context):
+    """Validate every file and print a summary (members per tier and per stage)."""
+    project = obj.project
+    statuses, errors = project.statuses(obj.as_of)
+    if errors:
+        raise ValidationFailed(errors)
+    tiers = Counter(s.tier.tier.id for s in statuses)
+    stages = Counter(s.stage.key for s in statuses)
+    program = project.program
+    click.echo(f"{program.brand.name}: {len(statuses)} members, valid "
+               f"(as of {obj.as_of.isoformat()})")
+    click.echo("\nmembers per tier")
+    for t in program.tiers:
+        click.echo(f"  {t.id:<12} {t.name:<10} {tiers[t.id]:>6}")
+    click.echo("\nmembers per stage")
+    for key in STAGES:
+        click.echo(f"  {key:<14} {word('stage.name.' + key, obj.lang):<8} {stages[key]:>6}")
+
+
+@cli.command()
+@click.argument("member_id")
+@click.pass_obj
+def explain(obj: Context, member_id: str):
+    """Show a member's status with the reason for each part, for staff."""
+    project = obj.project
+    member = project.member(member_id)
+    click.echo(render_explain(project, project.status(member, obj.as_of), obj.lang))
+
+
+def render_explain(project: Project, s: Status, lang: str) -> str:
+    sym = project.program.currency_symbol
+    member = project.member(s.member_id)
+    lines = [f"{member.id}  {member.name}  ({project.where[member.id]})",
+             f"as of {s.as_of.isoformat()}", ""]
+    t = s.tier
+    lines.append(f"tier        {t.tier.name} ({t.tier.id})")
+    lines.append(f"  why       {say(t.reason, lang, sym)}")
+    if t.keep_until:
+        lines.append(f"  kept to   {t.keep_until.isoformat()} with no further order")
+    if t.next_tier:
+        unit = "points" if t.basis == "points" else ""
+        need = f"{int(t.needed):,} {unit}" if unit else money(t.needed, sym)
+        by = f" by {t.needed_by.isoformat()}" if t.needed_by else ""
+        lines.append(f"  next      {t.next_tier.name}: {need} more{by}")
+    p = s.points
+    lines.append(f"points      {p.balance:,} (earned {p.earned:,}, redeemed {p.redeemed:,}, "
+                 f"expired {p.expired:,})")
+    for e in p.expiring:
+        lines.append(f"  expiring  {e.points:,} on {e.date.isoformat()}")
+    for e in p.history[-8:]:
+        lines.append(f"  {e.date.isoformat()}  {e.points:+6,}  {say(e.what, lang, sym)}")
+    lines.append("benefits    " + ("、".join(b.name for _, b in s.benefits) or "-"))
+    for o in s.offers:
+        lines.append(f"offer       {o.name}: {word('offer.' + o.state, lang)}, "
+                     f"{o.valid_from.isoformat()} to {o.valid_until.isoformat()}")
+    for r in s.reminders:
+        due = " (due)" if r.due else ""
+        lines.append(f"reminder    {r.name}: runs out {r.run_out.isoformat()}, "
+                     f"remind on {r.remind_on.isoformat()}{due}")
+    for b in s.birthdays:
+        who = b.child_name or ("child" if b.who == "child" else "member")
+        lines.append(f"birthday    {who} turns {b.age} on {b.date.isoformat()} "
+                     f"(in {b.days_until} days): {b.gift}")
+    lines.append(f"stage       {s.stage.key} ({word('stage.name.' + s.stage.key, lang)}): "
+                 f"{say(s.stage.reason, lang, sym)}")
+    r = s.rfm
+    lines.append(f"rfm         R{r.r} F{r.f} M{r.m} {word('rfm.' + r.segment, lang)} "
+                 f"(last order {r.recency_days if r.recency_days is not None else '-'} days ago, "
+                 f"{r.frequency} orders and {money(r.monetary, sym)} in 12 months)")
+    lines.append(f"churn       {s.churn.level}: {say(s.churn.reason, lang, sym)}")
+    if s.ambassador:
+        lines.append(f"ambassador  {say(s.ambassador.reason, lang, sym)}")
+    for rec in s.recommendations:
+        lines.append(f"recommend   {rec.name}: {say(rec.reason, lang, sym)}")
+    return "\n".join(lines)
+
+
+def main() -> None:
+    cli(prog_name="memberportal")
+
+
+if __name__ == "__main__":
+    main()

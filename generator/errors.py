@@ -1,0 +1,71 @@
+"""One exception family: every error says where it is (file, line, field, member)."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+
+@dataclass(frozen=True, order=True)
+class Where:
+    """A place in an input file; line is 1-based, 0 when unknown."""
+
+    file: str
+    line: int = 0
+
+    def __str__(self) -> str:
+        return f"{self.file}:{self.line}" if self.line else self.file
+
+
+class MemberPortalError(Exception):
+    """Base of every error this tool reports to a user (never a traceback)."""
+
+    def __init__(self, message: str, where: Where | None = None, field: str | None = None,
+                 member: str | None = None, kind: str | None = None):
+        super().__init__(message)
+        self.message = message
+        self.where = where
+        self.field = field
+        self.member = member
+        self.kind = kind
+
+    def __str__(self) -> str:
+        head = [str(self.where)] if self.where else []
+        if self.kind:
+            head.append(self.kind)
+        if self.member:
+            head.append(f"member {self.member}")
+        if self.field:
+            head.append(f"field '{self.field}'")
+        return (": ".join([", ".join(head), self.message]) if head else self.message)
+
+
+class InputError(MemberPortalError):
+    """Bad input data: YAML, CSV, a member record or the program."""
+
+
+class TemplateError(MemberPortalError):
+    """A template that cannot render: unknown variable, forbidden URL, syntax."""
+
+
+class BuildError(MemberPortalError):
+    """An artifact that failed to build."""
+
+
+class ValidationFailed(MemberPortalError):
+    """Many errors found in one pass; raised once after everything was checked."""
+
+    def __init__(self, errors: list[MemberPortalError]):
+        self.errors = sorted(errors, key=lambda e: (e.where or Where(""), e.message))
+        n = len(self.errors)
+        super().__init__(f"{n} error{'s' if n != 1 else ''} found")
+
+    def __str__(self) -> str:
+        return "\n".join(str(e) for e in self.errors) + f"\n{self.message}"
+
+
+def rel(path: Path, root: Path) -> str:
+    """A path as shown in messages: relative to the project when inside it."""
+    try:
+        return str(path.resolve().relative_to(root.resolve()))
+    except ValueError:
+        return str(path)

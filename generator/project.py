@@ -1,0 +1,234 @@
+"""A brand project on disk: find it, read every input, validate it all, then fail once."""
+from __future__ import annotations
+
+import difflib
+from dataclasses import dataclass, field
+from datetime import date
+from pathlib import Path
+from typing import Any, Iterable
+
+from pydantic import BaseModel, ValidationError
+
+from .errors import InputError, MemberPortalError, ValidationFailed, Where, rel
+from .loading import Document, read_yaml
+from .models import Member, Program, Record
+from .rules import Status, evaluate
+
+PROGRAM_FILE = "members/tiers.yml"
+MEMBER_GLOBS = ("*.yml", "*.yaml")
+
+
+@dataclass
+class Project:
+    root: Path
+    program: Program
+    members: list[Member]                 # sorted by id
+    where: dict[str, Where] = field(default_factory=dict)  # member id -> file and line
+    redeemed: frozenset[str] = frozenset()  # members whose retention offer was redeemed
+
+    def member(self, member_id: str) -> Member:
+        for m in self.members:
+            if m.id == member_id:
+                return m
+        close = difflib.get_close_matches(member_id, [m.id for m in self.members], n=3)
+        hint = f"; did you mean {', '.join(close)}?" if close else ""
+        raise InputError(f"no member with id '{member_id}'{hint}")
+
+    def status(self, member: Member, as_of: date) -> Status:
+        return evaluate(member, self.program, as_of, self.redeemed, self.where.get(member.id))
+
+    def statuses(self, as_of: date) -> tuple[list[Status], list[MemberPortalError]]:
+        """Every member's status; a member whose records contradict each other is an error."""
+        out, errors = [], []
+        for m in self.members:
+            try:
+                out.append(self.status(m, as_of))
+            except MemberPortalError as e:
+                errors.append(e)
+        return out, errors
+
+
+def find_root(start: Path | None = None) -> Path:
+    """The project folder: the nearest folder upwards that holds members/tiers.yml."""
+    here = (start or Path.cwd()).resolve()
+    for folder in (here, *here.parents):
+        if (folder / PROGRAM_FILE).is_file():
+            return folder
+    raise InputError(f"no {PROGRAM_FILE} here or in any parent folder of {here}; "
+                     "run this inside a brand project (see `memberportal init`)")
+
+
+def member_files(root: Path) -> list[Path]:
+    folder = root / "members"
+    files = {p for pattern in MEMBER_GLOBS for p in folder.rglob(pattern)}
+    files.discard(root / PROGRAM_FILE)
+    return sorted(p for p in files if p.is_file())
+
+
+def _describe(err: dict) -> str:
+    kind, msg = err["type"], err["msg"]
+    if kind == "extra_forbidden":
+        return "unknown field"
+    if kind == "missing":
+        return "required field is missing"
+    if kind in ("value_error", "assertion_error"):
+        msg = msg.removeprefix("Value error, ")
+    given = err.get("input")
+    if kind not in ("missing",) and isinstance(given, (str, int, float)) and not isinstance(
+            given, bool):
+        shown = repr(given) if len(repr(given)) < 60 else repr(given)[:57] + "..."
+        return f"{msg} (got {shown})"
+    return msg
+
+
+def validation_errors(exc: ValidationError, doc: Document, prefix: tuple,
+                      model: type[BaseModel], member: str | None) -> list[InputError]:
+    out = []
+    for err in exc.errors():
+        loc = tuple(p for p in err["loc"])
+        path = prefix + loc
+        message = _describe(err)
+        if err["type"] == "extra_forbidden":
+            known = _known_fields(model, loc[:-1])
+            close = difflib.get_close_matches(str(loc[-1]), known, n=1)
+            message = (f"unknown field '{loc[-1]}'" +
+                       (f"; did you mean '{close[0]}'?" if close else
+                        f"; known fields: {', '.join(known)}" if known else ""))
+        # pydantic adds the union member's type name to a loc; keep the document's path only.
+        shown = ".".join(str(p) for p in loc if _in_doc(doc, prefix + loc[:loc.index(p) + 1]))
+        out.append(InputError(message, doc.where(path), field=shown or None, member=member))
+    return out
+
+
+def _in_doc(doc: Document, path: tuple) -> bool:
+    return path in doc.lines or isinstance(path[-1], int)
+
+
+def _known_fields(model: type[BaseModel], loc: tuple) -> list[str]:
+    """The field names allowed at `loc` inside `model` (for 'did you mean')."""
+    current: Any = model
+    for part in loc:
+        if isinstance(part, int):
+            continue
+        info = getattr(current, "model_fields", {}).get(part)
+        if info is None:
+            return []
+        current = _record_type(info.annotation)
+        if current is None:
+            return []
+    return list(getattr(current, "model_fields", {}))
+
+
+def _record_type(annotation: Any) -> type[Record] | None:
+    if isinstance(annotation, type) and issubclass(annotation, Record):
+        return annotation
+    for arg in getattr(annotation, "__args__", ()):
+        found = _record_type(arg)
+        if found:
+            return found
+    return None
+
+
+def _stamp_lines(obj: Any, doc: Document, path: tuple) -> None:
+    """Give every record the line it starts on, for errors found later by the rules."""
+    if isinstance(obj, Record):
+        obj._line = doc.line(path)
+        for name in type(obj).model_fields:
+            _stamp_lines(getattr(obj, name), doc, path + (name,))
+    elif isinstance(obj, list):
+        for i, item in enumerate(obj):
+            _stamp_lines(item, doc, path + (i,))
+
+
+def load_program(root: Path) -> tuple[Program | None, list[MemberPortalError]]:
+    path = root / PROGRAM_FILE
+    try:
+        doc = read_yaml(path, rel(path, root))
+    except InputError as e:
+        return None, [e]
+    if not isinstance(doc.data, dict):
+        return None, [InputError("the program file must be a mapping of settings",
+                                 doc.where())]
+    try:
+        program = Program.model_validate(doc.data)
+    except ValidationError as e:
+        return None, list(validation_errors(e, doc, (), Program, None))
+    errors = [InputError(msg, doc.where(p), field=".".join(map(str, p)))
+              for p, msg in program.references()]
+    return (None if errors else program), errors
+
+
+def _member_entries(doc: Document) -> Iterable[tuple[tuple, Any]]:
+    if isinstance(doc.data, list):
+        return [((i,), item) for i, item in enumerate(doc.data)]
+    return [((), doc.data)]
+
+
+def load_members(root: Path, program: Program | None, files: list[Path] | None = None,
+                 ) -> tuple[list[Member], dict[str, Where], list[MemberPortalError]]:
+    members: list[Member] = []
+    where: dict[str, Where] = {}
+    errors: list[MemberPortalError] = []
+    for path in files if files is not None else member_files(root):
+        shown = rel(path, root)
+        try:
+            doc = read_yaml(path, shown)
+        except InputError as e:
+            errors.append(e)
+            continue
+        if doc.data is None:
+            errors.append(InputError("empty file: a member file holds one member or a list",
+                                     Where(shown, 1)))
+            continue
+        for prefix, data in _member_entries(doc):
+            if not isinstance(data, dict):
+                errors.append(InputError("a member is a mapping of fields (id, name, phone…)",
+                                         doc.where(prefix)))
+                continue
+            member_id = data.get("id") if isinstance(data.get("id"), str) else None
+            try:
+                member = Member.model_validate(data)
+            except ValidationError as e:
+                errors += validation_errors(e, doc, prefix, Member, member_id)
+                continue
+            _stamp_lines(member, doc, prefix)
+            here = doc.where(prefix)
+            if program is not None:
+                errors += [InputError(msg, doc.where(prefix + p), field=".".join(map(str, p)),
+                                      member=member.id)
+                           for p, msg in member.check_references(program)]
+            if member.id in where:
+                errors.append(InputError(f"member id '{member.id}' is already used at "
+                                         f"{where[member.id]}", doc.where(prefix + ("id",)),
+                                         field="id", member=member.id))
+                continue
+            where[member.id] = here
+            members.append(member)
+    known = set(where)
+    for m in members:
+        for i, ref in enumerate(m.referrals):
+            if ref not in known or ref == m.id:
+                why = "refers to itself" if ref == m.id else f"unknown member '{ref}'"
+                errors.append(InputError(f"referral {why}", where[m.id], field=f"referrals.{i}",
+                                         member=m.id))
+    seen_orders: dict[str, str] = {}
+    for m in sorted(members, key=lambda m: where[m.id]):
+        for o in m.orders:
+            if o.id in seen_orders and seen_orders[o.id] != m.id:
+                errors.append(InputError(f"order id '{o.id}' also belongs to member "
+                                         f"{seen_orders[o.id]}",
+                                         Where(where[m.id].file, o._line), field="orders.id",
+                                         member=m.id))
+            seen_orders.setdefault(o.id, m.id)
+    members.sort(key=lambda m: m.id)
+    return members, where, errors
+
+
+def load(root: Path) -> Project:
+    """Read and validate the whole project; raise ValidationFailed with every error at once."""
+    program, errors = load_program(root)
+    members, where, member_errors = load_members(root, program)
+    errors += member_errors
+    if errors or program is None:
+        raise ValidationFailed(errors)
+    return Project(root, program, members, where)

@@ -1,0 +1,43 @@
+"""QR codes as compact vector SVG (one path per code), with the quiet zone kept."""
+from __future__ import annotations
+
+import qrcode
+import qrcode.constants
+
+_LEVELS = {"L": qrcode.constants.ERROR_CORRECT_L, "M": qrcode.constants.ERROR_CORRECT_M,
+           "Q": qrcode.constants.ERROR_CORRECT_Q, "H": qrcode.constants.ERROR_CORRECT_H}
+
+
+def qr_matrix(data: str, level: str = "M") -> list[list[bool]]:
+    code = qrcode.QRCode(error_correction=_LEVELS[level], border=0, box_size=1)
+    code.add_data(data)
+    code.make(fit=True)
+    return code.get_matrix()
+
+
+def qr_svg(data: str, size: str = "100%", level: str = "M", border: int = 4,
+           color: str = "#000", title: str | None = None) -> str:
+    """An inline <svg> of the code; `border` modules of quiet zone are part of the drawing."""
+    matrix = qr_matrix(data, level)
+    n = len(matrix) + 2 * border
+    runs = []
+    for y, row in enumerate(matrix):
+        x = 0
+        while x < len(row):
+            if row[x]:
+                start = x
+                while x < len(row) and row[x]:
+                    x += 1
+                runs.append(f"M{start + border} {y + border}h{x - start}v1h{start - x}z")
+            else:
+                x += 1
+    label = f"<title>{_escape(title)}</title>" if title else ""
+    return (f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {n} {n}" width="{size}" '
+            f'height="{size}" shape-rendering="crispEdges" role="img">{label}'
+            f'<rect width="{n}" height="{n}" fill="#fff"/>'
+            f'<path fill="{color}" d="{"".join(runs)}"/></svg>')
+
+
+def _escape(text: str) -> str:
+    return (text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+            .replace('"', "&quot;"))

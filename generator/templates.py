@@ -1,0 +1,84 @@
+"""The Jinja2 environment: project templates first, StrictUndefined, autoescape, filters."""
+from __future__ import annotations
+
+import unicodedata
+from datetime import date
+from pathlib import Path
+
+import jinja2
+from markupsafe import Markup
+
+from .errors import TemplateError
+from .messages import day, money, say, word
+from .qr import qr_svg
+from .rules import Msg
+
+BUILTIN_TEMPLATES = Path(__file__).resolve().parent.parent / "templates"
+COMPOUND_SURNAMES = ("欧阳", "司马", "上官", "诸葛", "东方", "皇甫", "尉迟", "公孙", "慕容",
+                     "令狐", "长孙", "宇文", "司徒", "夏侯", "轩辕", "端木", "南宫", "西门")
+
+
+def _is_cjk(ch: str) -> bool:
+    return unicodedata.east_asian_width(ch) in ("W", "F")
+
+
+def mask_name(name: str) -> str:
+    """王晓梅 -> 王*梅, 李娜 -> 李*, 欧阳娜娜 -> 欧阳**, Anna Smith -> A*** S****."""
+    name = name.strip()
+    if not name:
+        return ""
+    if all(_is_cjk(c) for c in name):
+        surname = name[:2] if name.startswith(COMPOUND_SURNAMES) and len(name) > 2 else name[0]
+        rest = name[len(surname):]
+        if len(rest) >= 2 and len(surname) == 1:
+            return surname + "*" * (len(rest) - 1) + rest[-1]
+        return surname + "*" * max(len(rest), 1)
+    return " ".join(w[0] + "*" * (len(w) - 1) for w in name.split())
+
+
+def environment(search_path: list[Path], lang: str = "zh", symbol: str = "¥") -> jinja2.Environment:
+    """Templates resolve through `search_path` in order (project first), then the built-ins."""
+    paths = [str(p) for p in search_path if p.is_dir()]
+    if BUILTIN_TEMPLATES.is_dir() and str(BUILTIN_TEMPLATES) not in paths:
+        paths.append(str(BUILTIN_TEMPLATES))
+    env = jinja2.Environment(
+        loader=jinja2.FileSystemLoader(paths),
+        undefined=jinja2.StrictUndefined,
+        autoescape=jinja2.select_autoescape(["html", "htm", "xml", "svg", "j2"],
+                                            default_for_string=True),
+        trim_blocks=True, lstrip_blocks=True, keep_trailing_newline=True,
+    )
+    env.filters.update(
+        mask=mask_name,
+        money=lambda v: money(v, symbol),
+        day=lambda d: day(d, lang) if isinstance(d, date) else d,
+        say=lambda m: say(m, lang, symbol) if isinstance(m, Msg) else m,
+        qr=lambda data, **kw: Markup(qr_svg(str(data), **kw)),
+    )
+    env.globals.update(t=lambda key: word(key, lang), lang=lang)
+    return env
+
+
+def render(env: jinja2.Environment, name: str, **context) -> str:
+    """Render a template; an unknown variable or a syntax error names template and line."""
+    try:
+        return env.get_template(name).render(**context)
+    except jinja2.TemplateSyntaxError as e:
+        raise TemplateError(f"template syntax error: {e.message}", field=None,
+                            kind=f"template {e.name or name} line {e.lineno}") from None
+    except jinja2.UndefinedError as e:
+        raise TemplateError(f"{e.message}", kind=f"template {name} line "
+                            f"{_template_line(e, name)}") from None
+    except jinja2.TemplateNotFound as e:
+        raise TemplateError(f"template not found: {e.name}") from None
+
+
+def _template_line(exc: BaseException, name: str) -> int | str:
+    """The template line the error was raised from (Jinja2 rewrites tracebacks to it)."""
+    tb, line = exc.__traceback__, "?"
+    while tb is not None:
+        code = tb.tb_frame.f_code
+        if code.co_filename.endswith(name) or code.co_filename == "<template>":
+            line = tb.tb_lineno
+        tb = tb.tb_next
+    return line
