@@ -73,15 +73,15 @@ def parse_yaml(text: str, shown: str) -> Document:
     doc = Document(shown, None)
     if node is None:
         return doc
-    doc.data = _Builder(doc).build(node, (), None)
+    doc.data = _Builder(doc, text).build(node, ())
     return doc
 
 
 class _Builder:
     """Turns a node tree into data; refuses what a member file never needs."""
 
-    def __init__(self, doc: Document):
-        self.doc = doc
+    def __init__(self, doc: Document, text: str):
+        self.doc, self.text = doc, text
         self.seen: set[int] = set()
         self.scalars = yaml.constructor.SafeConstructor()
 
@@ -89,12 +89,19 @@ class _Builder:
         fieldname = ".".join(str(p) for p in path) or None
         return InputError(message, Where(self.doc.file, line), field=fieldname)
 
-    def build(self, node: yaml.Node, path: _Path, used_at: int | None) -> Any:
+    def _first_alias_line(self) -> int:
+        """The line of the first alias; only parsed again on this rare error path."""
+        for event in yaml.parse(self.text, Loader=_Loader):
+            if isinstance(event, yaml.AliasEvent):
+                return event.start_mark.line + 1
+        return 0
+
+    def build(self, node: yaml.Node, path: _Path) -> Any:
         line = node.start_mark.line + 1
         if id(node) in self.seen:
             # The composer hands out the same node object for every alias of an anchor.
             raise self.fail("YAML anchors and aliases (&name / *name) are not allowed; "
-                            "write the value out", used_at or line, path)
+                            "write the value out", self._first_alias_line(), path)
         self.seen.add(id(node))
         self.doc.lines.setdefault(path, line)
         if isinstance(node, yaml.MappingNode):
@@ -107,7 +114,7 @@ class _Builder:
                     raise self.fail("YAML merge keys (<<) are not allowed", key_line, path)
                 if not isinstance(key_node, yaml.ScalarNode):
                     raise self.fail("a key must be plain text", key_line, path)
-                key = self.build(key_node, path, key_line)
+                key = self.build(key_node, path)
                 if isinstance(key, (int, float, bool)) or key is None:
                     key = key_node.value  # keys are names: `2024:` stays the text "2024"
                 if key in out:
@@ -115,12 +122,12 @@ class _Builder:
                     raise self.fail(f"duplicate key '{key}' (first at line {first})",
                                     key_line, path + (key,))
                 self.doc.lines[path + (key,)] = key_line
-                out[key] = self.build(value_node, path + (key,), key_line)
+                out[key] = self.build(value_node, path + (key,))
             return out
         if isinstance(node, yaml.SequenceNode):
             if node.tag != _STD + "seq":
                 raise self.fail(f"tag {node.tag!r} is not allowed", line, path)
-            return [self.build(item, path + (i,), None) for i, item in enumerate(node.value)]
+            return [self.build(item, path + (i,)) for i, item in enumerate(node.value)]
         if node.tag not in _SCALAR_TAGS:
             raise self.fail(f"tag {node.tag!r} is not allowed (only plain values)", line, path)
         try:
