@@ -169,6 +169,7 @@ def load_members(root: Path, program: Program | None, files: list[Path] | None =
     members: list[Member] = []
     where: dict[str, Where] = {}
     errors: list[MemberPortalError] = []
+    referral_at: dict[str, list[Where]] = {}  # checked once every id is known
     for path in files if files is not None else member_files(root):
         shown = rel(path, root)
         try:
@@ -203,14 +204,16 @@ def load_members(root: Path, program: Program | None, files: list[Path] | None =
                                          field="id", member=member.id))
                 continue
             where[member.id] = here
+            referral_at[member.id] = [doc.where(prefix + ("referrals", i))
+                                      for i in range(len(member.referrals))]
             members.append(member)
     known = set(where)
     for m in members:
         for i, ref in enumerate(m.referrals):
             if ref not in known or ref == m.id:
                 why = "refers to itself" if ref == m.id else f"unknown member '{ref}'"
-                errors.append(InputError(f"referral {why}", where[m.id], field=f"referrals.{i}",
-                                         member=m.id))
+                errors.append(InputError(f"referral {why}", referral_at[m.id][i],
+                                         field=f"referrals.{i}", member=m.id))
     seen_orders: dict[str, str] = {}
     for m in sorted(members, key=lambda m: where[m.id]):
         for o in m.orders:

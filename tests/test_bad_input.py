@@ -142,7 +142,9 @@ def test_unknown_activity_and_referral(fixture_project):
     fixture_project.add(member(activities=[{"type": "dance", "date": "2026-01-01"}],
                                referrals=["M404"]))
     errs = errors_of(fixture_project)
-    assert sorted(e.field for e in errs) == ["activities.0.type", "referrals.0"]
+    assert sorted((e.field, e.where.line) for e in errs) == [
+        ("activities.0.type", line_of(fixture_project, "members/M1.yml", "- type: dance")),
+        ("referrals.0", line_of(fixture_project, "members/M1.yml", "- M404"))]
 
 
 def test_duplicate_order_ids_across_members(fixture_project):

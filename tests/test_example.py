@@ -1,0 +1,42 @@
+"""The repository's own example brand: valid, and its statuses as staff see them (golden)."""
+from __future__ import annotations
+
+import subprocess
+import sys
+
+from click.testing import CliRunner
+
+from conftest import REPO
+from generator.cli import cli
+
+AS_OF = "2026-11-24"
+GOLDEN_MEMBERS = ("M0001", "M0002")
+
+
+def run(*args):
+    return CliRunner().invoke(cli, ["-C", str(REPO), "--as-of", AS_OF, *args])
+
+
+def test_example_brand_checks_clean_and_prints_counts(golden):
+    result = run("check")
+    assert result.exit_code == 0, result.output
+    assert "members per tier" in result.output and "members per stage" in result.output
+    golden("check.txt", result.output)
+
+
+def test_explain_example_members(golden):
+    for member_id in GOLDEN_MEMBERS:
+        result = run("explain", member_id)
+        assert result.exit_code == 0, result.output
+        golden(f"explain-{member_id}.txt", result.output)
+
+
+def test_explain_unknown_member_suggests():
+    result = run("explain", "M001")
+    assert result.exit_code == 1 and "no member with id 'M001'; did you mean" in result.output
+
+
+def test_python_dash_m_runs_the_cli():
+    out = subprocess.run([sys.executable, "-m", "generator", "--version"], cwd=REPO,
+                         capture_output=True, text=True, check=True)
+    assert out.stdout.startswith("memberportal, version")
