@@ -17,6 +17,7 @@ except ImportError:  # pragma: no cover
 _STD = "tag:yaml.org,2002:"
 _SCALAR_TAGS = {_STD + t for t in ("str", "int", "float", "bool", "null", "timestamp")}
 _Path = tuple  # a path into a document: keys and list indexes
+MAX_DEPTH = 32  # a member record nests about six deep; deeper is an attack or an accident
 
 
 @dataclass
@@ -63,6 +64,13 @@ def read_yaml(path: Path, shown: str | None = None) -> Document:
 def parse_yaml(text: str, shown: str) -> Document:
     try:
         node = yaml.compose(text, Loader=_Loader)
+    except RecursionError:
+        raise InputError(f"nested more than {MAX_DEPTH} levels deep", Where(shown)) from None
+    except yaml.reader.ReaderError as e:
+        line = text[: e.position].count("\n") + 1
+        code = e.character if isinstance(e.character, int) else ord(e.character)
+        raise InputError(f"character U+{code:04X} is not allowed in YAML ({e.reason})",
+                         Where(shown, line)) from None
     except yaml.MarkedYAMLError as e:
         mark = e.problem_mark or e.context_mark
         line = mark.line + 1 if mark else 0
@@ -103,6 +111,8 @@ class _Builder:
             raise self.fail("YAML anchors and aliases (&name / *name) are not allowed; "
                             "write the value out", self._first_alias_line(), path)
         self.seen.add(id(node))
+        if len(path) > MAX_DEPTH:
+            raise self.fail(f"nested more than {MAX_DEPTH} levels deep", line, path[:3])
         self.doc.lines.setdefault(path, line)
         if isinstance(node, yaml.MappingNode):
             if node.tag != _STD + "map":

@@ -195,3 +195,24 @@ def test_member_file_that_is_not_a_mapping(fixture_project):
     fixture_project.write("members/a.yml", "- just\n- words\n")
     errs = errors_of(fixture_project)
     assert [e.where.line for e in errs] == [1, 2]
+
+
+def test_nesting_bomb_is_refused(fixture_project):
+    fixture_project.write("members/a.yml", "id: M1\nprofile: " + "[" * 5000 + "]" * 5000 + "\n")
+    e = only_error(fixture_project)
+    assert e.where.file == "members/a.yml" and "nested more than 32 levels" in str(e)
+
+
+def test_control_character_names_its_line(fixture_project):
+    fixture_project.write("members/a.yml", "id: M1\nname: 王\x07晓梅\n")
+    e = only_error(fixture_project)
+    assert e.where.line == 2 and "U+0007" in str(e)
+
+
+def test_amounts_must_be_finite_with_two_decimals(fixture_project):
+    fixture_project.write("members/a.yml", dump(member(orders=[order("O1", "2026-01-02", 1)]))
+                          .replace("price: 1", "price: .nan"))
+    fixture_project.add(member("M2", orders=[order("O2", "2026-01-02", 0.001)]))
+    by_member = {e.member: str(e) for e in errors_of(fixture_project)}
+    assert "finite number (got nan)" in by_member["M1"]
+    assert "no more than 2 decimal places (got 0.001)" in by_member["M2"]

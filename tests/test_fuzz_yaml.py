@@ -1,0 +1,67 @@
+"""Fuzzing member files: whatever the bytes, the loader answers with errors, never a traceback."""
+from __future__ import annotations
+
+from pathlib import Path
+
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from conftest import dump, member, order
+from generator.errors import MemberPortalError
+from generator.models import Program
+from generator.project import load_members
+from conftest import program as example_program
+
+PROGRAM = Program.model_validate(example_program())
+VALID = dump(member(orders=[order("O1", "2026-01-02", 100)], children=[{"birthday": "2024-02-29"}],
+                    activities=[{"type": "checkin", "date": "2026-03-01"}]))
+scalars = st.one_of(st.none(), st.booleans(), st.integers(), st.floats(allow_nan=True),
+                    st.text(max_size=20), st.dates())
+values = st.recursive(scalars, lambda inner: st.one_of(
+    st.lists(inner, max_size=4), st.dictionaries(st.text(max_size=12), inner, max_size=5)),
+    max_leaves=25)
+fields = st.sampled_from(["id", "name", "phone", "joined", "birthday", "children", "orders",
+                          "activities", "redemptions", "referrals", "profile", "role", "consent",
+                          "tier_override", "segments", "region", "extra"])
+
+
+def load_text(folder: Path, raw: bytes) -> None:
+    path = folder / "members" / "fuzz.yml"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(raw)
+    members, _, errors = load_members(folder, PROGRAM, [path])
+    assert all(isinstance(e, MemberPortalError) and e.where and e.where.file for e in errors)
+    assert members or errors
+
+
+SETTINGS = settings(max_examples=300, deadline=None,
+                    suppress_health_check=[HealthCheck.function_scoped_fixture])
+
+
+@SETTINGS
+@given(st.binary(max_size=300))
+def test_random_bytes(tmp_path, raw):
+    load_text(tmp_path, raw)
+
+
+@SETTINGS
+@given(st.data())
+def test_mutated_valid_member(tmp_path, data):
+    text = bytearray(VALID.encode())
+    for _ in range(data.draw(st.integers(1, 4))):
+        pos = data.draw(st.integers(0, len(text) - 1))
+        op = data.draw(st.sampled_from(["delete", "insert", "replace"]))
+        byte = data.draw(st.sampled_from(list(b":-[]{}&*!|>'\"#%@` \n\t0aZ\xe7\x8e\x8b")))
+        if op == "delete":
+            del text[pos]
+        elif op == "insert":
+            text.insert(pos, byte)
+        else:
+            text[pos] = byte
+    load_text(tmp_path, bytes(text))
+
+
+@SETTINGS
+@given(st.dictionaries(fields, values, max_size=8))
+def test_random_structures(tmp_path, record):
+    load_text(tmp_path, dump({**member(), **record}).encode())
