@@ -240,6 +240,7 @@ class Order(Record):
     id: Annotated[str, Field(min_length=1, max_length=60)]
     date: date
     channel: str | None = None
+    note: str | None = None
     items: Annotated[list[Item], Field(min_length=1)]
     refunded: StrictBool = False
 
@@ -279,7 +280,7 @@ class Member(Record):
     children: list[Child] = []
     segments: list[str] = []
     region: str | None = None
-    profile: dict[str, str | int] = {}
+    profile: dict[str, str | int | float | date] = {}
     consultant: str | None = None
     role: Role = "member"
     consent: Consent = Consent()

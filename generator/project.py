@@ -25,6 +25,7 @@ class Project:
     members: list[Member]                 # sorted by id
     where: dict[str, Where] = field(default_factory=dict)  # member id -> file and line
     redeemed: frozenset[str] = frozenset()  # members whose retention offer was redeemed
+    _by_id: dict[str, Member] | None = field(default=None, repr=False)
 
     def member(self, member_id: str) -> Member:
         for m in self.members:
@@ -35,7 +36,17 @@ class Project:
         raise InputError(f"no member with id '{member_id}'{hint}")
 
     def status(self, member: Member, as_of: date) -> Status:
-        return evaluate(member, self.program, as_of, self.redeemed, self.where.get(member.id))
+        return evaluate(member, self.program, as_of, self.redeemed, self.where.get(member.id),
+                        self.counted_referrals(member, as_of))
+
+    def counted_referrals(self, member: Member, as_of: date) -> int:
+        """Referred friends who placed a paid order by as_of: the ones the programme counts."""
+        if not member.referrals:
+            return 0
+        if self._by_id is None:
+            self._by_id = {m.id: m for m in self.members}
+        return sum(1 for ref in member.referrals
+                   if any(o.date <= as_of and not o.refunded for o in self._by_id[ref].orders))
 
     def statuses(self, as_of: date) -> tuple[list[Status], list[MemberPortalError]]:
         """Every member's status; a member whose records contradict each other is an error."""

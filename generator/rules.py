@@ -544,17 +544,19 @@ def _churn(program: Program, orders: list[Order], as_of: date, lapsed: list[str]
 
 
 def _lapsed(program: Program, orders: list[Order], as_of: date) -> list[str]:
-    """Consumables that ran out long ago and were not bought again."""
-    last: dict[str, date] = {}
+    """Consumables that ran out a while ago with no order of any kind since."""
+    run_outs: dict[str, date] = {}
     for o in orders:
         for item in o.items:
             product = program.product(item.sku)
             if product and product.lasts_days:
-                prev = last.get(item.sku, o.date)
-                last[item.sku] = max(prev, o.date) + timedelta(days=item.qty * product.lasts_days)
+                prev = run_outs.get(item.sku, o.date)
+                run_outs[item.sku] = max(prev, o.date) + timedelta(days=item.qty *
+                                                                   product.lasts_days)
+    last_order = orders[-1].date if orders else None
     cutoff = as_of - timedelta(days=RECENT_RUN_OUT_DAYS)
-    return sorted(program.product(s).name for s, run_out in last.items() if run_out < cutoff
-                  and run_out >= as_of - timedelta(days=program.churn.lost_days))
+    return sorted(program.product(s).name for s, run_out in run_outs.items()
+                  if run_out < cutoff and last_order < run_out)
 
 
 def _stage(member: Member, orders: list[Order], as_of: date) -> Stage:
@@ -573,11 +575,12 @@ def _stage(member: Member, orders: list[Order], as_of: date) -> Stage:
     return Stage("satisfaction", Msg("stage.satisfaction"))
 
 
-def _ambassador(program: Program, member: Member, tier: Tier) -> AmbassadorStatus | None:
+def _ambassador(program: Program, member: Member, tier: Tier, referrals: int | None,
+                ) -> AmbassadorStatus | None:
     rule = program.ambassador
     if rule is None:
         return None
-    n = len(member.referrals)
+    n = len(member.referrals) if referrals is None else referrals
     tier_ok = rule.min_tier is None or (_rank(program, tier) >=
                                         _rank(program, program.tier(rule.min_tier)))
     if member.role != "member":
@@ -622,11 +625,14 @@ def _recommendations(program: Program, member: Member, orders: list[Order], as_o
 
 
 def evaluate(member: Member, program: Program, as_of: date,
-             redeemed: frozenset[str] = frozenset(), where: Where | None = None) -> Status:
+             redeemed: frozenset[str] = frozenset(), where: Where | None = None,
+             referrals: int | None = None) -> Status:
     """The member's status on `as_of`. Pure: the same inputs always give the same Status.
 
     `redeemed` holds the ids of members whose retention offer was redeemed (the ledger);
-    `where` is the member's file and line, used in errors about inconsistent records.
+    `where` is the member's file and line, used in errors about inconsistent records;
+    `referrals` is how many of the member's referrals count (placed a paid order by as_of;
+    the project knows the other members), default all of them.
     """
     orders = sorted((o for o in member.orders if o.date <= as_of and not o.refunded),
                     key=lambda o: (o.date, o.id))
@@ -634,7 +640,7 @@ def evaluate(member: Member, program: Program, as_of: date,
     qualifier = _Qualifier(program, ledger)
     tier = _tier_status(member, program, qualifier, as_of)
     points = points_status(member, program, earned, as_of, where)
-    ambassador = _ambassador(program, member, tier.tier)
+    ambassador = _ambassador(program, member, tier.tier, referrals)
     benefit_ids = list(tier.tier.benefits)
     if ambassador and ambassador.is_ambassador:
         benefit_ids += [b for b in program.ambassador.benefits if b not in benefit_ids]

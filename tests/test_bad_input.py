@@ -216,3 +216,4 @@ def test_amounts_must_be_finite_with_two_decimals(fixture_project):
     by_member = {e.member: str(e) for e in errors_of(fixture_project)}
     assert "finite number (got nan)" in by_member["M1"]
     assert "no more than 2 decimal places (got 0.001)" in by_member["M2"]
+

@@ -10,7 +10,7 @@ from conftest import REPO
 from generator.cli import cli
 
 AS_OF = "2026-11-24"
-GOLDEN_MEMBERS = ("M0001", "M0002")
+GOLDEN_MEMBERS = ("M0001", "M0002", "M0004", "M0006", "M0014", "M0023")
 
 
 def run(*args):

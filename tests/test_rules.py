@@ -292,3 +292,13 @@ def test_evaluate_is_deterministic_and_ignores_file_order():
     a = status(mem(orders=orders))
     b = status(mem(orders=list(reversed(orders))))
     assert a == b and a.to_dict() == b.to_dict()
+
+
+def test_a_product_run_out_before_the_last_order_is_no_churn_signal():
+    # The wash set ran out in March; she has ordered since: she simply stopped needing it.
+    m = mem(orders=[order("O1", "2025-12-01", 139, sku="WASH-SET"),
+                    order("O2", "2026-11-10", 59, sku="BOTTLE-240")])
+    assert status(m).churn.level == "active"
+    quiet = mem(orders=[order("O1", "2026-10-01", 268, qty=1)])  # ran out 10-13, no order since
+    assert status(quiet).churn.level == "at_risk" and status(quiet).churn.reason.key == \
+        "churn.lapsed"
