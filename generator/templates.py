@@ -55,7 +55,8 @@ def environment(search_path: list[Path], lang: str = "zh", symbol: str = "¥") -
         say=lambda m: say(m, lang, symbol) if isinstance(m, Msg) else m,
         qr=lambda data, **kw: Markup(qr_svg(str(data), **kw)),
     )
-    env.globals.update(t=lambda key: word(key, lang), lang=lang)
+    env.globals.update(t=lambda key, **params: (word(key, lang).format(**params) if params
+                                               else word(key, lang)), lang=lang)
     return env
 
 
