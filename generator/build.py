@@ -61,6 +61,7 @@ class Build:
     # pages
     pages: list[MemberPage] = field(default_factory=list)
     rendered: int = 0
+    rendered_members: list[str] = field(default_factory=list)
     reused: int = 0
     removed: int = 0
     manifest: dict = field(default_factory=dict)
@@ -125,8 +126,7 @@ def pages(b: Build) -> None:
     program = b.project.program
     env = environment(b.search_path(), b.lang, program.currency_symbol)
     shell = b.portal.shell
-    common = fingerprint(program, shell, b.search_path() + [_builtin_templates()], b.lang,
-                         code_version())
+    common = fingerprint(shell, b.search_path() + [_builtin_templates()], b.lang, code_version())
     old = _read_manifest(b.out / MANIFEST_FILE)
     entries: dict[str, dict] = {}
     private = b.site / PRIVATE_DIR
@@ -151,6 +151,7 @@ def pages(b: Build) -> None:
                 target.write_bytes(html)
                 digest = hashlib.sha256(html).hexdigest()
                 b.rendered += 1
+                b.rendered_members.append(member.id)
             entries[page.token] = {"member": member.id, "inputs": page.digest, "output": digest}
             b.pages.append(page)
         except Exception as e:  # one broken page must not stop the others

@@ -58,11 +58,23 @@ def page_for(member: Member, status: Status, program: Program, secret: bytes, ge
              site_url: str, lang: str, fingerprint: str) -> MemberPage:
     """Everything one page shows, as a context, and the digest that decides re-rendering.
 
-    `fingerprint` covers what all pages share (program, shell, templates, code version).
+    `fingerprint` covers what all pages share (shell, templates, language, code version).
     """
     token = page_token(secret, member.id, generation)
+    rule = program.ambassador
+    prices = {}
+    for r in status.recommendations:
+        product = program.product(r.sku)
+        if product and product.price:
+            prices[r.sku] = product.price
+    # Only what the page shows of the program, so a change elsewhere in tiers.yml (another
+    # tier's threshold, a product nobody is offered) leaves this page alone.
     ctx = {
-        "brand": program.brand, "program": program, "s": status,
+        "s": status,
+        "brand": program.brand.model_dump(), "symbol": program.currency_symbol,
+        "window": program.qualification.window,
+        "ambassador": {"name": rule.name, "min_referrals": rule.min_referrals} if rule else None,
+        "prices": prices,
         "member_name": mask_name(member.name), "consultant": member.consultant,
         "segments": list(member.segments),
         "referral_code": referral_code(secret, member.id),
@@ -70,8 +82,7 @@ def page_for(member: Member, status: Status, program: Program, secret: bytes, ge
         "progress": progress(status, program.currency_symbol),
         "discount": discount(status.tier.tier.discount, lang),
     }
-    own = {k: v for k, v in ctx.items() if k not in ("brand", "program", "s")}
-    digest = _digest([fingerprint, status.to_dict(), own])
+    digest = _digest([fingerprint, status.to_dict(), {k: v for k, v in ctx.items() if k != "s"}])
     return MemberPage(member.id, token, ctx, digest)
 
 
@@ -84,17 +95,15 @@ def render_index(env: jinja2.Environment, shell: Shell, program: Program) -> str
     return shell.wrap(render(env, INDEX_TEMPLATE, brand=program.brand))
 
 
-def fingerprint(program: Program, shell: Shell, search_path: list[Path], lang: str,
-                code_version: str) -> str:
-    """What every personal page depends on besides its own member."""
+def fingerprint(shell: Shell, search_path: list[Path], lang: str, code_version: str) -> str:
+    """What every personal page depends on besides its own member and status."""
     templates = []
     for folder in search_path:
         base = folder / "member"
         if base.is_dir():
             templates += [(str(p.relative_to(folder)), p.read_bytes().hex())
                           for p in sorted(base.rglob("*")) if p.is_file()]
-    return _digest([program.model_dump(mode="json"), shell.digest, templates, lang,
-                    code_version])
+    return _digest([shell.digest, templates, lang, code_version])
 
 
 def _digest(data: Any) -> str:
