@@ -232,3 +232,34 @@ def test_referral_code_is_short_crockford_and_stable():
     code = referral_code(secret, "M0001")
     assert len(code) == 8 and set(code) <= set(CROCKFORD)
     assert code == referral_code(secret, "M0001") != referral_code(secret, "M0002")
+
+
+def test_serve_previews_on_loopback_and_rebuilds_on_change(project):
+    import threading
+    import urllib.request
+
+    from generator.serve import serve as preview
+
+    said: list[str] = []
+    stop = threading.Event()
+    thread = threading.Thread(target=preview, args=(project, DAY), daemon=True,
+                              kwargs={"port": 0, "interval": 0.2, "say": said.append,
+                                      "stop": stop})
+    thread.start()
+    try:
+        for _ in range(100):
+            if any(m.startswith("serving http://127.0.0.1:") for m in said):
+                break
+            stop.wait(0.1)
+        base = re.search(r"http://127\.0\.0\.1:\d+/", " ".join(said)).group(0)
+        assert "小禾家" in urllib.request.urlopen(base).read().decode()
+        (project / "content" / "story.md").write_text("# 我们的新故事\n", encoding="utf-8")
+        for _ in range(150):
+            page = urllib.request.urlopen(base + "story/").read().decode()
+            if "我们的新故事" in page:
+                break
+            stop.wait(0.1)
+        assert "我们的新故事" in page
+    finally:
+        stop.set()
+        thread.join(10)
