@@ -81,6 +81,7 @@ def page_for(member: Member, status: Status, program: Program, secret: bytes, ge
         "url": f"{site_url.rstrip('/')}/{PRIVATE_DIR}/{token}/",
         "progress": progress(status, program.currency_symbol),
         "discount": discount(status.tier.tier.discount, lang),
+        "offer_labels": {o.id: discount(o.discount_percent, lang) for o in status.offers},
     }
     digest = _digest([fingerprint, status.to_dict(), {k: v for k, v in ctx.items() if k != "s"}])
     return MemberPage(member.id, token, ctx, digest)
