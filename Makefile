@@ -5,7 +5,7 @@ PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
-AS_OF  ?=
+AS_OF  ?= 2026-11-24
 
 # Debian packages the tool and its tests need (fonts, Pango for WeasyPrint,
 # pdftotext/pdffonts, headless Chromium for page tests).
@@ -15,7 +15,8 @@ SYSTEM_PACKAGES := libpango-1.0-0 libpangoft2-1.0-0 libharfbuzz-subset0 \
 .PHONY: demo test system venv golden clean
 
 demo: $(STAMP)
-	$(BIN)/memberportal check
+	$(BIN)/memberportal --as-of $(AS_OF) check
+	$(BIN)/memberportal --as-of $(AS_OF) build
 
 test: $(STAMP)
 	$(BIN)/python -m pytest

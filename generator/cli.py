@@ -141,6 +141,58 @@ def render_explain(project: Project, s: Status, lang: str) -> str:
     return "\n".join(lines)
 
 
+# --- issue 3: build, rotate, serve ---------------------------------------------------------
+
+
+@cli.command()
+@click.option("--strict", is_flag=True, help="Treat MkDocs warnings as errors.")
+@click.option("--progress/--no-progress", default=True, show_default=True,
+              help="Show a progress bar (tqdm) while rendering personal pages.")
+@click.pass_obj
+def build(obj: Context, strict: bool, progress: bool):
+    """Build the portal and every member's personal page into output/site/."""
+    import time
+
+    from .build import run
+    start = time.perf_counter()
+    b = run(obj.root, obj.as_of, strict=strict, show_progress=progress)
+    for error in b.failures:
+        click.echo(str(error), err=True)
+    stages = ", ".join(f"{name} {sec:.1f}s" for name, sec in b.timings.items())
+    click.echo(f"{b.project.program.brand.name}: portal and {len(b.pages)} personal pages in "
+               f"output/site/ ({b.rendered} rendered, {b.reused} unchanged, {b.removed} "
+               f"removed) as of {obj.as_of.isoformat()} in "
+               f"{time.perf_counter() - start:.1f}s ({stages})")
+    if b.failures:
+        click.echo(f"{len(b.failures)} page{'s' if len(b.failures) != 1 else ''} failed",
+                   err=True)
+        sys.exit(1)
+
+
+@cli.command()
+@click.argument("member_id")
+@click.pass_obj
+def rotate(obj: Context, member_id: str):
+    """Give a member a new personal-page URL (when the old one leaked)."""
+    from .tokens import ROTATIONS_FILE, STATE_DIR, rotate as bump
+    member = obj.project.member(member_id)
+    generation = bump(obj.root, member.id)
+    click.echo(f"{member.id}: page generation {generation}. The old URL stops working at the "
+               f"next `memberportal build`; reprint the member's card or insert with the new "
+               f"QR. Back up {STATE_DIR}/{ROTATIONS_FILE} together with {STATE_DIR}/secret.")
+
+
+@cli.command()
+@click.option("--port", default=8000, show_default=True, help="Port on 127.0.0.1.")
+@click.option("--interval", default=1.0, show_default=True,
+              help="Seconds between checks for changed inputs.")
+@click.pass_obj
+def serve(obj: Context, port: int, interval: float):
+    """Preview the site on 127.0.0.1, rebuilding when content, templates or members change."""
+    from .serve import serve as run_server
+    run_server(obj.root, obj.as_of, port=port, interval=interval, say=click.echo)
+
+
 def main() -> None:
     cli(prog_name="memberportal")
 

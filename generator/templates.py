@@ -54,8 +54,11 @@ def environment(search_path: list[Path], lang: str = "zh", symbol: str = "¥") -
         day=lambda d: day(d, lang) if isinstance(d, date) else d,
         say=lambda m: say(m, lang, symbol) if isinstance(m, Msg) else m,
         qr=lambda data, **kw: Markup(qr_svg(str(data), **kw)),
+        nowrap=lambda text: Markup('<span class="nowrap">{}</span>').format(text),
     )
-    env.globals.update(t=lambda key: word(key, lang), lang=lang)
+    # Markup.format escapes each parameter, so a parameter may itself be markup (|nowrap).
+    env.globals.update(t=lambda key, **params: Markup.escape(word(key, lang)).format(**params),
+                       lang=lang)
     return env
 
 

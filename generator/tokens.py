@@ -9,6 +9,7 @@ import secrets
 from pathlib import Path
 
 from .errors import InputError
+from .loading import read_yaml
 
 SECRET_ENV = "MEMBERPORTAL_SECRET"
 STATE_DIR = ".memberportal"      # git-ignored: the secret lives here when not in the env
@@ -55,3 +56,53 @@ def page_token(secret: bytes, member_id: str, generation: int = 0) -> str:
     """
     raw = derive(secret, "page", member_id, str(generation))[:TOKEN_BYTES]
     return base64.b32encode(raw).decode().rstrip("=").lower()
+
+
+CROCKFORD = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"  # no I, L, O, U: nothing to misread
+ROTATIONS_FILE = "rotations.yml"   # member id -> generation; back it up with the secret
+
+
+def crockford(raw: bytes, length: int) -> str:
+    """The first `length` characters of `raw` in Crockford base32 (5 bits each)."""
+    if length * 5 > len(raw) * 8:
+        raise ValueError(f"{len(raw)} bytes give fewer than {length} characters")
+    bits = int.from_bytes(raw, "big") >> (len(raw) * 8 - length * 5)
+    return "".join(CROCKFORD[(bits >> (5 * (length - 1 - i))) & 31] for i in range(length))
+
+
+def referral_code(secret: bytes, member_id: str, length: int = 8) -> str:
+    """A member's referral code: short, unguessable, easy to read aloud (e.g. 7KQ2M9XD)."""
+    return crockford(derive(secret, "referral", member_id), length)
+
+
+def load_generations(root: Path) -> dict[str, int]:
+    """Each rotated member's page generation from .memberportal/rotations.yml (default 0)."""
+    path = root / STATE_DIR / ROTATIONS_FILE
+    if not path.is_file():
+        return {}
+    doc = read_yaml(path, f"{STATE_DIR}/{ROTATIONS_FILE}")
+    data = doc.data or {}
+    bad = not isinstance(data, dict) or any(
+        not isinstance(v, int) or isinstance(v, bool) or v < 0 for v in data.values())
+    if bad:
+        raise InputError("rotations must map member ids to whole numbers (generations)",
+                         doc.where(), field=ROTATIONS_FILE)
+    return {str(k): v for k, v in data.items()}
+
+
+def rotate(root: Path, member_id: str) -> int:
+    """Give a member a new page token (the old URL stops working at the next build)."""
+    generations = load_generations(root)
+    generations[member_id] = generations.get(member_id, 0) + 1
+    folder = root / STATE_DIR
+    folder.mkdir(parents=True, exist_ok=True)
+    if not (folder / ".gitignore").exists():
+        (folder / ".gitignore").write_text("*\n")
+    lines = ["# Page generations of members whose personal-page URL was rotated",
+             "# (memberportal rotate MEMBER_ID). Back this file up together with `secret`:",
+             "# with both, every page URL and QR code can be recomputed."]
+    lines += [f"{k}: {v}" for k, v in sorted(generations.items())]
+    tmp = folder / f".{ROTATIONS_FILE}.tmp"
+    tmp.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    os.replace(tmp, folder / ROTATIONS_FILE)
+    return generations[member_id]

@@ -1,0 +1,265 @@
+"""The portal and personal pages: privacy, Chromium rendering, QR codes, rebuilds, rotation,
+atomic swap."""
+from __future__ import annotations
+
+import json
+import os
+import re
+from datetime import date
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from browser import chromium, open_page, serve
+from generator import build as build_mod
+from generator.build import run
+from generator.cli import cli
+from generator.pages import member_url
+from generator.portal import site_url
+from generator.project import load
+from generator.templates import mask_name
+from generator.tokens import CROCKFORD, load_secret, page_token, referral_code
+from portal_fixture import AS_OF, MEMBERS, make_project
+
+DAY = date.fromisoformat(AS_OF)
+
+
+@pytest.fixture
+def project(tmp_path, monkeypatch):
+    monkeypatch.delenv("MEMBERPORTAL_SECRET", raising=False)
+    return make_project(tmp_path / "brand")
+
+
+def build(root: Path, **kw):
+    return run(root, DAY, show_progress=False, **kw)
+
+
+def site(root: Path) -> Path:
+    return root / "output" / "site"
+
+
+def tokens_of(root: Path) -> dict[str, str]:
+    secret = load_secret(root)
+    return {mid: page_token(secret, mid, 0) for mid in MEMBERS}
+
+
+def snapshot(folder: Path) -> dict[str, bytes]:
+    return {str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*"))
+            if p.is_file()}
+
+
+def test_build_writes_portal_and_one_private_page_per_member(project):
+    b = build(project)
+    assert not b.failures
+    out = site(project)
+    for page in ("index.html", "tiers/index.html", "points/index.html", "story/index.html",
+                 "participate/checkin/index.html", "ambassador/index.html"):
+        assert (out / page).is_file(), page
+    tokens = tokens_of(project)
+    assert sorted(p.name for p in (out / "m").iterdir() if p.is_dir()) == sorted(tokens.values())
+    assert all(len(t) == 26 for t in tokens.values())  # 128 bits in base32
+    assert not (out / "m" / "shell").exists()
+    assert (project / ".memberportal" / "secret").is_file()
+    # the manifest lists tokens, so it lives next to the site, never inside it
+    assert (project / "output" / "site-manifest.json").is_file()
+    assert not list(out.rglob("*manifest*"))
+
+
+def test_no_token_name_or_phone_anywhere_public(project):
+    build(project)
+    out = site(project)
+    secrets_ = []
+    for mid, (name, phone, _) in MEMBERS.items():
+        secrets_ += [tokens_of(project)[mid], name, phone, phone.replace(" ", "")[-8:], mid]
+    public = [out / "sitemap.xml", out / "search" / "search_index.json"]
+    public += [p for p in out.rglob("*.html") if p.relative_to(out).parts[0] != "m"]
+    public.append(out / "m" / "index.html")  # what a directory listing would have shown
+    for path in public:
+        text = path.read_text(encoding="utf-8")
+        for s in secrets_:
+            assert s not in text, f"{s!r} in {path.relative_to(out)}"
+    sitemap = (out / "sitemap.xml").read_text()
+    assert "/m/" not in sitemap and "<loc>https://member.xiaohejia.example/tiers/</loc>" in sitemap
+    index = json.loads((out / "search" / "search_index.json").read_text())
+    assert index["docs"] and not any(d["location"].startswith("m/") for d in index["docs"])
+    assert any(d["location"].startswith("tiers/") for d in index["docs"])
+
+
+def test_personal_page_is_private_by_construction(project):
+    build(project)
+    out = site(project)
+    for mid, (name, phone, _) in MEMBERS.items():
+        html = (out / "m" / tokens_of(project)[mid] / "index.html").read_text(encoding="utf-8")
+        assert '<meta name="robots" content="noindex,nofollow">' in html
+        assert '<meta name="referrer" content="no-referrer">' in html
+        assert 'rel="canonical"' not in html
+        assert mask_name(name) in html and name not in html
+        assert phone not in html and phone.replace(" ", "") not in html
+        loads = re.findall(r'<(?:script|link|img|iframe)\b[^>]*(?:src|href)="([^"]+)"', html)
+        assert loads and not [u for u in loads if "//" in u], loads
+
+
+def test_home_and_personal_page_in_chromium_and_qr_decodes(project):
+    import zxingcpp
+    from PIL import Image
+
+    build(project)
+    out = site(project)
+    secret = load_secret(project)
+    token = tokens_of(project)["A001"]
+    expected = member_url(site_url(project), secret, "A001", 0)
+    assert expected == f"https://member.xiaohejia.example/m/{token}/"
+    with serve(out) as base, chromium() as browser:
+        reports = [open_page(browser, base + "/", screenshot="portal-home.png"),
+                   open_page(browser, base + "/tiers/", screenshot="portal-tiers.png"),
+                   open_page(browser, f"{base}/m/{token}/", screenshot="member-page-375.png",
+                             width=375, height=812),
+                   open_page(browser, f"{base}/m/{token}/", screenshot="member-page-1280.png")]
+    for r in reports:
+        assert r.status == 200, r.url
+        assert r.console_errors == [], (r.url, r.console_errors)
+        assert r.foreign_requests == [], (r.url, r.foreign_requests)
+    home, tiers, phone_view, _ = reports
+    assert "小禾家母婴" in home.title
+    assert "金禾会员" in tiers.text and "¥3,000" in tiers.text
+    assert "王*梅" in phone_view.text and "银禾会员" in phone_view.text
+    assert referral_code(secret, "A001") in phone_view.text.replace(" ", "").replace("\n", "")
+    found = zxingcpp.read_barcodes(Image.open(phone_view.screenshot))
+    assert [c.text for c in found if c.format == zxingcpp.BarcodeFormat.QRCode] == [expected]
+
+
+def test_tier_change_rebuilds_tiers_page_and_exactly_the_affected_members(project):
+    build(project)
+    out = site(project)
+    before = snapshot(out)
+    old_status = {s.member_id: s.to_dict() for s in load(project).statuses(DAY)[0]}
+    program = project / "members" / "tiers.yml"
+    text = program.read_text(encoding="utf-8")
+    assert "threshold: 3000" in text
+    program.write_text(text.replace("threshold: 3000", "threshold: 2400"), encoding="utf-8")
+    new_status = {s.member_id: s.to_dict() for s in load(project).statuses(DAY)[0]}
+    affected = {m for m in MEMBERS if old_status[m] != new_status[m]}
+    assert affected and affected != set(MEMBERS)  # the fixture has both kinds
+
+    b = build(project)
+    after = snapshot(out)
+    assert "¥2,400" in after["tiers/index.html"].decode()
+    assert "¥3,000" not in after["tiers/index.html"].decode()
+    assert set(b.rendered_members) == affected
+    assert b.reused == len(MEMBERS) - len(affected)
+    tokens = tokens_of(project)
+    changed = {m for m in MEMBERS if before[f"m/{tokens[m]}/index.html"]
+               != after[f"m/{tokens[m]}/index.html"]}
+    assert changed <= affected and "A002" in changed  # ¥2,500 now reaches gold
+    assert "金禾会员" in after[f"m/{tokens['A002']}/index.html"].decode()
+
+
+def test_unchanged_rebuild_renders_nothing_and_deleted_members_disappear(project):
+    build(project)
+    again = build(project)
+    assert again.rendered == 0 and again.reused == len(MEMBERS)
+    gone = tokens_of(project)["A005"]
+    (project / "members" / "A005.yml").unlink()
+    third = build(project)
+    assert third.removed == 1 and third.rendered == 0
+    assert not (site(project) / "m" / gone).exists()
+
+
+def test_rotate_revokes_the_old_url(project):
+    build(project)
+    old = tokens_of(project)["A003"]
+    result = CliRunner().invoke(cli, ["-C", str(project), "rotate", "A003"])
+    assert result.exit_code == 0, result.output
+    assert "A003: 1" in (project / ".memberportal" / "rotations.yml").read_text()
+    b = build(project)
+    new = page_token(load_secret(project), "A003", 1)
+    assert not (site(project) / "m" / old).exists()
+    assert (site(project) / "m" / new / "index.html").is_file()
+    assert b.rendered_members == ["A003"]
+    unknown = CliRunner().invoke(cli, ["-C", str(project), "rotate", "A0003"])
+    assert unknown.exit_code == 1 and "did you mean A003" in unknown.output
+
+
+def test_a_crash_mid_build_leaves_the_previous_site_and_no_staging(project, monkeypatch):
+    build(project)
+    before = snapshot(site(project))
+    stages = dict(build_mod.STAGES)
+
+    def crashing_pages(b):
+        stages["pages"](b)  # the staging site is complete...
+        raise RuntimeError("power cut")  # ...and then the build dies before the swap
+
+    crashing = [(n, crashing_pages if n == "pages" else s) for n, s in build_mod.STAGES]
+    (project / "content" / "story.md").write_text("# 新的故事\n", encoding="utf-8")
+    with pytest.raises(RuntimeError):
+        build(project, stages=crashing)
+    assert snapshot(site(project)) == before
+    assert [p.name for p in (project / "output").iterdir() if p.name.startswith(".")] == \
+        [".build.lock"]
+
+
+def test_leftovers_of_a_killed_build_are_cleaned_and_a_parked_site_restored(project):
+    build(project)
+    out = project / "output"
+    before = snapshot(out / "site")
+    (out / ".staging-dead" / "site").mkdir(parents=True)
+    os.rename(out / "site", out / ".site-old-123")  # killed between the two renames
+    build_mod.recover(out)
+    assert snapshot(out / "site") == before
+    assert not list(out.glob(".staging-*")) and not list(out.glob(".site-old-*"))
+
+
+def test_a_failing_page_names_member_the_rest_is_built_and_exit_is_nonzero(project):
+    (project / "templates" / "member").mkdir(parents=True)
+    original = (Path(build_mod.__file__).parent.parent / "templates" / "member" /
+                "page.html").read_text(encoding="utf-8")
+    (project / "templates" / "member" / "page.html").write_text(
+        "{% if s.member_id == 'A004' %}{{ no_such_thing }}{% endif %}" + original,
+        encoding="utf-8")
+    result = CliRunner().invoke(cli, ["-C", str(project), "--as-of", AS_OF, "build",
+                                      "--no-progress"])
+    assert result.exit_code == 1
+    assert "personal page" in result.output and "member A004" in result.output
+    assert "no_such_thing" in result.output and "1 page failed" in result.output
+    tokens = tokens_of(project)
+    assert (site(project) / "m" / tokens["A001"] / "index.html").is_file()
+    assert not (site(project) / "m" / tokens["A004"]).exists()
+
+
+def test_referral_code_is_short_crockford_and_stable():
+    secret = b"s" * 40
+    code = referral_code(secret, "M0001")
+    assert len(code) == 8 and set(code) <= set(CROCKFORD)
+    assert code == referral_code(secret, "M0001") != referral_code(secret, "M0002")
+
+
+def test_serve_previews_on_loopback_and_rebuilds_on_change(project):
+    import threading
+    import urllib.request
+
+    from generator.serve import serve as preview
+
+    said: list[str] = []
+    stop = threading.Event()
+    thread = threading.Thread(target=preview, args=(project, DAY), daemon=True,
+                              kwargs={"port": 0, "interval": 0.2, "say": said.append,
+                                      "stop": stop})
+    thread.start()
+    try:
+        for _ in range(100):
+            if any(m.startswith("serving http://127.0.0.1:") for m in said):
+                break
+            stop.wait(0.1)
+        base = re.search(r"http://127\.0\.0\.1:\d+/", " ".join(said)).group(0)
+        assert "小禾家" in urllib.request.urlopen(base).read().decode()
+        (project / "content" / "story.md").write_text("# 我们的新故事\n", encoding="utf-8")
+        for _ in range(150):
+            page = urllib.request.urlopen(base + "story/").read().decode()
+            if "我们的新故事" in page:
+                break
+            stop.wait(0.1)
+        assert "我们的新故事" in page
+    finally:
+        stop.set()
+        thread.join(10)
