@@ -9,7 +9,7 @@ from pathlib import Path
 import click
 
 from . import __version__
-from .errors import MemberPortalError, ValidationFailed
+from .errors import MemberPortalError, ValidationFailed, rel
 from .messages import day, money, say, word
 from .project import Project, find_root, load
 from .rules import STAGES, Status
@@ -139,6 +139,39 @@ def render_explain(project: Project, s: Status, lang: str) -> str:
     for rec in s.recommendations:
         lines.append(f"recommend   {rec.name}: {say(rec.reason, lang, sym)}")
     return "\n".join(lines)
+
+
+# --- staff: import, report, init ------------------------------------------------------------
+
+
+@cli.command("import")
+@click.argument("orders", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--mapping", metavar="NAME_OR_FILE",
+              help="Column mapping: taobao, shopify or a .yml file (default: guessed from the "
+                   "column headers).")
+@click.option("--dry-run", is_flag=True, help="Check and show what would change; write nothing.")
+@click.pass_obj
+def import_(obj: Context, orders: Path, mapping: str | None, dry_run: bool):
+    """Add the orders of a shop export (CSV) to the member records."""
+    from .importing import apply, plan_import
+    project = obj.project
+    plan = plan_import(project, orders.resolve(), mapping)
+    click.echo(f"{plan.table.file}: {len(plan.table.rows)} rows, mapping {plan.mapping.name}, "
+               f"{plan.table.encoding.upper()}")
+    click.echo(f"  {plan.new_orders} new orders, {plan.already} already imported, "
+               f"{plan.skipped} unpaid (skipped)")
+    for change in plan.changes:
+        what = "new member" if change.new_member else "add to"
+        click.echo(f"  {what:<10} {rel(change.path, project.root)}: "
+                   f"{change.orders} order{'s' if change.orders != 1 else ''}")
+    for notice in plan.notices:
+        click.echo(f"  note: {notice}")
+    if dry_run:
+        click.echo("dry run: nothing written")
+        return
+    apply(project, plan, obj.as_of)
+    click.echo(f"wrote {len(plan.changes)} file{'s' if len(plan.changes) != 1 else ''} "
+               f"({plan.new_members} new members)" if plan.changes else "nothing to change")
 
 
 def main() -> None:
