@@ -174,6 +174,32 @@ def import_(obj: Context, orders: Path, mapping: str | None, dry_run: bool):
                f"({plan.new_members} new members)" if plan.changes else "nothing to change")
 
 
+@cli.command()
+@click.option("--save-snapshot", is_flag=True,
+              help="After writing the report, record today's tiers as the last build's "
+                   "(the next report compares with them; `build` does this on its own).")
+@click.pass_obj
+def report(obj: Context, save_snapshot: bool):
+    """Write the staff report (output/staff/report.html): confidential, never published."""
+    from .report import write_report
+    from .snapshot import load_snapshot, save_snapshot as save
+    project = obj.project
+    snapshot = load_snapshot(project.root)
+    path, data = write_report(project, obj.as_of, obj.lang, snapshot)
+    kpi = data["kpi"]
+    click.echo(f"{rel(path, project.root)}: {kpi['members']} members, {kpi['calls']} calls due "
+               f"this week ({kpi['calls_late']} overdue), {kpi['at_risk']} at risk, "
+               f"{len(data['birthdays'])} birthdays this month")
+    if snapshot:
+        click.echo(f"  {kpi['tier_changes']} tier changes since the build of "
+                   f"{snapshot.as_of.isoformat()}")
+    else:
+        click.echo("  no previous build recorded: tier changes are not shown")
+    if save_snapshot:
+        statuses, _ = project.statuses(obj.as_of)
+        click.echo(f"  saved this run's tiers to {rel(save(project.root, obj.as_of, statuses), project.root)}")
+
+
 def main() -> None:
     cli(prog_name="memberportal")
 

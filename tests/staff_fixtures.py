@@ -66,7 +66,7 @@ orders:
 """
 
 ZHAO = """\
-# 老客户, 半年没来了
+# 老客户, 四个月没来了
 id: M0003
 name: 赵敏
 phone: "+86 137 0000 3333"
@@ -79,8 +79,8 @@ orders:
     channel: taobao
     items:
       - {sku: WASH-SET, qty: 2, price: 139}
-  - id: TB20260420002
-    date: 2026-04-20
+  - id: TB20260720002
+    date: 2026-07-20
     channel: taobao
     items:
       - {sku: DHA-60, qty: 1, price: 198}
