@@ -200,6 +200,18 @@ def report(obj: Context, save_snapshot: bool):
         click.echo(f"  saved this run's tiers to {rel(save(project.root, obj.as_of, statuses), project.root)}")
 
 
+@cli.command()
+@click.argument("folder", type=click.Path(file_okay=False, path_type=Path))
+def init(folder: Path):
+    """Start a new brand project in FOLDER (new or empty) from the example brand."""
+    from .scaffold import init_project
+    copied = init_project(folder)
+    members = [c for c in copied if c.startswith("members/") and c != "members/tiers.yml"]
+    click.echo(f"created {folder}: {', '.join(c for c in copied if c not in members)}, "
+               f"{len(members)} sample members")
+    click.echo(f"next: cd {folder} && memberportal check && memberportal build")
+
+
 def main() -> None:
     cli(prog_name="memberportal")
 

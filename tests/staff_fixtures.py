@@ -41,6 +41,7 @@ orders:
     items:
       - {sku: MILK-3-800, qty: 3, price: 268}   # 顾问推荐
       - {sku: CUP-STRAW, qty: 1, price: 79}
+      - {sku: WIPES-80x6, qty: 1, price: 59}
 activities:
   - {type: checkin, date: 2026-11-20}
   - {type: photo_review, date: 2026-11-09, note: 吸管杯晒图}
