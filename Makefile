@@ -16,6 +16,7 @@ SYSTEM_PACKAGES := libpango-1.0-0 libpangoft2-1.0-0 libharfbuzz-subset0 \
 
 demo: $(STAMP)
 	$(BIN)/memberportal check
+	$(BIN)/memberportal $(if $(AS_OF),--as-of $(AS_OF),) report
 
 test: $(STAMP)
 	$(BIN)/python -m pytest
