@@ -9,7 +9,7 @@ import os
 import re
 import shutil
 import tempfile
-from collections import Counter, defaultdict
+from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import date
 from decimal import ROUND_DOWN, Decimal, InvalidOperation
@@ -325,7 +325,7 @@ class _Rows:
                 out.append(order)
         return out
 
-    def item(self, line: int, row: dict[str, str]) -> Line | None:
+    def item(self, line: int, row: dict[str, str]) -> Line:
         sku, _ = self.cell(row, "sku")
         title, _ = self.cell(row, "product_name")
         if not sku:
@@ -683,8 +683,3 @@ def _swap(staged: dict[Path, Path], stage: Path) -> None:
 def _same_device(a: Path, b: Path) -> bool:
     return a.stat().st_dev == b.stat().st_dev
 
-
-def summary(plan: Plan) -> Counter:
-    return Counter(rows=len(plan.table.rows), new_orders=plan.new_orders, already=plan.already,
-                   skipped=plan.skipped, new_members=plan.new_members,
-                   updated_members=sum(len(c.members) for c in plan.changes if not c.new_member))
