@@ -17,6 +17,7 @@ SYSTEM_PACKAGES := libpango-1.0-0 libpangoft2-1.0-0 libharfbuzz-subset0 \
 demo: $(STAMP)
 	$(BIN)/memberportal --as-of $(AS_OF) check
 	$(BIN)/memberportal --as-of $(AS_OF) build
+	$(BIN)/memberportal --as-of $(AS_OF) report
 
 test: $(STAMP)
 	$(BIN)/python -m pytest

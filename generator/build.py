@@ -29,6 +29,7 @@ from .project import Project, load
 from .rules import Status
 from .templates import environment
 from .tokens import load_generations, load_secret
+from .snapshot import save_snapshot
 
 OUTPUT_DIR = "output"
 SITE_DIR = "site"
@@ -180,10 +181,14 @@ def swap(b: Build) -> None:
     os.replace(tmp, b.out / MANIFEST_FILE)
 
 
-# Issue 4 (print) and issue 6 (staff report) insert their stages here, e.g. ("print", print_)
-# before "swap" and ("snapshot", ...) after it.
+def snapshot(b: Build) -> None:
+    """Remember every member's tier, so the staff report shows who changed since this build."""
+    save_snapshot(b.root, b.as_of, b.statuses.values())
+
+
 STAGES: list[tuple[str, Stage]] = [("gather", gather), ("compute", compute),
-                                   ("portal", portal), ("pages", pages), ("swap", swap)]
+                                   ("portal", portal), ("pages", pages), ("swap", swap),
+                                   ("snapshot", snapshot)]
 
 
 def run(root: Path, as_of: date, stages: list[tuple[str, Stage]] | None = None,

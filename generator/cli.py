@@ -9,7 +9,7 @@ from pathlib import Path
 import click
 
 from . import __version__
-from .errors import MemberPortalError, ValidationFailed
+from .errors import MemberPortalError, ValidationFailed, rel
 from .messages import day, money, say, word
 from .project import Project, find_root, load
 from .rules import STAGES, Status
@@ -191,6 +191,75 @@ def serve(obj: Context, port: int, interval: float):
     """Preview the site on 127.0.0.1, rebuilding when content, templates or members change."""
     from .serve import serve as run_server
     run_server(obj.root, obj.as_of, port=port, interval=interval, say=click.echo)
+# --- staff: import, report, init ------------------------------------------------------------
+
+
+@cli.command("import")
+@click.argument("orders", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--mapping", metavar="NAME_OR_FILE",
+              help="Column mapping: taobao, shopify or a .yml file (default: guessed from the "
+                   "column headers).")
+@click.option("--dry-run", is_flag=True, help="Check and show what would change; write nothing.")
+@click.pass_obj
+def import_(obj: Context, orders: Path, mapping: str | None, dry_run: bool):
+    """Add the orders of a shop export (CSV) to the member records."""
+    from .importing import apply, plan_import
+    project = obj.project
+    plan = plan_import(project, orders.resolve(), mapping)
+    click.echo(f"{plan.table.file}: {len(plan.table.rows)} rows, mapping {plan.mapping.name}, "
+               f"{plan.table.encoding.upper()}")
+    click.echo(f"  {plan.new_orders} new orders, {plan.already} already imported, "
+               f"{plan.skipped} unpaid (skipped)")
+    for change in plan.changes:
+        what = "new member" if change.new_member else "add to"
+        click.echo(f"  {what:<10} {rel(change.path, project.root)}: "
+                   f"{change.orders} order{'s' if change.orders != 1 else ''}")
+    for notice in plan.notices:
+        click.echo(f"  note: {notice}")
+    if dry_run:
+        click.echo("dry run: nothing written")
+        return
+    apply(project, plan, obj.as_of)
+    click.echo(f"wrote {len(plan.changes)} file{'s' if len(plan.changes) != 1 else ''} "
+               f"({plan.new_members} new members)" if plan.changes else "nothing to change")
+
+
+@cli.command()
+@click.option("--save-snapshot", is_flag=True,
+              help="After writing the report, record today's tiers as the last build's "
+                   "(the next report compares with them; `build` does this on its own).")
+@click.pass_obj
+def report(obj: Context, save_snapshot: bool):
+    """Write the staff report (output/staff/report.html): confidential, never published."""
+    from .report import write_report
+    from .snapshot import load_snapshot, save_snapshot as save
+    project = obj.project
+    snapshot = load_snapshot(project.root)
+    path, data = write_report(project, obj.as_of, obj.lang, snapshot)
+    kpi = data["kpi"]
+    click.echo(f"{rel(path, project.root)}: {kpi['members']} members, {kpi['calls']} calls due "
+               f"this week ({kpi['calls_late']} overdue), {kpi['at_risk']} at risk, "
+               f"{len(data['birthdays'])} birthdays this month")
+    if snapshot:
+        click.echo(f"  {kpi['tier_changes']} tier changes since the build of "
+                   f"{snapshot.as_of.isoformat()}")
+    else:
+        click.echo("  no previous build recorded: tier changes are not shown")
+    if save_snapshot:
+        statuses, _ = project.statuses(obj.as_of)
+        click.echo(f"  saved this run's tiers to {rel(save(project.root, obj.as_of, statuses), project.root)}")
+
+
+@cli.command()
+@click.argument("folder", type=click.Path(file_okay=False, path_type=Path))
+def init(folder: Path):
+    """Start a new brand project in FOLDER (new or empty) from the example brand."""
+    from .scaffold import init_project
+    copied = init_project(folder)
+    members = [c for c in copied if c.startswith("members/") and c != "members/tiers.yml"]
+    click.echo(f"created {folder}: {', '.join(c for c in copied if c not in members)}, "
+               f"{len(members)} sample members")
+    click.echo(f"next: cd {folder} && memberportal check && memberportal build")
 
 
 def main() -> None:
