@@ -5,17 +5,21 @@ PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
-AS_OF  ?=
+AS_OF  ?= 2026-11-24
 
 # Debian packages the tool and its tests need (fonts, Pango for WeasyPrint,
 # pdftotext/pdffonts, headless Chromium for page tests).
 SYSTEM_PACKAGES := libpango-1.0-0 libpangoft2-1.0-0 libharfbuzz-subset0 \
                    fonts-noto-cjk poppler-utils chromium
 
-.PHONY: demo test system venv golden clean
+.PHONY: demo test system venv golden clean bench-print
 
 demo: $(STAMP)
 	$(BIN)/memberportal check
+	$(BIN)/memberportal --as-of $(AS_OF) inserts --parcels members/parcels-example.csv
+	$(BIN)/memberportal --as-of $(AS_OF) cards
+	$(BIN)/memberportal --as-of $(AS_OF) notebook --member M0001
+	$(BIN)/memberportal --as-of $(AS_OF) notebook --booklet
 
 test: $(STAMP)
 	$(BIN)/python -m pytest
@@ -43,3 +47,6 @@ venv: $(STAMP)
 
 clean:
 	rm -rf $(VENV) output .pytest_cache
+
+bench-print: $(STAMP)
+	$(BIN)/python bench/print_inserts.py
