@@ -12,12 +12,16 @@ AS_OF  ?= 2026-11-24
 SYSTEM_PACKAGES := libpango-1.0-0 libpangoft2-1.0-0 libharfbuzz-subset0 \
                    fonts-noto-cjk poppler-utils chromium
 
-.PHONY: demo test system venv golden clean
+.PHONY: demo test system venv golden clean bench-print
 
 demo: $(STAMP)
 	$(BIN)/memberportal --as-of $(AS_OF) check
 	$(BIN)/memberportal --as-of $(AS_OF) build
 	$(BIN)/memberportal --as-of $(AS_OF) report
+	$(BIN)/memberportal --as-of $(AS_OF) inserts --parcels members/parcels-example.csv
+	$(BIN)/memberportal --as-of $(AS_OF) cards
+	$(BIN)/memberportal --as-of $(AS_OF) notebook --member M0001
+	$(BIN)/memberportal --as-of $(AS_OF) notebook --booklet
 
 test: $(STAMP)
 	$(BIN)/python -m pytest
@@ -45,3 +49,6 @@ venv: $(STAMP)
 
 clean:
 	rm -rf $(VENV) output .pytest_cache
+
+bench-print: $(STAMP)
+	$(BIN)/python bench/print_inserts.py

@@ -260,6 +260,140 @@ def init(folder: Path):
     click.echo(f"created {folder}: {', '.join(c for c in copied if c not in members)}, "
                f"{len(members)} sample members")
     click.echo(f"next: cd {folder} && memberportal check && memberportal build")
+# --- print: inserts, retention cards, notebooks, codes (generator/prints.py, codes.py) --------
+
+def _print_job(obj: Context, create_secret: bool = True):
+    from .prints import make_job
+    from .tokens import load_secret
+    return make_job(obj.project, obj.as_of, obj.lang, load_secret(obj.root, create_secret))
+
+
+def _out(obj: Context, given: Path | None, name: str) -> Path:
+    return given or obj.root / "output" / "print" / name
+
+
+@cli.command()
+@click.option("--parcels", "parcels_file", required=True,
+              type=click.Path(dir_okay=False, path_type=Path),
+              help="CSV, one row per parcel in packing order: order_id, member_id, …")
+@click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path),
+              help="The PDF to write (default: output/print/inserts-<file>.pdf).")
+@click.option("--size", default="A6", show_default=True,
+              help="Trim size: A6, A5, B6, DL… or WIDTHxHEIGHT in mm.")
+@click.option("--bleed", default=3.0, show_default=True, help="Bleed in mm.")
+@click.option("--no-marks", is_flag=True, help="Leave out the crop marks.")
+@click.option("--impose", "impose", default=None,
+              help="Step and repeat on sheets, e.g. '2x1 on A4 landscape'.")
+@click.option("--workers", type=int, default=None, help="Processes (default: up to 2).")
+@click.option("--chunk", type=int, default=100, show_default=True,
+              help="Inserts per rendered document.")
+@click.pass_obj
+def inserts(obj: Context, parcels_file, output, size, bleed, no_marks, impose, workers, chunk):
+    """One print-ready PDF with an insert per parcel, in the file's order."""
+    import time
+    from .prints import Sheet, build_inserts, parse_impose, read_parcels
+    project = obj.project
+    parcels = read_parcels(parcels_file, project)
+    started = time.perf_counter()
+    out = _out(obj, output, f"inserts-{parcels_file.stem}.pdf")
+    result = build_inserts(_print_job(obj), project, parcels, out,
+                           Sheet(size, bleed, not no_marks), workers, chunk,
+                           parse_impose(impose) if impose else None)
+    took = time.perf_counter() - started
+    click.echo(f"{result['path']}: {result['inserts']} inserts, "
+               f"{result['bytes'] / 1e6:.1f} MB, {took:.1f} s "
+               f"({result['inserts'] / took:.0f} inserts/s)")
+
+
+@cli.command()
+@click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path),
+              help="The PDF to write (default: output/print/cards.pdf).")
+@click.option("--layout", type=click.Choice(["sheet", "single"]), default="sheet",
+              show_default=True, help="10-up A4 sheets for duplex, or one face per page.")
+@click.option("--member", "member_ids", multiple=True, help="Only these members.")
+@click.pass_obj
+def cards(obj: Context, output, layout, member_ids):
+    """Retention cards (90×54 mm) for every member with an active retention offer."""
+    from .prints import build_cards
+    result = build_cards(_print_job(obj), obj.project, _out(obj, output, "cards.pdf"), layout,
+                         list(member_ids) or None)
+    click.echo(f"{result['path']}: {result['cards']} cards, {result['bytes'] / 1e6:.1f} MB")
+
+
+@cli.command()
+@click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path),
+              help="The PDF to write (default: output/print/notebook.pdf).")
+@click.option("--notes", default=48, show_default=True, help="Note pages.")
+@click.option("--style", type=click.Choice(["lined", "dotted", "grid", "blank"]),
+              default="lined", show_default=True)
+@click.option("--member", "member_id", default=None, help="Personalise for this member.")
+@click.option("--booklet", is_flag=True, help="Impose as a saddle-stitched A4 booklet.")
+@click.pass_obj
+def notebook(obj: Context, output, notes, style, member_id, booklet):
+    """An A5 notebook: cover, brand story, member handbook, note pages."""
+    from .prints import build_notebook
+    name = "notebook-booklet.pdf" if booklet else "notebook.pdf"
+    result = build_notebook(_print_job(obj), obj.project, _out(obj, output, name), notes,
+                            style, member_id, booklet)
+    click.echo(f"{result['path']}: {result['pages']} pages, {result['bytes'] / 1e6:.1f} MB")
+
+
+def _code_lookup(obj: Context):
+    from .codes import member_refs, offer_slot
+    from .tokens import load_secret
+    project = obj.project
+    secret = load_secret(obj.root)
+    offer = project.program.retention_offer
+    offers = {offer_slot(offer.id): offer.id} if offer else {}
+    return project, secret, member_refs(secret, [m.id for m in project.members]), offers
+
+
+def _say_verdict(project: Project, v) -> str:
+    from .templates import mask_name
+    who = ""
+    if v.member_id:
+        who = f"  {mask_name(project.member(v.member_id).name)} ({v.member_id})"
+    until = f"  valid until {v.expires.isoformat()}" if v.expires and v.state == "valid" else ""
+    detail = f"  {v.detail}" if v.detail else ""
+    return f"{v.state.upper()}  {v.code}{who}{until}{detail}"
+
+
+@cli.command()
+@click.argument("code")
+@click.pass_obj
+def verify(obj: Context, code: str):
+    """Say whether a retention code is valid, mistyped, forged, expired or redeemed."""
+    from .codes import verify as check
+    project, secret, refs, _ = _code_lookup(obj)
+    v = check(secret, code, obj.as_of, refs, project.redeemed)
+    click.echo(_say_verdict(project, v))
+    sys.exit(0 if v.ok else 1)
+
+
+@cli.command()
+@click.argument("code")
+@click.pass_obj
+def redeem(obj: Context, code: str):
+    """Record a retention code's redemption in members/redemptions.csv (once only)."""
+    from .codes import redeem as record
+    project, secret, refs, offers = _code_lookup(obj)
+    v = record(obj.root, secret, code, obj.as_of, refs, offers)
+    if v.ok:
+        click.echo("REDEEMED  " + _say_verdict(project, v).split("  ", 1)[1])
+        sys.exit(0)
+    click.echo("REFUSED  " + _say_verdict(project, v), err=True)
+    sys.exit(1)
+
+
+@cli.command()
+@click.argument("kind", type=click.Choice(["insert", "card", "notebook"]))
+@click.argument("member_id")
+@click.pass_obj
+def preview(obj: Context, kind: str, member_id: str):
+    """Render one insert, card or notebook for a member to output/preview/ (PDF and PNG)."""
+    from .prints import preview as make
+    for path in make(_print_job(obj), obj.project, kind, member_id):
+        click.echo(str(path))
 
 
 def main() -> None:

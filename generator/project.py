@@ -9,6 +9,7 @@ from typing import Any, Iterable
 
 from pydantic import BaseModel, ValidationError
 
+from .codes import redeemed_members
 from .errors import InputError, MemberPortalError, ValidationFailed, Where, rel
 from .loading import Document, read_yaml
 from .models import Member, Program, Record
@@ -243,6 +244,11 @@ def load(root: Path) -> Project:
     program, errors = load_program(root)
     members, where, member_errors = load_members(root, program)
     errors += member_errors
+    redeemed: frozenset[str] = frozenset()
+    try:  # the retention-code ledger (memberportal redeem): whose offer is used up
+        redeemed = redeemed_members(root)
+    except MemberPortalError as e:
+        errors.append(e)
     if errors or program is None:
         raise ValidationFailed(errors)
-    return Project(root, program, members, where)
+    return Project(root, program, members, where, redeemed)

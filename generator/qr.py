@@ -41,3 +41,36 @@ def qr_svg(data: str, size: str = "100%", level: str = "M", border: int = 4,
 def _escape(text: str) -> str:
     return (text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
             .replace('"', "&quot;"))
+
+
+def qr_png(data: str, level: str = "M", border: int = 4) -> bytes:
+    """The code as a 1-bit greyscale PNG, one pixel per module, quiet zone included.
+
+    For print: drawn without interpolation (CSS image-rendering: pixelated) it is exactly as
+    sharp as a vector, and WeasyPrint places an image ~15× faster than it parses an SVG path.
+    """
+    import struct
+    import zlib
+    matrix = qr_matrix(data, level)
+    n = len(matrix) + 2 * border
+    blank = [False] * border
+    rows = [[False] * n] * border + [blank + list(r) + blank for r in matrix] + \
+        [[False] * n] * border
+    raw = bytearray()
+    for row in rows:
+        raw.append(0)  # PNG filter: none
+        bits = 0
+        for i, dark in enumerate(row):
+            bits = bits << 1 | (not dark)  # 1 = white in a greyscale image
+            if i % 8 == 7:
+                raw.append(bits)
+                bits = 0
+        if n % 8:
+            raw.append((bits << (8 - n % 8)) | ((1 << (8 - n % 8)) - 1))
+
+    def chunk(kind: bytes, body: bytes) -> bytes:
+        return (struct.pack(">I", len(body)) + kind + body +
+                struct.pack(">I", zlib.crc32(kind + body)))
+
+    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", n, n, 1, 0, 0, 0, 0))
+            + chunk(b"IDAT", zlib.compress(bytes(raw), 9)) + chunk(b"IEND", b""))

@@ -1,0 +1,341 @@
+"""WeasyPrint made safe and strict: a fenced URL fetcher, bundled fonts, warnings as errors, atomic writes, imposition."""
+from __future__ import annotations
+
+import html as htmllib
+import io
+import logging
+import os
+import re
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from urllib.parse import unquote, urlsplit
+from urllib.request import url2pathname
+
+from .errors import BuildError, TemplateError
+
+MM = 72 / 25.4                       # PDF points per millimetre
+PAGE_SIZES = {"A3": (297, 420), "A4": (210, 297), "A5": (148, 210), "A6": (105, 148),
+              "SRA3": (320, 450), "SRA4": (225, 320), "B5": (176, 250), "B6": (125, 176),
+              "DL": (99, 210)}
+FONT_FILES = ("print-sans-regular.otf", "print-sans-bold.otf", "print-serif-regular.otf",
+              "print-serif-bold.otf", "print-sans-fallback.otf")
+
+
+def page_size(text: str) -> tuple[float, float]:
+    """'A6', 'a6 landscape' or '100x150' (mm) -> (width, height) in mm."""
+    t = text.strip().upper()
+    landscape = t.endswith(" LANDSCAPE")
+    t = t.removesuffix(" LANDSCAPE").strip()
+    if t in PAGE_SIZES:
+        w, h = PAGE_SIZES[t]
+    else:
+        m = re.fullmatch(r"(\d+(?:\.\d+)?)\s*[X×]\s*(\d+(?:\.\d+)?)(?:\s*MM)?", t)
+        if not m:
+            raise BuildError(f"unknown page size {text!r}: use {', '.join(PAGE_SIZES)} or "
+                             "WIDTHxHEIGHT in mm (e.g. 100x150)")
+        w, h = float(m[1]), float(m[2])
+    return (h, w) if landscape else (w, h)
+
+
+# --- fetching: only files under the allowed folders -------------------------------------------
+
+
+def _fetcher_class():
+    from weasyprint.urls import URLFetcher, URLFetcherResponse
+
+    class FencedFetcher(URLFetcher):
+        """Serves data: URLs and files under `roots` (after resolving symlinks); refuses the rest."""
+
+        def __init__(self, roots: list[Path]):
+            super().__init__(fail_on_errors=True)
+            self.roots = [r.resolve() for r in roots if r.exists()]
+            self.refused: list[str] = []
+
+        def fetch(self, url, headers=None):
+            scheme = urlsplit(url).scheme.lower()
+            if scheme == "data":
+                return super().fetch(url, headers)
+            if scheme == "file":
+                raw = Path(url2pathname(unquote(urlsplit(url).path)))
+                try:
+                    path = raw.resolve(strict=True)
+                except OSError:
+                    self.refused.append(f"{raw} (no such file)")
+                    raise ValueError(f"no such file: {raw}") from None
+                if any(path.is_relative_to(r) for r in self.roots) and path.is_file():
+                    return URLFetcherResponse(url, body=path.read_bytes(),
+                                              headers={"Content-Type": _mime(path)})
+                self.refused.append(f"{raw} (outside {', '.join(map(str, self.roots))})")
+                raise ValueError(f"refused: {raw} is outside the allowed folders")
+            self.refused.append(f"{url} (only local files are fetched)")
+            raise ValueError(f"refused: {url} (no network)")
+
+    return FencedFetcher
+
+
+def _mime(path: Path) -> str:
+    return {".css": "text/css", ".svg": "image/svg+xml", ".png": "image/png",
+            ".jpg": "image/jpeg", ".jpeg": "image/jpeg", ".otf": "font/otf",
+            ".ttf": "font/ttf", ".woff": "font/woff", ".woff2": "font/woff2"}.get(
+        path.suffix.lower(), "application/octet-stream")
+
+
+# --- fonts: coverage is checked before rendering ----------------------------------------------
+
+
+@dataclass
+class Fonts:
+    """The bundled fonts: where they are and which characters they cover together."""
+
+    folder: Path
+    covered: frozenset[int] = field(default_factory=frozenset)
+
+    @classmethod
+    def load(cls, search: list[Path]) -> "Fonts":
+        from fontTools.ttLib import TTFont
+        for folder in search:
+            if all((folder / f).is_file() for f in FONT_FILES):
+                cover: set[int] = set()
+                for name in FONT_FILES:
+                    font = TTFont(folder / name, lazy=True)
+                    cover.update(font.getBestCmap())
+                    font.close()
+                return cls(folder, frozenset(cover))
+        raise BuildError("the bundled print fonts are missing (templates/fonts/); run "
+                         "templates/fonts/regenerate.py")
+
+    def url(self, name: str) -> str:
+        if name not in FONT_FILES:
+            raise TemplateError(f"font_url: unknown font {name!r}; bundled: "
+                                f"{', '.join(FONT_FILES)}")
+        return (self.folder / name).resolve().as_uri()
+
+    def missing(self, text: str) -> list[str]:
+        """Characters of `text` no bundled font has (controls and spaces need no glyph)."""
+        seen = []
+        for ch in set(text):
+            cp = ord(ch)
+            if cp < 0x20 or cp in (0x7F, 0xFEFF, 0x200B, 0x200D) or cp in self.covered:
+                continue
+            seen.append(ch)
+        return sorted(seen)
+
+
+_TAGS = re.compile(r"<(style|script|svg)\b.*?</\1>|<[^>]+>", re.S | re.I)
+
+
+def visible_text(html: str) -> str:
+    """The text a reader sees in a rendered HTML fragment (markup, styles, SVG dropped)."""
+    return htmllib.unescape(_TAGS.sub(" ", html))
+
+
+# --- rendering -------------------------------------------------------------------------------
+
+
+class _Collect(logging.Handler):
+    def __init__(self):
+        super().__init__(logging.WARNING)
+        self.messages: list[str] = []
+
+    def emit(self, record):
+        self.messages.append(record.getMessage())
+
+
+class Renderer:
+    """One per process: the font configuration and fetcher are reused for every document."""
+
+    def __init__(self, roots: list[Path]):
+        from weasyprint.text.fonts import FontConfiguration
+        self.roots = roots
+        self.fetcher = _fetcher_class()(roots)
+        self.font_config = FontConfiguration()
+
+    def document(self, html: str, base: Path, what: str):
+        """Lay out `html`; any WeasyPrint warning or refused fetch is a TemplateError."""
+        from weasyprint import HTML
+        from weasyprint.urls import FatalURLFetchingError
+        logger = logging.getLogger("weasyprint")
+        handler = _Collect()
+        logger.addHandler(handler)
+        self.fetcher.refused.clear()
+        try:
+            doc = HTML(string=html, base_url=base.resolve().as_uri() + "/",
+                       url_fetcher=self.fetcher).render(font_config=self.font_config)
+        except FatalURLFetchingError:
+            raise TemplateError(f"{what}: refused to load "
+                                f"{'; '.join(self.fetcher.refused) or 'a resource'}: "
+                                "templates may only use files under templates/ and content/",
+                                kind="print") from None
+        finally:
+            logger.removeHandler(handler)
+        if self.fetcher.refused or handler.messages:
+            problems = [f"refused {r}" for r in self.fetcher.refused] + handler.messages
+            raise TemplateError(f"{what}: " + "; ".join(dict.fromkeys(problems)), kind="print")
+        return doc
+
+    def pdf(self, html: str, base: Path, what: str) -> tuple[bytes, int]:
+        """PDF bytes and the page count."""
+        doc = self.document(html, base, what)
+        logger = logging.getLogger("weasyprint")
+        handler = _Collect()
+        logger.addHandler(handler)
+        try:
+            data = doc.write_pdf()
+        finally:
+            logger.removeHandler(handler)
+        if handler.messages:
+            raise TemplateError(f"{what}: " + "; ".join(handler.messages), kind="print")
+        return data, len(doc.pages)
+
+
+def write_atomic(path: Path, data: bytes) -> Path:
+    """Write to a temporary file next to `path`, fsync, then rename: never a half-written file."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent)
+    try:
+        umask = os.umask(0)
+        os.umask(umask)
+        os.fchmod(fd, 0o666 & ~umask)  # mkstemp makes 0600; a PDF is as readable as any file
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path
+
+
+# --- assembling and imposing -----------------------------------------------------------------
+
+
+def concatenate(parts: list[bytes]) -> bytes:
+    """One PDF from several, in order; identical objects (the fonts of each part) kept once."""
+    from pypdf import PdfWriter
+    writer = PdfWriter()
+    for data in parts:
+        writer.append(io.BytesIO(data))
+    return _finish(writer)
+
+
+def _finish(writer) -> bytes:
+    writer.compress_identical_objects()
+    out = io.BytesIO()
+    writer.write(out)
+    return out.getvalue()
+
+
+def _box(page, name: str):
+    box = getattr(page, name, None) if name in page else None
+    return box if box is not None else page.mediabox
+
+
+def nup(data: bytes, sheet: tuple[float, float], columns: int, rows: int,
+        mirror: bool = False, mark_mm: float = 5.0) -> bytes:
+    """Step and repeat: pages placed `columns` x `rows` per sheet (sheet size in mm).
+
+    Every page is clipped to its BleedBox and placed so neighbouring bleeds meet (the gutter
+    is twice the bleed); crop marks are drawn in the sheet margin at every trim line.
+    With `mirror`, each row is filled right to left (backs for long-edge duplex).
+    """
+    from pypdf import PageObject, PdfReader, PdfWriter, Transformation
+    from pypdf.generic import ContentStream, NameObject, RectangleObject
+    reader = PdfReader(io.BytesIO(data))
+    pages = list(reader.pages)
+    if not pages:
+        raise BuildError("nothing to impose")
+    first = pages[0]
+    bleed, trim = _box(first, "/BleedBox"), _box(first, "/TrimBox")
+    cell_w, cell_h = float(bleed.width), float(bleed.height)
+    sw, sh = sheet[0] * MM, sheet[1] * MM
+    need_w, need_h = columns * cell_w + 2 * mark_mm * MM, rows * cell_h + 2 * mark_mm * MM
+    if need_w > sw + 0.01 or need_h > sh + 0.01:
+        raise BuildError(f"{columns}×{rows} pages of {cell_w / MM:.0f}×{cell_h / MM:.0f} mm "
+                         f"(with bleed) need a sheet of at least {need_w / MM:.0f}×"
+                         f"{need_h / MM:.0f} mm; the sheet is {sheet[0]:.0f}×{sheet[1]:.0f} mm")
+    x0, y0 = (sw - columns * cell_w) / 2, (sh - rows * cell_h) / 2
+    inset_x = float(trim.left) - float(bleed.left)
+    inset_y = float(trim.bottom) - float(bleed.bottom)
+    trim_w, trim_h = float(trim.width), float(trim.height)
+    writer = PdfWriter()
+    per = columns * rows
+    for start in range(0, len(pages), per):
+        sheet_page = PageObject.create_blank_page(width=sw, height=sh)
+        for i, page in enumerate(pages[start:start + per]):
+            col, row = i % columns, i // columns
+            if mirror:
+                col = columns - 1 - col
+            b = _box(page, "/BleedBox")
+            page.mediabox = RectangleObject(b)
+            page.cropbox = RectangleObject(b)
+            x = x0 + col * cell_w - float(b.left)
+            y = y0 + (rows - 1 - row) * cell_h - float(b.bottom)
+            sheet_page.merge_transformed_page(page, Transformation().translate(x, y))
+        marks = _crop_marks(x0, y0, columns, rows, cell_w, cell_h, inset_x, inset_y,
+                            trim_w, trim_h, sw, sh)
+        stream = ContentStream(None, None)
+        stream.set_data(marks.encode())
+        sheet_page.merge_page(_page_with(stream, sw, sh))
+        sheet_page[NameObject("/TrimBox")] = RectangleObject((0, 0, sw, sh))
+        writer.add_page(sheet_page)
+    return _finish(writer)
+
+
+def _page_with(stream, width: float, height: float):
+    from pypdf import PageObject
+    from pypdf.generic import NameObject
+    page = PageObject.create_blank_page(width=width, height=height)
+    page[NameObject("/Contents")] = stream
+    return page
+
+
+def _crop_marks(x0, y0, columns, rows, cell_w, cell_h, inset_x, inset_y, trim_w, trim_h,
+                sw, sh) -> str:
+    """Hairline crop marks in registration black, 3 mm off the grid, in the margins only."""
+    gap, length = 3 * MM, 5 * MM
+    ops = ["q 0.25 w 0 0 0 1 K"]
+    top, right = y0 + rows * cell_h, x0 + columns * cell_w
+    xs = sorted({x0 + c * cell_w + inset_x + d for c in range(columns) for d in (0, trim_w)})
+    ys = sorted({y0 + r * cell_h + inset_y + d for r in range(rows) for d in (0, trim_h)})
+    for x in xs:
+        ops.append(f"{x:.3f} {max(y0 - gap - length, 0):.3f} m {x:.3f} {y0 - gap:.3f} l S")
+        ops.append(f"{x:.3f} {top + gap:.3f} m {x:.3f} {min(top + gap + length, sh):.3f} l S")
+    for y in ys:
+        ops.append(f"{max(x0 - gap - length, 0):.3f} {y:.3f} m {x0 - gap:.3f} {y:.3f} l S")
+        ops.append(f"{right + gap:.3f} {y:.3f} m {min(right + gap + length, sw):.3f} {y:.3f} l S")
+    ops.append("Q")
+    return "\n".join(ops)
+
+
+def booklet_order(n: int) -> list[int | None]:
+    """Saddle-stitch order for `n` pages padded to a multiple of 4 (None: a blank page).
+
+    Sheet sides read: (last, 1), (2, last-1), (last-2, 3), … (0-based indexes here).
+    """
+    total = -(-n // 4) * 4
+    order: list[int | None] = []
+    lo, hi = 0, total - 1
+    while lo < hi:
+        order += [hi, lo, lo + 1, hi - 1]
+        lo, hi = lo + 2, hi - 2
+    return [i if i < n else None for i in order]
+
+
+def booklet(data: bytes) -> bytes:
+    """Two pages side by side per landscape sheet, in saddle-stitch order (fold, staple)."""
+    from pypdf import PageObject, PdfReader, PdfWriter, Transformation
+    reader = PdfReader(io.BytesIO(data))
+    pages = list(reader.pages)
+    w, h = float(pages[0].mediabox.width), float(pages[0].mediabox.height)
+    writer = PdfWriter()
+    order = booklet_order(len(pages))
+    for i in range(0, len(order), 2):
+        sheet = PageObject.create_blank_page(width=2 * w, height=h)
+        for slot, index in enumerate(order[i:i + 2]):
+            if index is not None:
+                sheet.merge_transformed_page(pages[index],
+                                             Transformation().translate(slot * w, 0))
+        writer.add_page(sheet)
+    return _finish(writer)

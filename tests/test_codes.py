@@ -1,0 +1,125 @@
+"""Retention codes: valid, mistyped, forged, expired; the ledger redeems exactly once."""
+from __future__ import annotations
+
+import multiprocessing
+import sys
+from datetime import date
+from pathlib import Path
+
+import pytest
+from hypothesis import given, strategies as st
+
+sys.path.insert(0, str(Path(__file__).parent))
+from test_print import AS_OF, SECRET, make_project  # noqa: E402
+
+from generator import codes  # noqa: E402
+from generator.project import load  # noqa: E402
+
+UNTIL = date(2027, 10, 2)
+REFS = {codes.member_ref(SECRET, "M0002"): "M0002"}
+
+
+def code() -> str:
+    return codes.make_code(SECRET, "M0002", "second-half", UNTIL)
+
+
+def test_shape_and_valid():
+    c = code()
+    assert len(c.replace("-", "")) == 28 and c.count("-") == 6
+    v = codes.verify(SECRET, c, AS_OF, REFS)
+    assert v.state == "valid" and v.member_id == "M0002" and v.expires == UNTIL
+    # Crockford reading rules: lower case, O for 0, I/L for 1, spaces instead of hyphens
+    sloppy = c.lower().replace("-", " ").replace("0", "o").replace("1", "l")
+    assert codes.verify(SECRET, sloppy, AS_OF, REFS).state == "valid"
+
+
+def test_transposed_is_mistyped():
+    c = code().replace("-", "")
+    i = next(i for i in range(5, 26) if c[i] != c[i + 1])
+    swapped = c[:i] + c[i + 1] + c[i] + c[i + 2:]
+    assert codes.verify(SECRET, swapped, AS_OF, REFS).state == "mistyped"
+
+
+@given(st.integers(0, 26), st.integers(1, 31))
+def test_any_single_change_is_mistyped(position, shift):
+    body = code().replace("-", "")
+    changed = codes.ALPHABET[(codes.ALPHABET.index(body[position]) + shift) % 32]
+    typo = body[:position] + changed + body[position + 1:]
+    assert codes.verify(SECRET, typo, AS_OF, REFS).state == "mistyped"
+
+
+def test_changed_with_recomputed_check_is_forged():
+    body = code().replace("-", "")[:-1]
+    for i in (0, 3, 12, 26):  # offer, expiry, member reference, tag
+        c = codes.ALPHABET[(codes.ALPHABET.index(body[i]) + 1) % 32]
+        forged = body[:i] + c + body[i + 1:]
+        assert codes.verify(SECRET, forged + codes.check_symbol(forged), AS_OF).state == "forged"
+    other = codes.make_code(b"another-secret-another-secret-00", "M0002", "second-half", UNTIL)
+    assert codes.verify(SECRET, other, AS_OF).state == "forged"
+
+
+def test_expired_and_unknown_member():
+    assert codes.verify(SECRET, code(), date(2027, 10, 3), REFS).state == "expired"
+    assert codes.verify(SECRET, code(), UNTIL, REFS).state == "valid"   # the last day counts
+    assert codes.verify(SECRET, code(), AS_OF, {}).state == "forged"    # signed, not ours
+
+
+@pytest.fixture
+def brand(tmp_path):
+    return make_project(tmp_path / "brand")
+
+
+def test_redeem_once_and_status_shows_it(brand):
+    offers = {codes.offer_slot("second-half"): "second-half"}
+    assert codes.redeem(brand, SECRET, code(), AS_OF, REFS, offers).state == "valid"
+    again = codes.redeem(brand, SECRET, code(), AS_OF, REFS, offers)
+    assert again.state == "redeemed"
+    rows = codes.read_ledger(brand)
+    assert len(rows) == 1 and rows[0]["member"] == "M0002" and rows[0]["offer"] == "second-half"
+    project = load(brand)
+    assert project.redeemed == frozenset({"M0002"})
+    status = project.status(project.member("M0002"), AS_OF)
+    assert status.offers[0].state == "redeemed"
+
+
+def _redeem_at(args):
+    root, start = args
+    start.wait()
+    offers = {codes.offer_slot("second-half"): "second-half"}
+    return codes.redeem(Path(root), SECRET, code(), AS_OF, REFS, offers).state
+
+
+def test_concurrent_redeems_redeem_exactly_once(brand):
+    ctx = multiprocessing.get_context("spawn")
+    with ctx.Manager() as manager:
+        start = manager.Event()
+        with ctx.Pool(2) as pool:
+            pending = pool.map_async(_redeem_at, [(str(brand), start)] * 2)
+            start.set()
+            states = sorted(pending.get(timeout=60))
+    assert states == ["redeemed", "valid"]
+    assert len(codes.read_ledger(brand)) == 1
+
+
+def test_broken_ledger_names_the_line(brand):
+    (brand / codes.LEDGER).write_text(",".join(codes.LEDGER_FIELDS) + "\n2026-11-24,X,M0002\n")
+    with pytest.raises(Exception, match="redemptions.csv:2"):
+        load(brand)
+
+
+def test_cli_verify_and_redeem(brand, monkeypatch):
+    from click.testing import CliRunner
+    from generator.cli import cli
+    monkeypatch.setenv("MEMBERPORTAL_SECRET", SECRET.decode())
+    project = load(brand)
+    c = codes.make_code(SECRET, "M0002", "second-half",
+                        project.status(project.member("M0002"), AS_OF).offers[0].valid_until)
+    run = CliRunner().invoke(cli, ["-C", str(brand), "--as-of", "2026-11-24", "verify", c])
+    assert run.exit_code == 0 and "VALID" in run.output and "李* (M0002)" in run.output
+    run = CliRunner().invoke(cli, ["-C", str(brand), "--as-of", "2026-11-24", "redeem", c])
+    assert run.exit_code == 0 and "REDEEMED" in run.output
+    run = CliRunner().invoke(cli, ["-C", str(brand), "--as-of", "2026-11-24", "redeem", c])
+    assert run.exit_code == 1 and "REFUSED" in run.output
+    run = CliRunner().invoke(cli, ["-C", str(brand), "--as-of", "2026-11-24", "verify",
+                                   c[:-1] + ("0" if c[-1] != "0" else "1")])
+    assert run.exit_code == 1 and "MISTYPED" in run.output

@@ -1,0 +1,353 @@
+"""Print artifacts read back: pages, boxes, text, embedded fonts, QR codes; bad input refused."""
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import textwrap
+from datetime import date
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).parent))
+from printing import box_mm, fonts, page_texts, pdftotext, qr_codes, quiet_zone_ok, raster  # noqa: E402
+
+from generator import prints  # noqa: E402
+from generator.codes import verify  # noqa: E402
+from generator.errors import MemberPortalError  # noqa: E402
+from generator.pdf import Fonts, booklet_order  # noqa: E402
+from generator.project import load  # noqa: E402
+from generator.qr import qr_matrix  # noqa: E402
+from generator.templates import BUILTIN_TEMPLATES  # noqa: E402
+
+REPO = Path(__file__).resolve().parent.parent
+AS_OF = date(2026, 11, 24)
+SECRET = b"print-tests-secret-0123456789abcdef0123456789"
+
+MEMBERS = {
+    "M0001": """
+        id: M0001
+        name: 王晓梅
+        phone: "+86 138 0571 2231"
+        joined: 2025-01-08
+        birthday: 1993-12-06
+        segments: [学步期]
+        orders:
+          - id: TM1
+            date: 2025-10-20
+            items: [{sku: MILK-3-800, qty: 6, price: 255}]
+          - id: TM2
+            date: 2026-11-05
+            items: [{sku: MILK-3-800, qty: 3, price: 268}]
+        """,
+    "M0002": """
+        id: M0002
+        name: 李娜
+        phone: "13905710042"
+        joined: 2026-10-02
+        segments: [婴儿期]
+        orders:
+          - id: JD1
+            date: 2026-10-02
+            items: [{sku: MILK-1-800, qty: 2, price: 288}]
+        """,
+    "M0003": """
+        id: M0003
+        name: 欧阳娜娜
+        phone: "13905710043"
+        joined: 2026-09-01
+        segments: [孕期]
+        orders:
+          - id: WS1
+            date: 2026-09-01
+            items: [{sku: DHA-60, qty: 1, price: 198}]
+        """,
+    "M0004": """
+        id: M0004
+        name: 堃晓雨
+        phone: "13905710044"
+        joined: 2026-11-01
+        orders:
+          - id: WS2
+            date: 2026-11-01
+            items: [{sku: WIPES-80x6, qty: 1, price: 59}]
+        """,
+}
+PARCELS = "order_id,member_id,note\nP-001,M0002,\nP-002,M0001,gift wrap\nP-003,M0003,\nP-004,M0002,\nP-005,M0004,\n"
+
+
+def make_project(folder: Path, members: dict[str, str] = MEMBERS) -> Path:
+    (folder / "members").mkdir(parents=True)
+    shutil.copy(REPO / "members" / "tiers.yml", folder / "members" / "tiers.yml")
+    for mid, text in members.items():
+        (folder / "members" / f"{mid}.yml").write_text(textwrap.dedent(text))
+    (folder / "content").mkdir()
+    (folder / "content" / "story.md").write_text("# 小禾家的故事\n\n两位新手妈妈开了这家店，\n每一件商品都先给自己的孩子用过。\n\n- 好东西不必贵\n- 但一定要安心\n")
+    (folder / "mkdocs.yml").write_text("site_name: test\nsite_url: https://member.test.example/\n")
+    (folder / "parcels.csv").write_text(PARCELS)
+    return folder
+
+
+@pytest.fixture(scope="module")
+def env(tmp_path_factory):
+    os.environ["MEMBERPORTAL_SECRET"] = SECRET.decode()
+    root = make_project(tmp_path_factory.mktemp("brand"))
+    project = load(root)
+    job = prints.make_job(project, AS_OF, "zh", SECRET)
+    yield root, project, job
+    os.environ.pop("MEMBERPORTAL_SECRET", None)
+
+
+@pytest.fixture(scope="module")
+def inserts_pdf(env):
+    root, project, job = env
+    parcels = prints.read_parcels(root / "parcels.csv", project)
+    out = root / "output" / "print" / "inserts.pdf"
+    # chunk=2 and 2 workers: the batch path, results joined in file order
+    prints.build_inserts(job, project, parcels, out, workers=2, chunk=2)
+    return out
+
+
+def test_inserts_pages_boxes_and_order(env, inserts_pdf):
+    from pypdf import PdfReader
+    root, project, job = env
+    reader = PdfReader(str(inserts_pdf))
+    assert len(reader.pages) == 5
+    for page in reader.pages:
+        assert box_mm(page.trimbox) == (105.0, 148.0)
+        assert box_mm(page.bleedbox) == (111.0, 154.0)
+        assert page.mediabox.width >= page.bleedbox.width       # crop marks live outside
+        assert float(page.trimbox.left) - float(page.bleedbox.left) == pytest.approx(3 * 72 / 25.4, abs=0.05)
+    texts = [pdftotext(inserts_pdf, i + 1) for i in range(5)]
+    expected = [("P-001", "李*"), ("P-002", "王*梅"), ("P-003", "欧阳**"), ("P-004", "李*"),
+                ("P-005", "堃*雨")]
+    for text, (order, name) in zip(texts, expected):
+        assert order in text and name in text
+    all_text = "".join(texts)
+    for full in ("王晓梅", "李娜", "欧阳娜娜", "13905710042", "138 0571"):
+        assert full not in all_text                              # names masked, no phones
+
+
+def test_inserts_fonts_embedded_and_bundled(inserts_pdf):
+    rows = fonts(inserts_pdf)
+    assert rows and all(r["emb"] == "yes" for r in rows)
+    assert all("Print-" in r["name"] for r in rows)            # never a system font
+    assert any("Fallback" in r["name"] for r in rows)           # 堃 is not in GB2312
+
+
+def test_insert_qr_codes_decode_with_quiet_zone(env, inserts_pdf):
+    root, project, job = env
+    image = raster(inserts_pdf, 1)                               # M0002: first order
+    found = {r.text: r for r in qr_codes(image)}
+    url = prints.member_url(job, "M0002")
+    assert url.startswith("https://member.test.example/m/") and url in found
+    assert quiet_zone_ok(image, found[url], len(qr_matrix(url)))
+    codes = [t for t in found if t != url]
+    assert len(codes) == 1
+    v = verify(SECRET, codes[0], AS_OF, {**_refs(project)})
+    assert v.state == "valid" and v.member_id == "M0002"
+    assert quiet_zone_ok(image, found[codes[0]], len(qr_matrix(codes[0])))
+    assert codes[0] in pdftotext(inserts_pdf, 1)
+    second = {r.text for r in qr_codes(raster(inserts_pdf, 2))}  # M0001: no offer
+    assert second == {prints.member_url(job, "M0001")}
+
+
+def _refs(project):
+    from generator.codes import member_refs
+    return member_refs(SECRET, [m.id for m in project.members])
+
+
+def test_cards_sheet_duplex_and_codes(env):
+    from pypdf import PdfReader
+    root, project, job = env
+    out = root / "output" / "print" / "cards.pdf"
+    result = prints.build_cards(job, project, out)
+    assert result["cards"] == 3                                  # M0002, M0003, M0004 active
+    reader = PdfReader(str(out))
+    assert len(reader.pages) == 2                                # front sheet, back sheet
+    assert all(box_mm(p.mediabox) == (210.0, 297.0) for p in reader.pages)
+    assert all(r["emb"] == "yes" for r in fonts(out))
+    back = raster(out, 2)
+    found = qr_codes(back)
+    assert len(found) == 3
+    refs = _refs(project)
+    px_per_mm = 300 / 25.4
+    for r in found:
+        v = verify(SECRET, r.text, AS_OF, refs)
+        assert v.state == "valid"
+        assert quiet_zone_ok(back, r, len(qr_matrix(r.text)))
+        # fronts fill slots in member order, two per row; each back sits behind its front:
+        # same row, mirrored column (long-edge duplex)
+        slot = ["M0002", "M0003", "M0004"].index(v.member_id)
+        col = int((r.position.top_left.x / px_per_mm - 15) // 90)
+        row = int((r.position.top_left.y / px_per_mm - 13.5) // 54)
+        assert (row, col) == (slot // 2, 1 - slot % 2)
+    text = pdftotext(out, 2).replace(" ", "")
+    for r in found:
+        head, tail = r.text.split("-", 4)[:4], r.text.split("-", 4)[4]
+        assert "-".join(head) in text and tail in text
+    assert "李*" in pdftotext(out, 1)
+
+
+def test_cards_single_layout_has_bleed(env):
+    from pypdf import PdfReader
+    root, project, job = env
+    out = root / "output" / "print" / "card-single.pdf"
+    prints.build_cards(job, project, out, layout="single", member_ids=["M0002"])
+    pages = PdfReader(str(out)).pages
+    assert len(pages) == 2
+    assert box_mm(pages[0].trimbox) == (90.0, 54.0) and box_mm(pages[0].bleedbox) == (96.0, 60.0)
+
+
+def test_notebook_and_booklet(env):
+    from pypdf import PdfReader
+    root, project, job = env
+    out = root / "output" / "print" / "notebook.pdf"
+    result = prints.build_notebook(job, project, out, notes=5, style="dotted",
+                                   member_id="M0001")
+    reader = PdfReader(str(out))
+    n = len(reader.pages)
+    assert n == result["pages"] and n >= 1 + 1 + 1 + 5
+    assert all(box_mm(p.mediabox) == (148.0, 210.0) for p in reader.pages)
+    text = pdftotext(out)
+    assert "王*梅" in text and "王晓梅" not in text
+    assert "两位新手妈妈开了这家店，每一件商品" in text.replace("\n", "")  # CJK lines joined
+    assert "金禾会员" in text and "钻石会员" in text                 # handbook from tiers.yml
+    assert str(n) in pdftotext(out, n)                             # page numbers
+    assert all(r["emb"] == "yes" for r in fonts(out))
+    bk = root / "output" / "print" / "booklet.pdf"
+    prints.build_notebook(job, project, bk, notes=5, booklet_a4=True)
+    pages = PdfReader(str(bk)).pages
+    assert len(pages) == -(-n // 4) * 2
+    assert box_mm(pages[0].mediabox) == (296.0, 210.0)           # 2 × A5 side by side
+
+
+def test_booklet_order():
+    assert booklet_order(8) == [7, 0, 1, 6, 5, 2, 3, 4]
+    assert booklet_order(6) == [None, 0, 1, None, 5, 2, 3, 4]
+
+
+def test_preview_writes_pdf_and_png(env):
+    root, project, job = env
+    paths = prints.preview(job, project, "card", "M0002")
+    assert paths[0].suffix == ".pdf" and paths[0].is_file()
+    assert [p.suffix for p in paths[1:]] == [".png", ".png"]
+
+
+def test_impose_inserts_two_up(env):
+    from pypdf import PdfReader
+    root, project, job = env
+    parcels = prints.read_parcels(root / "parcels.csv", project)
+    out = root / "output" / "print" / "imposed.pdf"
+    prints.build_inserts(job, project, parcels, out, workers=1,
+                         impose=prints.parse_impose("2x1 on A4 landscape"))
+    pages = PdfReader(str(out)).pages
+    assert len(pages) == 3 and box_mm(pages[0].mediabox) == (297.0, 210.0)
+    with pytest.raises(MemberPortalError, match="need a sheet of at least"):
+        prints.build_inserts(job, project, parcels, root / "x.pdf", workers=1,
+                             impose=prints.parse_impose("2x2 on A4"))
+    assert not (root / "x.pdf").exists()
+
+
+# --- bad input: a clear error, and no PDF ---------------------------------------------------
+
+
+def _fails(root, project, job, csv_text=None, raw=None, match=""):
+    path = root / "bad.csv"
+    if raw is not None:
+        path.write_bytes(raw)
+    else:
+        path.write_text(csv_text)
+    out = root / "output" / "bad.pdf"
+    with pytest.raises(MemberPortalError) as err:
+        prints.build_inserts(job, project, prints.read_parcels(path, project), out, workers=1)
+    assert not out.exists() and not list(out.parent.glob(".bad.pdf*"))
+    assert match in str(err.value), str(err.value)
+    return str(err.value)
+
+
+def test_unknown_member_names_the_line(env):
+    root, project, job = env
+    msg = _fails(root, project, job, "order_id,member_id\nA,M0001\nB,M9999\n", match="bad.csv:3")
+    assert "M9999" in msg and "member_id" in msg
+
+
+def test_missing_column_and_bad_encoding(env):
+    root, project, job = env
+    _fails(root, project, job, "order_id,customer\nA,M0001\n", match="missing column member_id")
+    msg = _fails(root, project, job, raw="order_id,member_id\nA,M0001\nB,M0002 \xe4\n".encode("latin-1"),
+                 match="bad.csv:3")
+    assert "UTF-8" in msg
+    _fails(root, project, job, "order_id,member_id\nA,M0001,extra\n", match="bad.csv:2")
+
+
+def _override(root: Path, body: str) -> Path:
+    folder = root / "templates" / "print"
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "insert.html").write_text(body)
+    return folder / "insert.html"
+
+
+def test_template_missing_field_and_outside_file(tmp_path):
+    root = make_project(tmp_path / "brand")
+    project = load(root)
+    job = prints.make_job(project, AS_OF, "zh", SECRET)
+    parcels = prints.read_parcels(root / "parcels.csv", project)
+    out = root / "out.pdf"
+    _override(root, "<html><body>\n{% for p in inserts %}\n<p>{{ p.member.nickname }}</p>\n"
+                    "{% endfor %}</body></html>")
+    with pytest.raises(MemberPortalError, match="insert.html line 3") as err:
+        prints.build_inserts(job, project, parcels, out, workers=1)
+    assert "nickname" in str(err.value) and not out.exists()
+    prints._worker.clear()
+    secret_file = tmp_path / "outside.css"
+    secret_file.write_text("p { color: red }")
+    for href in (secret_file.as_uri(), "../../outside.css", "file:///etc/passwd",
+                 "https://example.com/x.css"):
+        _override(root, f'<html><head><link rel="stylesheet" href="{href}"></head>'
+                        "<body>{% for p in inserts %}<p>{{ p.order }}</p>{% endfor %}</body></html>")
+        with pytest.raises(MemberPortalError, match="refused") as err:
+            prints.build_inserts(job, project, parcels, out, workers=1)
+        assert not out.exists()
+    link = root / "templates" / "print" / "escape.css"
+    link.symlink_to(secret_file)
+    _override(root, '<html><head><link rel="stylesheet" href="escape.css"></head>'
+                    "<body>{% for p in inserts %}<p>{{ p.order }}</p>{% endfor %}</body></html>")
+    with pytest.raises(MemberPortalError, match="refused"):
+        prints.build_inserts(job, project, parcels, out, workers=1)
+    assert not out.exists()
+    prints._worker.clear()
+
+
+def test_uncovered_character_names_member(tmp_path):
+    fonts_ = Fonts.load([BUILTIN_TEMPLATES / "fonts"])
+    rare = next(chr(cp) for cp in range(0x2A700, 0x2B73F) if cp not in fonts_.covered)
+    members = {"M0001": MEMBERS["M0001"],
+               "M0009": MEMBERS["M0004"].replace("M0004", "M0009").replace("堃", rare)}
+    root = make_project(tmp_path / "brand", members)
+    (root / "parcels.csv").write_text("order_id,member_id\nA,M0001\nB,M0009\n")
+    project = load(root)
+    job = prints.make_job(project, AS_OF, "zh", SECRET)
+    out = root / "out.pdf"
+    with pytest.raises(MemberPortalError) as err:
+        prints.build_inserts(job, project, prints.read_parcels(root / "parcels.csv", project),
+                             out, workers=1)
+    assert "M0009" in str(err.value) and f"U+{ord(rare):04X}" in str(err.value)
+    assert not out.exists()
+
+
+def test_cli_inserts_and_preview(env):
+    root, project, job = env
+    exe = Path(sys.executable).parent / "memberportal"
+    run = subprocess.run([str(exe), "-C", str(root), "--as-of", "2026-11-24", "inserts",
+                          "--parcels", str(root / "parcels.csv")], capture_output=True, text=True)
+    assert run.returncode == 0, run.stderr
+    assert "5 inserts" in run.stdout
+    run = subprocess.run([str(exe), "-C", str(root), "--as-of", "2026-11-24", "preview",
+                          "insert", "M0001"], capture_output=True, text=True)
+    assert run.returncode == 0, run.stderr
+    paths = run.stdout.split()
+    assert paths[0].endswith("insert-M0001.pdf") and paths[1].endswith(".png")
+    assert all(Path(p).is_file() for p in paths)
