@@ -11,7 +11,7 @@ from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 
 from .codes import make_code, member_refs
@@ -331,8 +331,12 @@ def insert_contexts(job: Job, project: Project, parcels: list[Parcel]) -> list[d
 
 def build_inserts(job: Job, project: Project, parcels: list[Parcel], out: Path,
                   sheet: Sheet = Sheet(), workers: int | None = None, chunk: int = CHUNK,
-                  impose: tuple[str, int, int] | None = None) -> dict[str, Any]:
-    """Every parcel's insert in file order, in one PDF written atomically (or nothing)."""
+                  impose: tuple[str, int, int] | None = None,
+                  progress: Callable[[int], None] | None = None) -> dict[str, Any]:
+    """Every parcel's insert in file order, in one PDF written atomically (or nothing).
+
+    `progress(n)` is called as each chunk of `n` inserts is rendered (e.g. a progress bar).
+    """
     contexts = insert_contexts(job, project, parcels)
     brand, page = brand_context(project), sheet.css()
     chunks = [(i, job, brand, page, contexts[s:s + chunk])
@@ -350,6 +354,8 @@ def build_inserts(job: Job, project: Project, parcels: list[Parcel], out: Path,
             errors += errs
             if data is not None:
                 results[index] = data
+            if progress:
+                progress(len(chunks[index][4]))
     finally:
         if workers > 1 and len(chunks) > 1:
             pool.shutdown()
