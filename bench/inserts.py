@@ -82,6 +82,31 @@ def write_parcels(project, path: Path, n: int) -> None:
         w.writerows(rows)
 
 
+class Phases:
+    """Wall time spent in named functions of `prints` during the batch (wrapped, not changed)."""
+
+    def __init__(self, names):
+        self.took = dict.fromkeys(names, 0.0)
+        for name in names:
+            setattr(prints, name, self._timed(name, getattr(prints, name)))
+
+    def _timed(self, name, fn):
+        def run(*args, **kwargs):
+            t = time.perf_counter()
+            try:
+                return fn(*args, **kwargs)
+            finally:
+                self.took[name] += time.perf_counter() - t
+        return run
+
+
+def cpu_seconds() -> float:
+    """CPU time of this process and of its finished children (the worker pool)."""
+    import resource
+    me, kids = (resource.getrusage(w) for w in (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN))
+    return me.ru_utime + me.ru_stime + kids.ru_utime + kids.ru_stime
+
+
 def pages(pdf: Path) -> int:
     out = subprocess.run(["pdfinfo", str(pdf)], capture_output=True, text=True).stdout
     return next(int(line.split()[1]) for line in out.splitlines() if line.startswith("Pages:"))
@@ -131,12 +156,15 @@ def run(args, members: int, work: Path) -> None:
     # --- the batch, as `memberportal inserts` renders it --------------------------------------
     out = work / "inserts.pdf"
     print(f"batch: {args.parcels:,} parcels, {args.workers} workers, chunks of {args.chunk}")
+    phases = Phases(("read_parcels", "insert_contexts", "concatenate", "write_atomic"))
     bar = tqdm(total=args.parcels, unit="insert", smoothing=0.1, mininterval=1)
+    cpu0 = cpu_seconds()
     t0 = time.perf_counter()
     parcels = prints.read_parcels(csv_path, project)
     result = prints.build_inserts(job, project, parcels, out, workers=args.workers,
                                   chunk=args.chunk, progress=bar.update)
     took = time.perf_counter() - t0
+    cpu = cpu_seconds() - cpu0
     bar.close()
     rate = args.parcels / took
     n_pages = pages(out)
@@ -144,6 +172,12 @@ def run(args, members: int, work: Path) -> None:
     print(f"  {took:.1f} s, {rate:.1f} inserts/s; PDF {size / 1e6:.1f} MB "
           f"({size / args.parcels / 1e3:.1f} kB per insert), {n_pages:,} pages"
           + ("" if n_pages == args.parcels else f"  ** expected {args.parcels:,} pages **"))
+    print(f"  CPU: {cpu:.1f} s in all processes, {cpu / args.parcels * 1000:.1f} ms per insert "
+          f"(on {args.workers} idle cores that is at most "
+          f"{args.workers * args.parcels / cpu:.0f} inserts/s; the wall figure above is the real one)")
+    rest = took - sum(phases.took.values())
+    print("  where the time went: " + ", ".join(f"{k} {v:.1f} s" for k, v in phases.took.items())
+          + f", rendering on workers {rest:.1f} s")
 
     # --- the naive way: one WeasyPrint document (and PDF) per insert --------------------------
     naive = parcels[:args.naive]
