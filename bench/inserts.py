@@ -13,7 +13,9 @@
    pages.
 3. In the same run renders the first --naive parcels the naive way: one WeasyPrint
    document per insert (a one-row batch on one worker, one PDF each), and prints the ratio
-   of the two per-insert rates.
+   of the two per-insert rates; then --naive-cold parcels the same way with nothing reused
+   between them (fonts, templates, WeasyPrint's font configuration set up for each, as when
+   the command runs once per parcel), and that ratio too.
 --profile adds a cProfile of one chunk rendered in this process (a worker's time).
 Timings on a shared machine are noisy: compare ratios measured in one run.
 """
@@ -31,6 +33,7 @@ import sys
 import tempfile
 import time
 from datetime import date
+from inspect import signature
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
@@ -90,6 +93,10 @@ class Phases:
         for name in names:
             setattr(prints, name, self._timed(name, getattr(prints, name)))
 
+    def wrap_method(self, cls, method, name):
+        self.took[name] = 0.0
+        setattr(cls, method, self._timed(name, getattr(cls, method)))
+
     def _timed(self, name, fn):
         def run(*args, **kwargs):
             t = time.perf_counter()
@@ -120,6 +127,8 @@ def main() -> None:
     ap.add_argument("--workers", type=int, default=min(2, os.cpu_count() or 1))
     ap.add_argument("--chunk", type=int, default=prints.CHUNK)
     ap.add_argument("--naive", type=int, default=20, help="parcels rendered the naive way")
+    ap.add_argument("--naive-cold", type=int, default=5,
+                    help="parcels rendered the naive way with nothing reused between them")
     ap.add_argument("--profile", action="store_true", help="cProfile one chunk in-process")
     ap.add_argument("--keep", type=Path, help="keep the brand and PDFs in this folder")
     args = ap.parse_args()
@@ -156,13 +165,18 @@ def run(args, members: int, work: Path) -> None:
     # --- the batch, as `memberportal inserts` renders it --------------------------------------
     out = work / "inserts.pdf"
     print(f"batch: {args.parcels:,} parcels, {args.workers} workers, chunks of {args.chunk}")
-    phases = Phases(("read_parcels", "insert_contexts", "concatenate", "write_atomic"))
+    phases = Phases(("read_parcels", "insert_contexts", "write_atomic"))
+    phases.wrap_method(prints.Joiner, "add", "joining (during rendering)")
+    phases.wrap_method(prints.Joiner, "finish", "joining (at the end)")
     bar = tqdm(total=args.parcels, unit="insert", smoothing=0.1, mininterval=1)
     cpu0 = cpu_seconds()
     t0 = time.perf_counter()
     parcels = prints.read_parcels(csv_path, project)
+    # (a version of build_inserts without `progress` shows no bar but is timed the same)
+    hook = {"progress": bar.update} if "progress" in signature(prints.build_inserts).parameters \
+        else {}
     result = prints.build_inserts(job, project, parcels, out, workers=args.workers,
-                                  chunk=args.chunk, progress=bar.update)
+                                  chunk=args.chunk, **hook)
     took = time.perf_counter() - t0
     cpu = cpu_seconds() - cpu0
     bar.close()
@@ -175,30 +189,42 @@ def run(args, members: int, work: Path) -> None:
     print(f"  CPU: {cpu:.1f} s in all processes, {cpu / args.parcels * 1000:.1f} ms per insert "
           f"(on {args.workers} idle cores that is at most "
           f"{args.workers * args.parcels / cpu:.0f} inserts/s; the wall figure above is the real one)")
-    rest = took - sum(phases.took.values())
-    print("  where the time went: " + ", ".join(f"{k} {v:.1f} s" for k, v in phases.took.items())
-          + f", rendering on workers {rest:.1f} s")
+    print("  main process (wall): " + ", ".join(f"{k} {v:.1f} s" for k, v in phases.took.items())
+          + f"; the rest of the {took:.1f} s is waiting for the workers")
 
     # --- the naive way: one WeasyPrint document (and PDF) per insert --------------------------
-    naive = parcels[:args.naive]
-    folder = work / "naive"
-    bar = tqdm(total=len(naive), unit="insert", mininterval=1)
-    t0 = time.perf_counter()
-    for p in naive:
-        prints.build_inserts(job, project, [p], folder / f"{p.order_id}.pdf", workers=1)
-        bar.update(1)
-    naive_took = time.perf_counter() - t0
-    bar.close()
-    naive_rate = len(naive) / naive_took
-    print(f"naive: {len(naive)} inserts, one document each: {naive_took:.1f} s, "
-          f"{naive_rate:.2f} inserts/s ({naive_took / len(naive) * 1000:.0f} ms per insert)")
-
+    warm = naive(job, project, parcels[:args.naive], work / "naive", cold=False)
+    print(f"naive: {args.naive} inserts, one document each (one-row batches, one worker, "
+          f"fonts and templates loaded once): {warm * 1000:.0f} ms per insert")
+    cold = naive(job, project, parcels[:args.naive_cold], work / "naive-cold", cold=True) \
+        if args.naive_cold else None
+    if cold:
+        print(f"naive, cold: {args.naive_cold} inserts, each as if `memberportal inserts` ran "
+              f"once per parcel (fonts, templates, WeasyPrint set up every time; Python start "
+              f"not counted): {cold * 1000:.0f} ms per insert")
+    per = took / args.parcels
     print(f"RESULT: {rate:.1f} inserts/s for {args.parcels:,} parcels (target >= 120); "
-          f"{rate / naive_rate:.0f}x the naive way (target >= 500); "
-          f"load average now {os.getloadavg()[0]:.2f}")
+          f"{warm / per:.0f}x the naive way (target >= 500)"
+          + (f", {cold / per:.0f}x the cold naive way" if cold else "")
+          + f"; load average now {os.getloadavg()[0]:.2f}")
 
     if args.profile:
         profile(job, project, parcels[:args.chunk])
+
+
+def naive(job, project, parcels, folder: Path, cold: bool) -> float:
+    """Seconds per insert, rendering each parcel as its own one-row batch on one worker."""
+    bar = tqdm(total=len(parcels), unit="insert", mininterval=1)
+    t0 = time.perf_counter()
+    for p in parcels:
+        if cold:
+            prints._worker.clear()      # a new process would have none of it
+            prints._qr.cache_clear()
+        prints.build_inserts(job, project, [p], folder / f"{p.order_id}.pdf", workers=1)
+        bar.update(1)
+    took = time.perf_counter() - t0
+    bar.close()
+    return took / len(parcels)
 
 
 def profile(job, project, parcels) -> None:

@@ -4,7 +4,6 @@ from __future__ import annotations
 import base64
 import csv
 import functools
-import gc
 import io
 import os
 import re
@@ -21,7 +20,7 @@ from .errors import BuildError, InputError, MemberPortalError, TemplateError, Va
     Where, rel
 from .loading import decode
 from .messages import say
-from .pdf import Fonts, Renderer, booklet, concatenate, layered_pdf, nup, page_size, \
+from .pdf import Fonts, Joiner, Renderer, booklet, layered_pdf, nup, page_size, paused_gc, \
     visible_text, write_atomic
 from .project import Project
 from .qr import qr_png
@@ -304,19 +303,11 @@ def _insert_chunk(job: Job, brand: dict, sheet: dict, inserts: list[dict]) -> by
 
 def _run_chunk(args) -> tuple[int, bytes | None, list[MemberPortalError]]:
     index, job, brand, sheet, inserts = args
-    # WeasyPrint allocates millions of short-lived objects per chunk: the cyclic garbage
-    # collector's passes over them cost a third of the time (measured, bench/inserts.py).
-    # Paused while a chunk renders, then one collection frees the chunk's cycles.
-    collecting = gc.isenabled()
-    gc.disable()
     try:
-        return index, _insert_chunk(job, brand, sheet, inserts), []
+        with paused_gc():
+            return index, _insert_chunk(job, brand, sheet, inserts), []
     except MemberPortalError as e:
         return index, None, [e]
-    finally:
-        if collecting:
-            gc.enable()
-            gc.collect()
 
 
 # --- inserts ---------------------------------------------------------------------------------
@@ -360,7 +351,7 @@ def build_inserts(job: Job, project: Project, parcels: list[Parcel], out: Path,
     chunks = [(i, job, brand, page, contexts[s:s + chunk])
               for i, s in enumerate(range(0, len(contexts), chunk))]
     workers = workers or min(2, os.cpu_count() or 1)
-    results: dict[int, bytes] = {}
+    joiner = Joiner()          # chunks are joined in order as they arrive
     errors: list[MemberPortalError] = []
     if workers <= 1 or len(chunks) == 1:
         done = map(_run_chunk, chunks)
@@ -370,8 +361,8 @@ def build_inserts(job: Job, project: Project, parcels: list[Parcel], out: Path,
     try:
         for index, data, errs in done:
             errors += errs
-            if data is not None:
-                results[index] = data
+            if data is not None and not errors:
+                joiner.add(data)
             if progress:
                 progress(len(chunks[index][4]))
     finally:
@@ -379,7 +370,7 @@ def build_inserts(job: Job, project: Project, parcels: list[Parcel], out: Path,
             pool.shutdown()
     if errors:
         raise ValidationFailed(errors)
-    data = concatenate([results[i] for i in range(len(chunks))])
+    data = joiner.finish()
     if impose:
         sheet_name, cols, rows = impose
         data = nup(data, page_size(sheet_name), cols, rows)
