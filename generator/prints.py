@@ -4,6 +4,7 @@ from __future__ import annotations
 import base64
 import csv
 import functools
+import gc
 import io
 import os
 import re
@@ -353,6 +354,10 @@ def build_inserts(job: Job, project: Project, parcels: list[Parcel], out: Path,
     workers = workers or min(2, os.cpu_count() or 1)
     joiner = Joiner()          # chunks are joined in order as they arrive
     errors: list[MemberPortalError] = []
+    # Everything alive now (the project, the statuses) outlives the batch: frozen, the garbage
+    # collector no longer walks it after every chunk here and in the forked workers (with
+    # 10,000 members each walk took ~0.5 s).
+    gc.freeze()
     if workers <= 1 or len(chunks) == 1:
         done = map(_run_chunk, chunks)
     else:
@@ -368,6 +373,7 @@ def build_inserts(job: Job, project: Project, parcels: list[Parcel], out: Path,
     finally:
         if workers > 1 and len(chunks) > 1:
             pool.shutdown()
+        gc.unfreeze()
     if errors:
         raise ValidationFailed(errors)
     data = joiner.finish()
