@@ -190,7 +190,7 @@ def rotate(obj: Context, member_id: str):
 def serve(obj: Context, port: int, interval: float):
     """Preview the site on 127.0.0.1, rebuilding when content, templates or members change."""
     from .serve import serve as run_server
-    run_server(obj.root, obj.as_of, port=port, interval=interval, say=click.echo)
+    run_server(obj.root, obj.as_of, port=port, interval=interval, say=click.echo, lang=obj.lang)
 # --- staff: import, report, init ------------------------------------------------------------
 
 

@@ -236,6 +236,7 @@ def test_referral_code_is_short_crockford_and_stable():
 
 def test_serve_previews_on_loopback_and_rebuilds_on_change(project):
     import threading
+    import urllib.error
     import urllib.request
 
     from generator.serve import serve as preview
@@ -260,6 +261,18 @@ def test_serve_previews_on_loopback_and_rebuilds_on_change(project):
                 break
             stop.wait(0.1)
         assert "我们的新故事" in page
+        # The designers' print preview renders from the current files, on demand.
+        listing = urllib.request.urlopen(base + "_preview/").read().decode()
+        member_id = re.search(r'href="/_preview/insert/([^"]+)"', listing).group(1)
+        shown = urllib.request.urlopen(f"{base}_preview/insert/{member_id}").read().decode()
+        assert shown.count('src="data:image/png;base64,') == 1
+        pdf = urllib.request.urlopen(f"{base}_preview/card/{member_id}.pdf").read()
+        assert pdf.startswith(b"%PDF")
+        try:
+            urllib.request.urlopen(base + "_preview/insert/NOBODY")
+            raise AssertionError("an unknown member must not render")
+        except urllib.error.HTTPError as e:
+            assert e.code == 422 and "no member with id" in e.read().decode()
     finally:
         stop.set()
         thread.join(10)
