@@ -36,7 +36,7 @@ class TierStatus:
     qualified: Tier               # what the window alone gives, before grace and override
     next_tier: Tier | None
     needed: Decimal | None        # still to spend (or earn) for next_tier
-    needed_by: date | None        # the date by which it must happen (calendar year only)
+    needed_by: date | None        # `needed` holds through this day (then the window moves on)
     grace_until: date | None      # set while the tier is held only by grace
     keep_until: date | None       # with no further purchase the tier lasts through this day
     override_until: date | None
@@ -287,6 +287,23 @@ class _Qualifier:
         return None
 
 
+def _needed_by(qualifier: _Qualifier, as_of: date) -> date | None:
+    """The last day on which `needed` more is enough: the year's end for a calendar year; for
+    a rolling window the day before its oldest entry drops out (after that, more is needed)."""
+    window = qualifier.program.qualification.window
+    if window == "calendar_year":
+        return date(as_of.year, 12, 31)
+    if window == "lifetime":
+        return None
+    dates, sums = qualifier.ledger.dates, qualifier.ledger.sums
+    first = bisect_left(dates, window_start(qualifier.program, as_of))
+    while first < len(dates) and dates[first] <= as_of and sums[first + 1] == sums[first]:
+        first += 1  # a free sample leaving the window changes nothing
+    if first >= len(dates) or dates[first] > as_of:
+        return None  # nothing counts yet: any 12 months will do
+    return add_months(dates[first], 12) - ONE_DAY
+
+
 def _money_ledger(orders: list[Order]) -> _Ledger:
     ledger = _Ledger()
     for o in orders:
@@ -423,8 +440,7 @@ def _tier_status(member: Member, program: Program, qualifier: _Qualifier, as_of:
     tier = program.tiers[rank]
     nxt = program.tiers[rank + 1] if rank + 1 < len(program.tiers) else None
     needed = max(nxt.threshold - amount, Decimal(0)) if nxt else None
-    needed_by = (date(as_of.year, 12, 31) if program.qualification.window == "calendar_year"
-                 and nxt else None)
+    needed_by = _needed_by(qualifier, as_of) if nxt else None
     if override_until:
         keep_until = override_until
     elif grace_until:
