@@ -17,6 +17,7 @@ from .models import Member, Program
 from .portal import PRIVATE_DIR, Shell
 from .rules import Status
 from .templates import mask_name, render
+from .codes import make_code
 from .tokens import page_token, referral_code
 
 PAGE_TEMPLATE = "member/page.html"
@@ -82,6 +83,9 @@ def page_for(member: Member, status: Status, program: Program, secret: bytes, ge
         "progress": progress(status, program.currency_symbol),
         "discount": discount(status.tier.tier.discount, lang),
         "offer_labels": {o.id: discount(o.discount_percent, lang) for o in status.offers},
+        # The same code the retention card prints, so the member can use it without the card.
+        "codes": {o.id: make_code(secret, member.id, o.id, o.valid_until)
+                  for o in status.offers if o.active},
     }
     digest = _digest([fingerprint, status.to_dict(), {k: v for k, v in ctx.items() if k != "s"}])
     return MemberPage(member.id, token, ctx, digest)

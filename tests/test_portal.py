@@ -276,3 +276,22 @@ def test_serve_previews_on_loopback_and_rebuilds_on_change(project):
     finally:
         stop.set()
         thread.join(10)
+
+
+def test_personal_page_shows_the_cards_verifiable_retention_code(project):
+    from generator.codes import member_refs, verify
+    build(project)
+    loaded = load(project)
+    secret = load_secret(project)
+    refs = member_refs(secret, [m.id for m in loaded.members])
+    active = [s for s in loaded.statuses(DAY)[0] if any(o.active for o in s.offers)]
+    assert active, "the fixture needs a member with an active retention offer"
+    for member_id, token in tokens_of(project).items():
+        page = (site(project) / "m" / token / "index.html").read_text(encoding="utf-8")
+        codes = re.findall(r'class="mp-coupon__code">([0-9A-Z*~$=-]+)<', page)
+        if member_id in {s.member_id for s in active}:
+            (code,) = codes
+            verdict = verify(secret, code, DAY, refs)
+            assert (verdict.state, verdict.member_id) == ("valid", member_id)
+        else:
+            assert codes == []
