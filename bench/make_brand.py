@@ -12,7 +12,6 @@ Layouts (see bench/README.md for the measurement behind the default):
 from __future__ import annotations
 
 import argparse
-import bisect
 import csv
 import io
 import random

@@ -26,7 +26,6 @@ class Record(BaseModel):
     """Base of every record: unknown fields are errors, values are checked strictly."""
 
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True, frozen=False)
-    _line: int = PrivateAttr(default=0)
 
 
 # --- the program (members/tiers.yml) -------------------------------------------------------
@@ -300,10 +299,6 @@ class Member(Record):
             raise ValueError("a phone number is digits, optionally with a leading +, spaces "
                              "or dashes")
         return v
-
-    @property
-    def where_line(self) -> int:
-        return self._line
 
     def check_references(self, program: Program) -> list[tuple[tuple, str]]:
         bad: list[tuple[tuple, str]] = []

@@ -367,10 +367,10 @@ def points_status(member: Member, program: Program, earned: list[tuple[date, int
             continue
         available = sum(lot[1] for lot in lots)
         if item.points > available:
+            index = next(i for i, r in enumerate(member.redemptions) if r is item)
             raise InputError(f"redeems {item.points} points on {day} but the balance that day "
-                             f"is {available}", where and Where(where.file, item._line or
-                                                              where.line),
-                             field="redemptions", member=member.id)
+                             f"is {available}", where, field="redemptions", member=member.id,
+                             path=("redemptions", index))
         need = item.points
         for lot in lots:
             take = min(lot[1], need)
