@@ -4,6 +4,7 @@ from __future__ import annotations
 import difflib
 import gc
 from contextlib import contextmanager
+from functools import partial
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
@@ -11,6 +12,7 @@ from typing import Any, Iterable
 
 from pydantic import BaseModel, ValidationError
 
+from .cache import cached
 from .errors import InputError, MemberPortalError, ValidationFailed, Where, rel
 from .loading import Document, read_yaml
 from .models import Member, Program, Record
@@ -260,7 +262,12 @@ def load_members(root: Path, program: Program | None, files: list[Path] | None =
 
 
 def read_all(root: Path, paths: list[Path], program: Program | None) -> list[FileMembers]:
-    return [read_members(path, rel(path, root), program) for path in paths]
+    """Every file's members; files unchanged since the last clean read come from the cache."""
+    files = [(path, rel(path, root)) for path in paths]
+    if program is None:  # the references cannot be checked: nothing worth caching
+        return [read_members(path, shown, None) for path, shown in files]
+    return cached(root, files, root / PROGRAM_FILE, partial(read_members, program=program),
+                  keep=lambda found: not found.errors)
 
 
 @contextmanager
