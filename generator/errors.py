@@ -20,13 +20,14 @@ class MemberPortalError(Exception):
     """Base of every error this tool reports to a user (never a traceback)."""
 
     def __init__(self, message: str, where: Where | None = None, field: str | None = None,
-                 member: str | None = None, kind: str | None = None):
+                 member: str | None = None, kind: str | None = None, path: tuple = ()):
         super().__init__(message)
         self.message = message
         self.where = where
         self.field = field
         self.member = member
         self.kind = kind
+        self.path = path  # inside the member's record; the project turns it into a line
 
     def __str__(self) -> str:
         head = [str(self.where)] if self.where else []
