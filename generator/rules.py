@@ -639,12 +639,12 @@ def _recommendations(program: Program, member: Member, orders: list[Order], as_o
     bought = {i.sku for o in orders for i in o.items}
     recent = {i.sku for o in orders if (as_of - o.date).days <= 90 for i in o.items}
     segments = set(member.segments)
+    tried = {t.trial_of: t for sku in bought if (t := program.product(sku)) and t.trial_of}
     scored: list[tuple[int, int, Recommendation]] = []
     for n, p in enumerate(program.products):
         if not p.price or p.sku in recent:
             continue
-        trial = next((t for t in program.products if t.trial_of == p.sku and t.sku in bought),
-                     None)
+        trial = tried.get(p.sku)
         match = segments & set(p.segments)
         if trial and p.sku not in bought:
             scored.append((0, n, Recommendation(p.sku, p.name, Msg("rec.trial",
