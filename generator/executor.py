@@ -18,6 +18,7 @@ from .errors import BuildError
 
 LOCAL = "local"
 DASK_SCHEME = "dask://"
+CONNECT_TIMEOUT = "10s"
 
 _shared: dict[str, Any] = {}
 
@@ -77,7 +78,7 @@ class Dask:
                              ) from None
         self.address = address
         try:
-            self.client = Client(address, timeout="10s")
+            self.client = Client(address, timeout=CONNECT_TIMEOUT)
         except OSError as e:
             raise BuildError(f"cannot reach the Dask scheduler at {address}: {e}") from None
         threads = self.client.nthreads()

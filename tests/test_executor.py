@@ -83,7 +83,8 @@ def test_insert_batches_on_dask_match_a_local_run(cluster, tmp_path, monkeypatch
     assert len(page_texts(there)) == len(parcels)
 
 
-def test_executor_spec_errors():
+def test_executor_spec_errors(monkeypatch):
+    monkeypatch.setattr("generator.executor.CONNECT_TIMEOUT", "1s")
     with pytest.raises(BuildError, match="unknown executor"):
         make_executor("ssh://somewhere")
     with pytest.raises(BuildError, match="HOST:PORT"):
