@@ -67,7 +67,7 @@ class PeakRSS:
             self._thread.join()
 
 
-def build(root: Path, label: str, args) -> object:
+def build(root: Path, label: str, args) -> argparse.Namespace:
     with PeakRSS() as rss:
         start = time.perf_counter()
         b = run(root, AS_OF, show_progress=args.progress, executor=args.executor,
@@ -80,7 +80,8 @@ def build(root: Path, label: str, args) -> object:
           f"{'':<28} stages (s): {stages}", flush=True)
     if b.failures:
         print(f"{'':<28} {len(b.failures)} failures, first: {b.failures[0]}")
-    return b
+    # only the figures: holding the Build would keep a whole project alive into the next run
+    return argparse.Namespace(rendered=b.rendered, pages=b.pages)
 
 
 def change_member(root: Path) -> str:
