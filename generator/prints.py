@@ -7,14 +7,14 @@ import io
 import os
 import re
 import subprocess
-from concurrent.futures import ProcessPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date
 from pathlib import Path
 from typing import Any
 
 
 from .codes import make_code, member_refs
+from .executor import make_executor
 from .errors import BuildError, InputError, MemberPortalError, TemplateError, ValidationFailed, \
     Where, rel
 from .loading import decode
@@ -293,8 +293,8 @@ def _insert_chunk(job: Job, brand: dict, sheet: dict, inserts: list[dict]) -> by
     return doc.write_pdf()
 
 
-def _run_chunk(args) -> tuple[int, bytes | None, list[MemberPortalError]]:
-    index, job, brand, sheet, inserts = args
+def _run_chunk(job: Job, args) -> tuple[int, bytes | None, list[MemberPortalError]]:
+    index, brand, sheet, inserts = args
     try:
         return index, _insert_chunk(job, brand, sheet, inserts), []
     except MemberPortalError as e:
@@ -331,28 +331,23 @@ def insert_contexts(job: Job, project: Project, parcels: list[Parcel]) -> list[d
 
 def build_inserts(job: Job, project: Project, parcels: list[Parcel], out: Path,
                   sheet: Sheet = Sheet(), workers: int | None = None, chunk: int = CHUNK,
-                  impose: tuple[str, int, int] | None = None) -> dict[str, Any]:
+                  impose: tuple[str, int, int] | None = None, executor: str | None = None,
+                  ) -> dict[str, Any]:
     """Every parcel's insert in file order, in one PDF written atomically (or nothing)."""
     contexts = insert_contexts(job, project, parcels)
     brand, page = brand_context(project), sheet.css()
-    chunks = [(i, job, brand, page, contexts[s:s + chunk])
+    chunks = [(i, brand, page, contexts[s:s + chunk])
               for i, s in enumerate(range(0, len(contexts), chunk))]
-    workers = workers or min(2, os.cpu_count() or 1)
     results: dict[int, bytes] = {}
     errors: list[MemberPortalError] = []
-    if workers <= 1 or len(chunks) == 1:
-        done = map(_run_chunk, chunks)
-    else:
-        pool = ProcessPoolExecutor(max_workers=workers)
-        done = pool.map(_run_chunk, chunks)
-    try:
-        for index, data, errs in done:
+    pool = make_executor(executor, workers)
+    try:  # the workers get no secret: codes and URLs are in the contexts already
+        for _, (index, data, errs) in pool.map(_run_chunk, replace(job, secret=b""), chunks):
             errors += errs
             if data is not None:
                 results[index] = data
     finally:
-        if workers > 1 and len(chunks) > 1:
-            pool.shutdown()
+        pool.close()
     if errors:
         raise ValidationFailed(errors)
     data = concatenate([results[i] for i in range(len(chunks))])

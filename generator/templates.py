@@ -36,13 +36,19 @@ def mask_name(name: str) -> str:
     return " ".join(w[0] + "*" * (len(w) - 1) for w in name.split())
 
 
-def environment(search_path: list[Path], lang: str = "zh", symbol: str = "¥") -> jinja2.Environment:
-    """Templates resolve through `search_path` in order (project first), then the built-ins."""
-    paths = [str(p) for p in search_path if p.is_dir()]
-    if BUILTIN_TEMPLATES.is_dir() and str(BUILTIN_TEMPLATES) not in paths:
-        paths.append(str(BUILTIN_TEMPLATES))
+def environment(search_path: list[Path], lang: str = "zh", symbol: str = "¥",
+                loader: jinja2.BaseLoader | None = None) -> jinja2.Environment:
+    """Templates resolve through `search_path` in order (project first), then the built-ins.
+
+    `loader` replaces the search path (a worker on another machine gets template sources).
+    """
+    if loader is None:
+        paths = [str(p) for p in search_path if p.is_dir()]
+        if BUILTIN_TEMPLATES.is_dir() and str(BUILTIN_TEMPLATES) not in paths:
+            paths.append(str(BUILTIN_TEMPLATES))
+        loader = jinja2.FileSystemLoader(paths)
     env = jinja2.Environment(
-        loader=jinja2.FileSystemLoader(paths),
+        loader=loader,
         undefined=jinja2.StrictUndefined,
         autoescape=jinja2.select_autoescape(["html", "htm", "xml", "svg", "j2"],
                                             default_for_string=True),

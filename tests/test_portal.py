@@ -295,3 +295,25 @@ def test_personal_page_shows_the_cards_verifiable_retention_code(project):
             assert (verdict.state, verdict.member_id) == ("valid", member_id)
         else:
             assert codes == []
+
+
+def test_a_swap_cut_off_midway_is_finished_by_the_next_build(project, monkeypatch):
+    build(project)
+    path = project / "members" / "A001.yml"
+    path.write_text(path.read_text(encoding="utf-8").replace("price: 900", "price: 950"),
+                    encoding="utf-8")
+    page = site(project) / "m" / tokens_of(project)["A001"] / "index.html"
+    before = page.read_bytes()
+    real = build_mod._apply
+    monkeypatch.setattr(build_mod, "_apply", lambda *a: (_ for _ in ()).throw(
+        RuntimeError("power cut")))  # the journal is written, then the swap dies
+    with pytest.raises(RuntimeError):
+        build(project)
+    [staging] = (project / "output").glob(".staging-*")
+    assert (staging / build_mod.JOURNAL).is_file() and page.read_bytes() == before
+    monkeypatch.setattr(build_mod, "_apply", real)
+    assert any("finished the swap" in d for d in build_mod.recover(project / "output"))
+    assert page.read_bytes() != before and "950" in page.read_text(encoding="utf-8")
+    assert not list((project / "output").glob(".staging-*"))
+    again = build(project)
+    assert again.rendered == 0 and again.reused == len(MEMBERS)
