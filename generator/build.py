@@ -1,4 +1,4 @@
-"""The build in named stages (gather → compute → portal → pages → swap), with manifest and swap.
+"""The build in named stages (gather → assets → compute → portal → pages → swap), manifest, swap.
 
 Everything is written into a staging folder next to output/site; the swap stage exchanges it
 with the live site in one step, so a build that fails or crashes leaves the previous site as
@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Callable
 
 from . import __version__
+from .assets import check_assets
 from .errors import BuildError, MemberPortalError, ValidationFailed
 from .pages import MemberPage, fingerprint, page_for, render_index, render_page
 from .portal import PRIVATE_DIR, Portal, build_portal, language
@@ -102,6 +103,11 @@ def gather(b: Build) -> None:
         print(f"note: .memberportal/rotations.yml names members that no longer exist: "
               f"{', '.join(unknown)}", file=sys.stderr)
     b.lang = language(b.root)
+
+
+def assets(b: Build) -> None:
+    """Every image under templates/ and content/ is an allowed format, whole and not huge."""
+    check_assets(b.root)
 
 
 def compute(b: Build) -> None:
@@ -186,9 +192,9 @@ def snapshot(b: Build) -> None:
     save_snapshot(b.root, b.as_of, b.statuses.values())
 
 
-STAGES: list[tuple[str, Stage]] = [("gather", gather), ("compute", compute),
-                                   ("portal", portal), ("pages", pages), ("swap", swap),
-                                   ("snapshot", snapshot)]
+STAGES: list[tuple[str, Stage]] = [("gather", gather), ("assets", assets),
+                                   ("compute", compute), ("portal", portal), ("pages", pages),
+                                   ("swap", swap), ("snapshot", snapshot)]
 
 
 def run(root: Path, as_of: date, stages: list[tuple[str, Stage]] | None = None,

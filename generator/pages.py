@@ -12,6 +12,8 @@ from typing import Any
 import jinja2
 from pydantic import BaseModel
 
+from .errors import TemplateError
+from .links import refused
 from .messages import discount, money
 from .models import Member, Program
 from .portal import PRIVATE_DIR, Shell
@@ -88,12 +90,25 @@ def page_for(member: Member, status: Status, program: Program, secret: bytes, ge
 
 
 def render_page(env: jinja2.Environment, shell: Shell, page: MemberPage) -> str:
-    return shell.wrap(render(env, PAGE_TEMPLATE, **page.context))
+    body = render(env, PAGE_TEMPLATE, **page.context)
+    stay_home(body, PAGE_TEMPLATE, f"{PRIVATE_DIR}/{page.token}")
+    return shell.wrap(body)
 
 
 def render_index(env: jinja2.Environment, shell: Shell, program: Program) -> str:
     """m/index.html: a neutral page, so a server's directory listing never shows the tokens."""
-    return shell.wrap(render(env, INDEX_TEMPLATE, brand=program.brand))
+    body = render(env, INDEX_TEMPLATE, brand=program.brand)
+    stay_home(body, INDEX_TEMPLATE, PRIVATE_DIR)
+    return shell.wrap(body)
+
+
+def stay_home(body: str, template: str, location: str) -> None:
+    """A personal page references nothing on another host and no file outside the site."""
+    bad = refused(body, location)
+    if bad:
+        raise TemplateError(f"references {', '.join(bad)}: a personal page may only use files "
+                            "inside the site (no other host, no file: URL, no ../ out of it)",
+                            kind=f"template {template}")
 
 
 def fingerprint(shell: Shell, search_path: list[Path], lang: str, code_version: str) -> str:

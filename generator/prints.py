@@ -7,16 +7,17 @@ import io
 import os
 import re
 import subprocess
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
 from typing import Any
 
 
+from .assets import check_assets
 from .codes import make_code, member_refs
 from .errors import BuildError, InputError, MemberPortalError, TemplateError, ValidationFailed, \
     Where, rel
+from .limits import run_limited
 from .loading import decode
 from .messages import say
 from .pdf import Fonts, Renderer, booklet, concatenate, nup, page_size, visible_text, \
@@ -63,6 +64,7 @@ def member_url(job: Job, member_id: str) -> str:
 
 
 def make_job(project: Project, as_of: date, lang: str, secret: bytes) -> Job:
+    check_assets(project.root)  # the templates may load any image under templates/, content/
     return Job(project.root, as_of, lang, project.program.currency_symbol,
                site_url(project.root), secret, load_generations(project.root))
 
@@ -250,6 +252,16 @@ def render_pdf(job: Job, template: str, what: str, member: str | None = None,
     `check_each` lists (member id, context) to re-render one by one when the whole document
     has a character no font covers, so the error names the member.
     """
+    label = what + (f" for member {member}" if member else "")
+    result = run_limited(_render_pdf_task, [(job, template, what, member, check_each, ctx)],
+                         [label])[0]
+    if isinstance(result, MemberPortalError):
+        raise result
+    return result
+
+
+def _render_pdf_task(args) -> tuple[bytes, int]:
+    job, template, what, member, check_each, ctx = args
     renderer, env, fonts = _tools(job)
     html = render(env, template, **ctx)
     try:
@@ -340,19 +352,14 @@ def build_inserts(job: Job, project: Project, parcels: list[Parcel], out: Path,
     workers = workers or min(2, os.cpu_count() or 1)
     results: dict[int, bytes] = {}
     errors: list[MemberPortalError] = []
-    if workers <= 1 or len(chunks) == 1:
-        done = map(_run_chunk, chunks)
-    else:
-        pool = ProcessPoolExecutor(max_workers=workers)
-        done = pool.map(_run_chunk, chunks)
-    try:
-        for index, data, errs in done:
-            errors += errs
-            if data is not None:
-                results[index] = data
-    finally:
-        if workers > 1 and len(chunks) > 1:
-            pool.shutdown()
+    for done in run_limited(_run_chunk, chunks, [_chunk_label(c[4]) for c in chunks], workers):
+        if isinstance(done, MemberPortalError):  # out of time or memory: named, the rest goes on
+            errors.append(done)
+            continue
+        index, data, errs = done
+        errors += errs
+        if data is not None:
+            results[index] = data
     if errors:
         raise ValidationFailed(errors)
     data = concatenate([results[i] for i in range(len(chunks))])
@@ -361,6 +368,13 @@ def build_inserts(job: Job, project: Project, parcels: list[Parcel], out: Path,
         data = nup(data, page_size(sheet_name), cols, rows)
     write_atomic(out, data)
     return {"path": out, "inserts": len(contexts), "bytes": len(data)}
+
+
+def _chunk_label(inserts: list[dict]) -> str:
+    ids = list(dict.fromkeys(one["member"]["id"] for one in inserts))
+    who = ", ".join(ids[:5]) + (", …" if len(ids) > 5 else "")
+    return (f"inserts for lines {inserts[0]['line']}–{inserts[-1]['line']} of the parcels file "
+            f"(member{'s' if len(ids) > 1 else ''} {who})")
 
 
 def parse_impose(text: str) -> tuple[str, int, int]:
