@@ -7,7 +7,6 @@ templates/ and content/, so one bad file there reaches every page or every print
 from __future__ import annotations
 
 import re
-import warnings
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
@@ -63,30 +62,28 @@ def check_image(path: Path) -> str | None:
 
 def _check_raster(path: Path, expected: str) -> str | None:
     from PIL import Image
+    cap = Image.MAX_IMAGE_PIXELS
+    Image.MAX_IMAGE_PIXELS = None  # our own cap below, with the size in the message
     try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
-            with Image.open(path) as im:
-                if im.format != expected:
-                    return (f"holds a {im.format} image under a {path.suffix} name; use "
-                            f"{ALLOWED_NAMES}")
-                width, height = im.size
-                if width * height > MAX_PIXELS:
-                    return _too_big(width, height)
-                im.verify()               # structure and checksums
-            with Image.open(path) as im:
-                im.load()                 # every pixel decodes: catches a cut-off file
-    except Image.DecompressionBombError as e:
-        size = re.search(r"\((\d+) pixels\)", str(e))
-        return _too_big(*(((int(size[1]), 1)) if size else (0, 0)))
+        with Image.open(path) as im:
+            if im.format != expected:
+                return (f"holds a {im.format} image under a {path.suffix} name; use "
+                        f"{ALLOWED_NAMES}")
+            width, height = im.size
+            if width * height > MAX_PIXELS:
+                return _too_big(width, height)
+            im.verify()                   # structure and checksums
+        with Image.open(path) as im:
+            im.load()                     # every pixel decodes: catches a cut-off file
     except (OSError, SyntaxError, ValueError) as e:  # Pillow's words for a broken file
         return f"cannot read the image (truncated or damaged?): {e}"
+    finally:
+        Image.MAX_IMAGE_PIXELS = cap
     return None
 
 
 def _too_big(width: int, height: int) -> str:
-    shown = f"{width}×{height} pixels" if height > 1 else f"{width} pixels"
-    return (f"{shown} is too large (at most {MAX_PIXELS:,} pixels, e.g. 8000×5000); scale it "
+    return (f"{width}×{height} pixels is too large (at most {MAX_PIXELS:,} pixels, e.g. 8000×5000); scale it "
             "down: every page or printed sheet that uses it would have to decode it")
 
 

@@ -204,22 +204,34 @@ IN_HTML = {
 
 
 @pytest.mark.parametrize("url", OUTSIDE)
+@pytest.mark.parametrize("where", IN_HTML)
+def test_every_way_a_page_can_reference_a_url_is_checked(url, where):
+    from generator.links import refused
+    bad = refused(IN_HTML[where].format(u=url), "m/TOKEN")
+    assert url in bad and all(url.startswith(b) for b in bad), bad  # url(x) ends at ")"
+    inside = IN_HTML[where].format(u="../../assets/x.png")
+    assert refused(inside, "m/TOKEN") == []
+
+
 def test_personal_page_template_reaching_out_fails_naming_url_template_and_member(
-        tmp_path, monkeypatch, url):
+        tmp_path, monkeypatch):
     monkeypatch.delenv("MEMBERPORTAL_SECRET", raising=False)
     root = make_portal(tmp_path / "brand")
     page = (BUILTIN_TEMPLATES / "member" / "page.html").read_text(encoding="utf-8")
     override = root / "templates" / "member" / "page.html"
     override.parent.mkdir(parents=True)
-    for where, snippet in IN_HTML.items():
-        override.write_text("{% if s.member_id == 'A002' %}" + snippet.format(u=url) +
-                            "{% endif %}" + page, encoding="utf-8")
-        b = run(root, AS_OF, show_progress=False)
-        assert [f.member for f in b.failures] == ["A002"], (where, [str(f) for f in b.failures])
-        message = str(b.failures[0])
-        assert url in message and "member/page.html" in message, (where, message)
-        assert not (root / "output" / "site" / "m" / page_token(load_secret(root), "A002", 0)
-                    ).exists() or where != "img"  # an earlier build's page may be kept
+    # one member per URL, each in another place of the page
+    members = ["A001", "A002", "A003", "A004", "A005"]
+    cases = dict(zip(members, zip(OUTSIDE, IN_HTML.values())))
+    hooks = "".join("{% if s.member_id == '" + mid + "' %}" + snippet.format(u=url) +
+                    "{% endif %}" for mid, (url, snippet) in cases.items())
+    override.write_text(hooks + page, encoding="utf-8")
+    b = run(root, AS_OF, show_progress=False)
+    assert sorted(f.member for f in b.failures) == members
+    for failure in b.failures:
+        url = cases[failure.member][0]
+        assert url in str(failure) and "template member/page.html" in str(failure), str(failure)
+    assert not list((root / "output" / "site" / "m").glob("*/index.html"))
     # what stays inside the site is fine: the theme's assets, fragments, data: images
     override.write_text('<img src="../../assets/images/favicon.png" alt=""><a href="#top">t</a>'
                         '<img src="data:image/png;base64,iVBORw0KGgo=" alt="">' + page,
@@ -256,8 +268,7 @@ def _print_override(root: Path, snippet: str) -> None:
         "{% endfor %}</body></html>", encoding="utf-8")
 
 
-@pytest.mark.parametrize("where", IN_PDF)
-def test_print_template_reaching_out_fails_naming_the_url(tmp_path, monkeypatch, where):
+def test_print_template_reaching_out_fails_naming_the_url(tmp_path, monkeypatch):
     monkeypatch.setenv("MEMBERPORTAL_SECRET", SECRET.decode())
     root = make_print(tmp_path / "brand")
     project = load(root)
@@ -268,9 +279,11 @@ def test_print_template_reaching_out_fails_naming_the_url(tmp_path, monkeypatch,
     outside.write_bytes(b"\x89PNG\r\n\x1a\n")
     (root / "templates" / "print").mkdir(parents=True)
     (root / "templates" / "print" / "link.png").symlink_to(outside)
-    for url, named in [(u, u.removeprefix("file://")) for u in PDF_URLS] + [
-            ("../../../private.png", str(outside)), ("link.png", str(outside))]:
-        _print_override(root, IN_PDF[where].format(u=url))
+    urls = [(u, u.removeprefix("file://")) for u in PDF_URLS] + [
+        ("../../../private.png", str(outside)), ("link.png", str(outside))]
+    contexts = list(IN_PDF.values()) * 2
+    for (url, named), snippet in zip(urls, contexts):
+        _print_override(root, snippet.format(u=url))
         with pytest.raises(MemberPortalError) as err:
             prints.build_inserts(job, project, parcels, out, workers=1)
         assert named in str(err.value) and "refused" in str(err.value), (url, str(err.value))
