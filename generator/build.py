@@ -6,6 +6,7 @@ it was. Later artifacts (print, staff report) add their own stages to STAGES.
 """
 from __future__ import annotations
 
+import calendar
 import contextlib
 import ctypes
 import fcntl
@@ -13,8 +14,10 @@ import hashlib
 import json
 import os
 import shutil
+import signal
 import sys
 import tempfile
+import threading
 import time
 from dataclasses import dataclass, field
 from datetime import date
@@ -50,7 +53,7 @@ class Build:
     strict: bool = False
     show_progress: bool = True
     out: Path = field(init=False)
-    staging: Path = field(init=False)
+    staging: Path | None = field(default=None, init=False)
     # gather
     project: Project | None = None
     secret: bytes = b""
@@ -161,6 +164,8 @@ def pages(b: Build) -> None:
                 b.rendered_members.append(member.id)
             entries[page.token] = {"member": member.id, "inputs": page.digest, "output": digest}
             b.pages.append(page)
+        except (Interrupted, OSError):
+            raise  # a signal or a full disk stops the build; no page is to blame
         except Exception as e:  # one broken page must not stop the others
             kept = page is not None and _keep_previous(b, page, old)
             error = e if isinstance(e, MemberPortalError) else BuildError(
@@ -202,20 +207,102 @@ def run(root: Path, as_of: date, stages: list[tuple[str, Stage]] | None = None,
         on_stage: Callable[[str], None] | None = None) -> Build:
     """Run the stages; the live site changes only in the swap stage, and only if all ran."""
     b = Build(root.resolve(), as_of, strict=strict, show_progress=show_progress)
-    b.out.mkdir(parents=True, exist_ok=True)
-    with _lock(b.out):
+    try:
+        b.out.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise _os_error(e, "start", False, b.out) from None
+    with _lock(b.out), _signals_stop_the_build(), _build_date(as_of):
         recover(b.out)
-        b.staging = Path(tempfile.mkdtemp(prefix=STAGING_PREFIX, dir=b.out))
+        swapped = False
         try:
+            b.staging = Path(tempfile.mkdtemp(prefix=STAGING_PREFIX, dir=b.out))
             for name, stage in stages or STAGES:
                 if on_stage:
                     on_stage(name)
                 start = time.perf_counter()
-                stage(b)
+                with _signals_held(name == "swap"):
+                    stage(b)
+                swapped = swapped or name == "swap"
                 b.timings[name] = time.perf_counter() - start
+        except OSError as e:  # a full disk, a read-only folder: a message, not a traceback
+            raise _os_error(e, name if b.staging else "start", swapped, b.out) from None
+        except Interrupted as e:
+            if swapped:
+                e.message = e.message.split(":")[0] + " after the new site went live"
+            raise
         finally:
-            shutil.rmtree(b.staging, ignore_errors=True)
+            if b.staging:
+                shutil.rmtree(b.staging, ignore_errors=True)
     return b
+
+
+# --- faults: signals, full disks, the build date ---------------------------------------------
+
+
+class Interrupted(BuildError):
+    """SIGTERM or SIGINT during a build: the staging folder is removed, the live site stays."""
+
+
+def _os_error(e: OSError, stage: str, swapped: bool, out: Path) -> BuildError:
+    where = f": {e.filename}" if e.filename else f" while writing {out}"
+    state = ("the new site is live" if swapped else
+             "nothing changed: output/site is still the previous build")
+    return BuildError(f"{e.strerror or e}{where} ({stage} stage); {state}", kind="build")
+
+
+@contextlib.contextmanager
+def _signals_stop_the_build():
+    """SIGTERM and SIGINT raise Interrupted, so the staging folder is cleaned up on the way out.
+
+    Only the first signal raises: a second one during the clean-up is ignored. (SIGKILL cannot
+    be caught: its leftovers are removed by recover() at the start of the next build.)
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield  # `serve` builds in a thread; only the main thread may handle signals
+        return
+    received: list[int] = []
+
+    def stop(signum, frame):
+        if received:
+            return
+        received.append(signum)
+        raise Interrupted(f"interrupted by {signal.Signals(signum).name}: the unfinished build "
+                          "was removed; output/site is still the previous build")
+
+    before = {s: signal.signal(s, stop) for s in (signal.SIGTERM, signal.SIGINT)}
+    try:
+        yield
+    finally:
+        for s, handler in before.items():
+            signal.signal(s, handler)
+
+
+@contextlib.contextmanager
+def _signals_held(hold: bool):
+    """Hold SIGTERM/SIGINT during the swap: the site and its manifest change together."""
+    if not hold or threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    signals = {signal.SIGTERM, signal.SIGINT}
+    signal.pthread_sigmask(signal.SIG_BLOCK, signals)
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, signals)
+
+
+@contextlib.contextmanager
+def _build_date(as_of: date):
+    """MkDocs dates the site (sitemap lastmod) by SOURCE_DATE_EPOCH, else by the clock: pin it to
+    the build's as-of day unless the caller set it, so the same input gives the same bytes."""
+    if os.environ.get("SOURCE_DATE_EPOCH"):
+        yield
+        return
+    os.environ["SOURCE_DATE_EPOCH"] = str(int(calendar.timegm(as_of.timetuple())))
+    try:
+        yield
+    finally:
+        os.environ.pop("SOURCE_DATE_EPOCH", None)
 
 
 # --- manifest, carrying pages over ---------------------------------------------------------

@@ -8,7 +8,7 @@ from pathlib import Path
 import jinja2
 from markupsafe import Markup
 
-from .errors import TemplateError
+from .errors import MemberPortalError, TemplateError
 from .messages import day, money, say, word
 from .qr import qr_svg
 from .rules import Msg
@@ -72,7 +72,7 @@ def render(env: jinja2.Environment, name: str, **context) -> str:
                             kind=f"template {e.name or name} line {e.lineno}") from None
     except jinja2.TemplateNotFound as e:
         raise TemplateError(f"template not found: {e.name}") from None
-    except (TemplateError, MemoryError):  # out of memory: the render limit names the member
+    except (MemberPortalError, MemoryError):  # ours already; out of memory: the limit names it
         raise
     except jinja2.UndefinedError as e:
         raise TemplateError(f"{e.message}", kind=_where(env, e, name)) from None
