@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
@@ -99,7 +100,13 @@ def render_index(env: jinja2.Environment, shell: Shell, program: Program) -> str
     """m/index.html: a neutral page, so a server's directory listing never shows the tokens."""
     body = render(env, INDEX_TEMPLATE, brand=program.brand)
     stay_home(body, INDEX_TEMPLATE, PRIVATE_DIR)
-    return shell.wrap(body)
+    return _one_level_up(shell.wrap(body))
+
+
+def _one_level_up(html: str) -> str:
+    """The shell's relative links are made for m/<token>/; m/index.html is one folder higher
+    (left as they were, its links would point above the site: wrong under a sub-path)."""
+    return re.sub(r"""(["'])\.\./\.\.(?=["'/])""", r"\1..", html)
 
 
 def stay_home(body: str, template: str, location: str) -> None:

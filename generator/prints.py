@@ -253,6 +253,7 @@ def render_pdf(job: Job, template: str, what: str, member: str | None = None,
     has a character no font covers, so the error names the member.
     """
     label = what + (f" for member {member}" if member else "")
+    _tools(job)  # made once here: the forked worker inherits fonts and templates ready
     result = run_limited(_render_pdf_task, [(job, template, what, member, check_each, ctx)],
                          [label])[0]
     if isinstance(result, MemberPortalError):
@@ -352,6 +353,7 @@ def build_inserts(job: Job, project: Project, parcels: list[Parcel], out: Path,
     workers = workers or min(2, os.cpu_count() or 1)
     results: dict[int, bytes] = {}
     errors: list[MemberPortalError] = []
+    _tools(job)  # made once here: every forked worker inherits fonts and templates ready
     for done in run_limited(_run_chunk, chunks, [_chunk_label(c[4]) for c in chunks], workers):
         if isinstance(done, MemberPortalError):  # out of time or memory: named, the rest goes on
             errors.append(done)
