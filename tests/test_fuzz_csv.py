@@ -20,7 +20,7 @@ PARCELS = "order_id,member_id,note\nP-001,M0002,\nP-002,M0001,gift wrap\nP-003,M
 TAOBAO = b"\n".join((IMPORTS / "taobao-orders.csv").read_bytes().splitlines()[:4]) + b"\n"
 SHOPIFY = b"\n".join((IMPORTS / "shopify-orders.csv").read_bytes().splitlines()[:4]) + b"\n"
 SPECIAL = list(b',"\'\n\r\t;=#\x00\xff\xfe\xef\xbb\xbf\xe7\x8e\x8b\xb0\xa1 0aZ-')
-SETTINGS = settings(max_examples=300, deadline=None,
+SETTINGS = settings(max_examples=200, deadline=None,
                     suppress_health_check=[HealthCheck.function_scoped_fixture])
 
 

@@ -107,15 +107,20 @@ def test_member_markup_is_escaped_in_personal_page_and_staff_report(hostile_site
     assert_inert(report, NAME)                    # staff see the full name, as characters
 
 
-def test_member_markup_is_literal_text_in_the_insert_pdf(tmp_path, monkeypatch):
-    monkeypatch.setenv("MEMBERPORTAL_SECRET", SECRET.decode())
-    root = make_print(tmp_path / "brand", {"H001": HOSTILE})
+def insert_for(root: Path) -> Path:
+    """The insert PDF of one parcel for member H001."""
     (root / "parcels.csv").write_text("order_id,member_id\nP-1,H001\n")
     project = load(root)
     job = prints.make_job(project, AS_OF, "zh", SECRET)
     out = root / "inserts.pdf"
     prints.build_inserts(job, project, prints.read_parcels(root / "parcels.csv", project), out,
                          workers=1)
+    return out
+
+
+def test_member_markup_is_literal_text_in_the_insert_pdf(tmp_path, monkeypatch):
+    monkeypatch.setenv("MEMBERPORTAL_SECRET", SECRET.decode())
+    out = insert_for(make_print(tmp_path / "brand", {"H001": HOSTILE}))
     text = pdftotext(out).replace("\n", " ")
     assert CHILD in text                          # <b> is two characters, not bold
     assert '"*****' in text and "<***" in text     # the masked name keeps its < and "
@@ -137,13 +142,8 @@ def test_a_500_character_name_is_refused_by_name_and_a_100_character_one_fits(tm
     # the longest name allowed, with markup in it, fits the insert and prints masked
     widest = (IMG + " ") * 3 + "X" * (100 - 3 * (len(IMG) + 1))
     assert len(widest) == 100
-    root = make_print(tmp_path / "b", {"H001": HOSTILE.replace(NAME, widest.replace("'", "''"))})
-    (root / "parcels.csv").write_text("order_id,member_id\nP-1,H001\n")
-    project = load(root)
-    job = prints.make_job(project, AS_OF, "zh", SECRET)
-    out = root / "inserts.pdf"
-    prints.build_inserts(job, project, prints.read_parcels(root / "parcels.csv", project), out,
-                         workers=1)
+    out = insert_for(make_print(tmp_path / "b", {"H001": HOSTILE.replace(
+        NAME, widest.replace("'", "''"))}))
     assert len(page_texts(out)) == 1 and '"*****' in pdftotext(out)
 
 
