@@ -1,4 +1,4 @@
-"""The build in named stages (gather → compute → portal → pages → swap), with manifest and swap.
+"""The build in named stages (gather → assets → compute → portal → pages → swap), manifest, swap.
 
 Everything is written into a staging folder next to output/site; the swap stage exchanges it
 with the live site in one step, so a build that fails or crashes leaves the previous site as
@@ -6,6 +6,7 @@ it was. Later artifacts (print, staff report) add their own stages to STAGES.
 """
 from __future__ import annotations
 
+import calendar
 import contextlib
 import ctypes
 import fcntl
@@ -13,8 +14,10 @@ import hashlib
 import json
 import os
 import shutil
+import signal
 import sys
 import tempfile
+import threading
 import time
 from dataclasses import dataclass, field
 from datetime import date
@@ -22,6 +25,7 @@ from pathlib import Path
 from typing import Callable
 
 from . import __version__
+from .assets import check_assets
 from .errors import BuildError, MemberPortalError, ValidationFailed
 from .executor import make_executor
 from .pages import batch_error, page_for, page_job, render_batch, render_index
@@ -57,7 +61,7 @@ class Build:
     workers: int | None = None
     chunk: int = CHUNK
     out: Path = field(init=False)
-    staging: Path = field(init=False)
+    staging: Path | None = field(default=None, init=False)
     # gather
     project: Project | None = None
     secret: bytes = b""
@@ -114,6 +118,11 @@ def gather(b: Build) -> None:
         print(f"note: .memberportal/rotations.yml names members that no longer exist: "
               f"{', '.join(unknown)}", file=sys.stderr)
     b.lang = language(b.root)
+
+
+def assets(b: Build) -> None:
+    """Every image under templates/ and content/ is an allowed format, whole and not huge."""
+    check_assets(b.root)
 
 
 def compute(b: Build) -> None:
@@ -211,6 +220,8 @@ def pages(b: Build) -> None:
                 page = page_for(member, b.statuses[member.id], program, b.secret,
                                 b.generations.get(member.id, 0), b.portal.site_url, b.lang,
                                 job.key)
+            except (Interrupted, OSError):
+                raise  # a signal or a full disk stops the build; no page is to blame
             except Exception as e:  # one broken page must not stop the others
                 fail(member.id, e, None)
                 bar.update()
@@ -296,9 +307,9 @@ def snapshot(b: Build) -> None:
     save_snapshot(b.root, b.as_of, b.statuses.values())
 
 
-STAGES: list[tuple[str, Stage]] = [("gather", gather), ("compute", compute),
-                                   ("portal", portal), ("pages", pages), ("swap", swap),
-                                   ("snapshot", snapshot)]
+STAGES: list[tuple[str, Stage]] = [("gather", gather), ("assets", assets),
+                                   ("compute", compute), ("portal", portal), ("pages", pages),
+                                   ("swap", swap), ("snapshot", snapshot)]
 
 
 def run(root: Path, as_of: date, stages: list[tuple[str, Stage]] | None = None,
@@ -308,21 +319,103 @@ def run(root: Path, as_of: date, stages: list[tuple[str, Stage]] | None = None,
     """Run the stages; the live site changes only in the swap stage, and only if all ran."""
     b = Build(root.resolve(), as_of, strict=strict, show_progress=show_progress,
               executor=executor, workers=workers, chunk=chunk)
-    b.out.mkdir(parents=True, exist_ok=True)
-    with _lock(b.out):
+    try:
+        b.out.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise _os_error(e, "start", False, b.out) from None
+    with _lock(b.out), _signals_stop_the_build(), _build_date(as_of):
         recover(b.out)
-        b.staging = Path(tempfile.mkdtemp(prefix=STAGING_PREFIX, dir=b.out))
+        swapped = False
         try:
+            b.staging = Path(tempfile.mkdtemp(prefix=STAGING_PREFIX, dir=b.out))
             for name, stage in stages or STAGES:
                 if on_stage:
                     on_stage(name)
                 start = time.perf_counter()
-                stage(b)
+                with _signals_held(name == "swap"):
+                    stage(b)
+                swapped = swapped or name == "swap"
                 b.timings[name] = time.perf_counter() - start
+        except OSError as e:  # a full disk, a read-only folder: a message, not a traceback
+            raise _os_error(e, name if b.staging else "start", swapped, b.out) from None
+        except Interrupted as e:
+            if swapped:
+                e.message = e.message.split(":")[0] + " after the new site went live"
+            raise
         finally:
-            if not (b.staging / JOURNAL).exists():  # else the next build finishes the swap
+            # With a journal, the swap was cut off midway: the next build finishes it.
+            if b.staging and not (b.staging / JOURNAL).exists():
                 shutil.rmtree(b.staging, ignore_errors=True)
     return b
+
+
+# --- faults: signals, full disks, the build date ---------------------------------------------
+
+
+class Interrupted(BuildError):
+    """SIGTERM or SIGINT during a build: the staging folder is removed, the live site stays."""
+
+
+def _os_error(e: OSError, stage: str, swapped: bool, out: Path) -> BuildError:
+    where = f": {e.filename}" if e.filename else f" while writing {out}"
+    state = ("the new site is live" if swapped else
+             "nothing changed: output/site is still the previous build")
+    return BuildError(f"{e.strerror or e}{where} ({stage} stage); {state}", kind="build")
+
+
+@contextlib.contextmanager
+def _signals_stop_the_build():
+    """SIGTERM and SIGINT raise Interrupted, so the staging folder is cleaned up on the way out.
+
+    Only the first signal raises: a second one during the clean-up is ignored. (SIGKILL cannot
+    be caught: its leftovers are removed by recover() at the start of the next build.)
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield  # `serve` builds in a thread; only the main thread may handle signals
+        return
+    received: list[int] = []
+
+    def stop(signum, frame):
+        if received:
+            return
+        received.append(signum)
+        raise Interrupted(f"interrupted by {signal.Signals(signum).name}: the unfinished build "
+                          "was removed; output/site is still the previous build")
+
+    before = {s: signal.signal(s, stop) for s in (signal.SIGTERM, signal.SIGINT)}
+    try:
+        yield
+    finally:
+        for s, handler in before.items():
+            signal.signal(s, handler)
+
+
+@contextlib.contextmanager
+def _signals_held(hold: bool):
+    """Hold SIGTERM/SIGINT during the swap: the site and its manifest change together."""
+    if not hold or threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    signals = {signal.SIGTERM, signal.SIGINT}
+    signal.pthread_sigmask(signal.SIG_BLOCK, signals)
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, signals)
+
+
+@contextlib.contextmanager
+def _build_date(as_of: date):
+    """MkDocs dates the site (sitemap lastmod) by SOURCE_DATE_EPOCH, else by the clock: pin it to
+    the build's as-of day unless the caller set it, so the same input gives the same bytes."""
+    if os.environ.get("SOURCE_DATE_EPOCH"):
+        yield
+        return
+    os.environ["SOURCE_DATE_EPOCH"] = str(int(calendar.timegm(as_of.timetuple())))
+    try:
+        yield
+    finally:
+        os.environ.pop("SOURCE_DATE_EPOCH", None)
 
 
 # --- manifest, carrying pages over ---------------------------------------------------------

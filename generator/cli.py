@@ -46,6 +46,9 @@ class _Group(click.Group):
             return super().invoke(ctx)
         except MemberPortalError as e:
             _fail(e)
+        except OSError as e:  # a full disk, a read-only folder: say so, never a traceback
+            _fail(MemberPortalError(f"{e.strerror or e}" + (f": {e.filename}" if e.filename
+                                                              else "")))
 
 
 @click.group(cls=_Group)

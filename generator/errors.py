@@ -63,6 +63,9 @@ class ValidationFailed(MemberPortalError):
     def __str__(self) -> str:
         return "\n".join(str(e) for e in self.errors) + f"\n{self.message}"
 
+    def __reduce__(self):  # crosses process boundaries (render workers) intact
+        return (type(self), (self.errors,))
+
 
 def rel(path: Path, root: Path) -> str:
     """A path as shown in messages: relative to the project when inside it."""

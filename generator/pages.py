@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
@@ -14,6 +15,7 @@ import jinja2.meta
 from pydantic import BaseModel
 
 from .errors import BuildError, InputError, MemberPortalError, TemplateError
+from .links import refused
 from .messages import discount, money
 from .models import Member, Program
 from .portal import PRIVATE_DIR, Shell
@@ -81,6 +83,7 @@ def page_for(member: Member, status: Status, program: Program, secret: bytes, ge
         "member_name": mask_name(member.name), "consultant": member.consultant,
         "segments": list(member.segments),
         "referral_code": referral_code(secret, member.id),
+        "token": token,
         "url": f"{site_url.rstrip('/')}/{PRIVATE_DIR}/{token}/",
         "progress": progress(status, program.currency_symbol),
         "discount": discount(status.tier.tier.discount, lang),
@@ -96,13 +99,26 @@ def page_for(member: Member, status: Status, program: Program, secret: bytes, ge
     return MemberPage(member.id, token, ctx, digest)
 
 
-def render_page(env: jinja2.Environment, shell: Shell, page: MemberPage) -> str:
-    return shell.wrap(render(env, PAGE_TEMPLATE, **page.context))
-
-
 def render_index(env: jinja2.Environment, shell: Shell, program: Program) -> str:
     """m/index.html: a neutral page, so a server's directory listing never shows the tokens."""
-    return shell.wrap(render(env, INDEX_TEMPLATE, brand=program.brand))
+    body = render(env, INDEX_TEMPLATE, brand=program.brand)
+    stay_home(body, INDEX_TEMPLATE, PRIVATE_DIR)
+    return _one_level_up(shell.wrap(body))
+
+
+def _one_level_up(html: str) -> str:
+    """The shell's relative links are made for m/<token>/; m/index.html is one folder higher
+    (left as they were, its links would point above the site: wrong under a sub-path)."""
+    return re.sub(r"""(["'])\.\./\.\.(?=["'/])""", r"\1..", html)
+
+
+def stay_home(body: str, template: str, location: str) -> None:
+    """A personal page references nothing on another host and no file outside the site."""
+    bad = refused(body, location)
+    if bad:
+        raise TemplateError(f"references {', '.join(bad)}: a personal page may only use files "
+                            "inside the site (no other host, no file: URL, no ../ out of it)",
+                            kind=f"template {template}")
 
 
 # --- rendering in batches, on any worker --------------------------------------------------
@@ -188,6 +204,7 @@ def render_batch(job: PageJob, items: list[tuple[str, dict[str, Any]]],
     for member_id, context in items:
         try:
             body = render(env, PAGE_TEMPLATE, **context)
+            stay_home(body, PAGE_TEMPLATE, f"{PRIVATE_DIR}/{context['token']}")
             out.append((member_id, (job.head + body + job.tail).encode(), None))
         except MemberPortalError as e:
             out.append((member_id, None, (type(e).__name__, e.message, e.kind)))

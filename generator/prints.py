@@ -8,15 +8,18 @@ import os
 import re
 import subprocess
 from dataclasses import dataclass, field, replace
+from functools import partial
 from datetime import date
 from pathlib import Path
 from typing import Any
 
 
+from .assets import check_assets
 from .codes import make_code, member_refs
-from .executor import make_executor
+from .executor import LOCAL, make_executor
 from .errors import BuildError, InputError, MemberPortalError, TemplateError, ValidationFailed, \
     Where, rel
+from .limits import run_limited
 from .loading import decode
 from .messages import say
 from .pdf import Fonts, Renderer, booklet, concatenate, nup, page_size, visible_text, \
@@ -63,6 +66,7 @@ def member_url(job: Job, member_id: str) -> str:
 
 
 def make_job(project: Project, as_of: date, lang: str, secret: bytes) -> Job:
+    check_assets(project.root)  # the templates may load any image under templates/, content/
     return Job(project.root, as_of, lang, project.program.currency_symbol,
                site_url(project.root), secret, load_generations(project.root))
 
@@ -250,6 +254,17 @@ def render_pdf(job: Job, template: str, what: str, member: str | None = None,
     `check_each` lists (member id, context) to re-render one by one when the whole document
     has a character no font covers, so the error names the member.
     """
+    label = what + (f" for member {member}" if member else "")
+    _tools(job)  # made once here: the forked worker inherits fonts and templates ready
+    result = run_limited(_render_pdf_task, [(job, template, what, member, check_each, ctx)],
+                         [label])[0]
+    if isinstance(result, MemberPortalError):
+        raise result
+    return result
+
+
+def _render_pdf_task(args) -> tuple[bytes, int]:
+    job, template, what, member, check_each, ctx = args
     renderer, env, fonts = _tools(job)
     html = render(env, template, **ctx)
     try:
@@ -340,14 +355,26 @@ def build_inserts(job: Job, project: Project, parcels: list[Parcel], out: Path,
               for i, s in enumerate(range(0, len(contexts), chunk))]
     results: dict[int, bytes] = {}
     errors: list[MemberPortalError] = []
-    pool = make_executor(executor, workers)
-    try:  # the workers get no secret: codes and URLs are in the contexts already
-        for _, (index, data, errs) in pool.map(_run_chunk, replace(job, secret=b""), chunks):
-            errors += errs
-            if data is not None:
-                results[index] = data
-    finally:
-        pool.close()
+    if executor and executor != LOCAL:
+        # On a cluster, the cluster's own limits (dask worker --memory-limit) bound a chunk.
+        pool = make_executor(executor, workers)
+        try:  # the workers get no secret: codes and URLs are in the contexts already
+            done = [r for _, r in pool.map(_run_chunk, replace(job, secret=b""), chunks)]
+        finally:
+            pool.close()
+    else:
+        _tools(job)  # made once here: every forked worker inherits fonts and templates ready
+        done = run_limited(partial(_run_chunk, job), chunks,
+                           [_chunk_label(c[3]) for c in chunks],
+                           workers or min(2, os.cpu_count() or 1))
+    for result in done:
+        if isinstance(result, MemberPortalError):  # out of time or memory: named, the rest goes on
+            errors.append(result)
+            continue
+        index, data, errs = result
+        errors += errs
+        if data is not None:
+            results[index] = data
     if errors:
         raise ValidationFailed(errors)
     data = concatenate([results[i] for i in range(len(chunks))])
@@ -356,6 +383,13 @@ def build_inserts(job: Job, project: Project, parcels: list[Parcel], out: Path,
         data = nup(data, page_size(sheet_name), cols, rows)
     write_atomic(out, data)
     return {"path": out, "inserts": len(contexts), "bytes": len(data)}
+
+
+def _chunk_label(inserts: list[dict]) -> str:
+    ids = list(dict.fromkeys(one["member"]["id"] for one in inserts))
+    who = ", ".join(ids[:5]) + (", …" if len(ids) > 5 else "")
+    return (f"inserts for lines {inserts[0]['line']}–{inserts[-1]['line']} of the parcels file "
+            f"(member{'s' if len(ids) > 1 else ''} {who})")
 
 
 def parse_impose(text: str) -> tuple[str, int, int]:
