@@ -214,6 +214,8 @@ def run(args, members: int, work: Path) -> None:
 
 def naive(job, project, parcels, folder: Path, cold: bool) -> float:
     """Seconds per insert, rendering each parcel as its own one-row batch on one worker."""
+    if not cold:   # set up once, untimed: the batch set up its workers, not this process
+        prints.build_inserts(job, project, parcels[:1], folder / "warm-up.pdf", workers=1)
     bar = tqdm(total=len(parcels), unit="insert", mininterval=1)
     t0 = time.perf_counter()
     for p in parcels:

@@ -46,6 +46,9 @@ class _Group(click.Group):
             return super().invoke(ctx)
         except MemberPortalError as e:
             _fail(e)
+        except OSError as e:  # a full disk, a read-only folder: say so, never a traceback
+            _fail(MemberPortalError(f"{e.strerror or e}" + (f": {e.filename}" if e.filename
+                                                              else "")))
 
 
 @click.group(cls=_Group)
@@ -148,19 +151,24 @@ def render_explain(project: Project, s: Status, lang: str) -> str:
 @click.option("--strict", is_flag=True, help="Treat MkDocs warnings as errors.")
 @click.option("--progress/--no-progress", default=True, show_default=True,
               help="Show a progress bar (tqdm) while rendering personal pages.")
+@click.option("--executor", default="local", show_default=True, metavar="local|dask://HOST:PORT",
+              help="Where pages render: this machine's cores, or a Dask cluster's workers.")
+@click.option("--workers", type=int, default=None,
+              help="Local processes (default: up to 2).")
 @click.pass_obj
-def build(obj: Context, strict: bool, progress: bool):
+def build(obj: Context, strict: bool, progress: bool, executor: str, workers: int | None):
     """Build the portal and every member's personal page into output/site/."""
     import time
 
     from .build import run
     start = time.perf_counter()
-    b = run(obj.root, obj.as_of, strict=strict, show_progress=progress)
+    b = run(obj.root, obj.as_of, strict=strict, show_progress=progress, executor=executor,
+            workers=workers)
     for error in b.failures:
         click.echo(str(error), err=True)
     stages = ", ".join(f"{name} {sec:.1f}s" for name, sec in b.timings.items())
-    click.echo(f"{b.project.program.brand.name}: portal and {len(b.pages)} personal pages in "
-               f"output/site/ ({b.rendered} rendered, {b.reused} unchanged, {b.removed} "
+    click.echo(f"{b.project.program.brand.name}: portal{' (unchanged)' if b.portal_reused else ''} "
+               f"and {b.pages} personal pages in output/site/ ({b.rendered} rendered, {b.reused} unchanged, {b.removed} "
                f"removed) as of {obj.as_of.isoformat()} in "
                f"{time.perf_counter() - start:.1f}s ({stages})")
     if b.failures:
@@ -190,7 +198,7 @@ def rotate(obj: Context, member_id: str):
 def serve(obj: Context, port: int, interval: float):
     """Preview the site on 127.0.0.1, rebuilding when content, templates or members change."""
     from .serve import serve as run_server
-    run_server(obj.root, obj.as_of, port=port, interval=interval, say=click.echo)
+    run_server(obj.root, obj.as_of, port=port, interval=interval, say=click.echo, lang=obj.lang)
 # --- staff: import, report, init ------------------------------------------------------------
 
 
@@ -287,8 +295,12 @@ def _out(obj: Context, given: Path | None, name: str) -> Path:
 @click.option("--workers", type=int, default=None, help="Processes (default: up to 2).")
 @click.option("--chunk", type=int, default=100, show_default=True,
               help="Inserts per rendered document.")
+@click.option("--executor", default="local", show_default=True, metavar="local|dask://HOST:PORT",
+              help="Where batches render (Dask workers need the project folder at the same "
+                   "path).")
 @click.pass_obj
-def inserts(obj: Context, parcels_file, output, size, bleed, no_marks, impose, workers, chunk):
+def inserts(obj: Context, parcels_file, output, size, bleed, no_marks, impose, workers, chunk,
+            executor):
     """One print-ready PDF with an insert per parcel, in the file's order."""
     import time
     from .prints import Sheet, build_inserts, parse_impose, read_parcels
@@ -298,7 +310,7 @@ def inserts(obj: Context, parcels_file, output, size, bleed, no_marks, impose, w
     out = _out(obj, output, f"inserts-{parcels_file.stem}.pdf")
     result = build_inserts(_print_job(obj), project, parcels, out,
                            Sheet(size, bleed, not no_marks), workers, chunk,
-                           parse_impose(impose) if impose else None)
+                           parse_impose(impose) if impose else None, executor=executor)
     took = time.perf_counter() - started
     click.echo(f"{result['path']}: {result['inserts']} inserts, "
                f"{result['bytes'] / 1e6:.1f} MB, {took:.1f} s "

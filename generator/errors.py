@@ -20,13 +20,14 @@ class MemberPortalError(Exception):
     """Base of every error this tool reports to a user (never a traceback)."""
 
     def __init__(self, message: str, where: Where | None = None, field: str | None = None,
-                 member: str | None = None, kind: str | None = None):
+                 member: str | None = None, kind: str | None = None, path: tuple = ()):
         super().__init__(message)
         self.message = message
         self.where = where
         self.field = field
         self.member = member
         self.kind = kind
+        self.path = path  # inside the member's record; the project turns it into a line
 
     def __str__(self) -> str:
         head = [str(self.where)] if self.where else []
@@ -61,6 +62,9 @@ class ValidationFailed(MemberPortalError):
 
     def __str__(self) -> str:
         return "\n".join(str(e) for e in self.errors) + f"\n{self.message}"
+
+    def __reduce__(self):  # crosses process boundaries (render workers) intact
+        return (type(self), (self.errors,))
 
 
 def rel(path: Path, root: Path) -> str:

@@ -1,41 +1,58 @@
 """Safe YAML reading that keeps the line of every value: no aliases, no tags, no duplicate keys."""
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import yaml
+from yaml.events import (AliasEvent, DocumentEndEvent, DocumentStartEvent, MappingEndEvent,
+                         MappingStartEvent, ScalarEvent, SequenceEndEvent, SequenceStartEvent,
+                         StreamEndEvent, StreamStartEvent)
 
 from .errors import InputError, Where
 
-try:  # libyaml composes nodes in C; fall back to the pure-Python parser.
+try:  # libyaml parses in C; fall back to the pure-Python parser.
     from yaml import CSafeLoader as _Loader
 except ImportError:  # pragma: no cover
     from yaml import SafeLoader as _Loader
 
 _STD = "tag:yaml.org,2002:"
+_STR, _MAP, _SEQ, _MERGE = _STD + "str", _STD + "map", _STD + "seq", _STD + "merge"
 _SCALAR_TAGS = {_STD + t for t in ("str", "int", "float", "bool", "null", "timestamp")}
 _Path = tuple  # a path into a document: keys and list indexes
 MAX_DEPTH = 32  # a member record nests about six deep; deeper is an attack or an accident
+_NO_KEY = object()  # a mapping frame waiting for its next key
 
 
-@dataclass
 class Document:
-    """One parsed YAML file: plain Python data plus the line of every path in it."""
+    """One parsed YAML file: plain Python data plus the line of every path in it.
 
-    file: str
-    data: Any
-    lines: dict[_Path, int] = field(default_factory=dict)
+    Read with lines=False, only the top level has lines; asking for a deeper path parses
+    the text again with every line, which only errors need.
+    """
+
+    def __init__(self, file: str, data: Any = None, lines: dict[_Path, int] | None = None,
+                 text: str | None = None, complete: bool = True):
+        self.file, self.data, self.text = file, data, text
+        self._lines = lines if lines is not None else {}
+        self._complete = complete or text is None
+
+    @property
+    def lines(self) -> dict[_Path, int]:
+        if not self._complete:
+            self._lines = parse_yaml(self.text, self.file).lines
+            self._complete = True
+        return self._lines
 
     def line(self, path: _Path) -> int:
         """The line of `path`, or of its nearest parent that has one."""
         path = tuple(path)
+        lines = self._lines if len(path) <= 1 and path in self._lines else self.lines
         while path:
-            if path in self.lines:
-                return self.lines[path]
+            if path in lines:
+                return lines[path]
             path = path[:-1]
-        return self.lines.get((), 1)
+        return lines.get((), 1)
 
     def where(self, path: _Path = ()) -> Where:
         return Where(self.file, self.line(path))
@@ -51,21 +68,21 @@ def decode(raw: bytes, shown: str) -> str:
                          Where(shown, line)) from None
 
 
-def read_yaml(path: Path, shown: str | None = None) -> Document:
+def read_yaml(path: Path, shown: str | None = None, lines: bool = True) -> Document:
     """Read one YAML file safely; every problem is an InputError with file and line."""
     shown = shown or str(path)
     try:
         raw = path.read_bytes()
     except OSError as e:
         raise InputError(f"cannot read: {e.strerror}", Where(shown)) from None
-    return parse_yaml(decode(raw, shown), shown)
+    return parse_yaml(decode(raw, shown), shown, lines)
 
 
-def parse_yaml(text: str, shown: str) -> Document:
+def parse_yaml(text: str, shown: str, lines: bool = True) -> Document:
+    """Parse `text`; with lines=False only the top level keeps its lines (faster)."""
+    loader = _Loader(text)
     try:
-        node = yaml.compose(text, Loader=_Loader)
-    except RecursionError:
-        raise InputError(f"nested more than {MAX_DEPTH} levels deep", Where(shown)) from None
+        return _Builder(shown, text, lines).build(loader)
     except yaml.reader.ReaderError as e:
         line = text[: e.position].count("\n") + 1
         code = e.character if isinstance(e.character, int) else ord(e.character)
@@ -78,71 +95,155 @@ def parse_yaml(text: str, shown: str) -> Document:
         raise InputError(f"YAML syntax error: {problem}", Where(shown, line)) from None
     except yaml.YAMLError as e:
         raise InputError(f"YAML error: {e}", Where(shown)) from None
-    doc = Document(shown, None)
-    if node is None:
-        return doc
-    doc.data = _Builder(doc, text).build(node, ())
-    return doc
+    finally:
+        loader.dispose()
+
+
+_scalar_cache: dict[tuple[str, str], Any] = {}  # (tag, text) -> value; values are immutable
 
 
 class _Builder:
-    """Turns a node tree into data; refuses what a member file never needs."""
+    """Turns the parser's events into data; refuses what a member file never needs.
 
-    def __init__(self, doc: Document, text: str):
-        self.doc, self.text = doc, text
-        self.seen: set[int] = set()
+    Events rather than composed nodes: one pass, no node objects, and an alias is refused
+    before anything it points at is expanded.
+    """
+
+    def __init__(self, file: str, text: str, track: bool):
+        self.file, self.text, self.track = file, text, track
+        self.lines: dict[_Path, int] = {}
         self.scalars = yaml.constructor.SafeConstructor()
+        self.resolver = _Loader.__new__(_Loader)
 
     def fail(self, message: str, line: int, path: _Path) -> InputError:
+        if not self.track:  # every error is reported from the full parse, with every line
+            parse_yaml(self.text, self.file, lines=True)
         fieldname = ".".join(str(p) for p in path) or None
-        return InputError(message, Where(self.doc.file, line), field=fieldname)
+        return InputError(message, Where(self.file, line), field=fieldname)
 
-    def _first_alias_line(self) -> int:
-        """The line of the first alias; only parsed again on this rare error path."""
-        for event in yaml.parse(self.text, Loader=_Loader):
-            if isinstance(event, yaml.AliasEvent):
-                return event.start_mark.line + 1
-        return 0
-
-    def build(self, node: yaml.Node, path: _Path) -> Any:
-        line = node.start_mark.line + 1
-        if id(node) in self.seen:
-            # The composer hands out the same node object for every alias of an anchor.
-            raise self.fail("YAML anchors and aliases (&name / *name) are not allowed; "
-                            "write the value out", self._first_alias_line(), path)
-        self.seen.add(id(node))
-        if len(path) > MAX_DEPTH:
-            raise self.fail(f"nested more than {MAX_DEPTH} levels deep", line, path[:3])
-        self.doc.lines.setdefault(path, line)
-        if isinstance(node, yaml.MappingNode):
-            if node.tag != _STD + "map":
-                raise self.fail(f"tag {node.tag!r} is not allowed", line, path)
-            out: dict[Any, Any] = {}
-            for key_node, value_node in node.value:
-                key_line = key_node.start_mark.line + 1
-                if key_node.tag == _STD + "merge":
-                    raise self.fail("YAML merge keys (<<) are not allowed", key_line, path)
-                if not isinstance(key_node, yaml.ScalarNode):
-                    raise self.fail("a key must be plain text", key_line, path)
-                key = self.build(key_node, path)
-                if isinstance(key, (int, float, bool)) or key is None:
-                    key = key_node.value  # keys are names: `2024:` stays the text "2024"
-                if key in out:
-                    first = self.doc.lines.get(path + (key,), "?")
-                    raise self.fail(f"duplicate key '{key}' (first at line {first})",
-                                    key_line, path + (key,))
-                self.doc.lines[path + (key,)] = key_line
-                out[key] = self.build(value_node, path + (key,))
-            return out
-        if isinstance(node, yaml.SequenceNode):
-            if node.tag != _STD + "seq":
-                raise self.fail(f"tag {node.tag!r} is not allowed", line, path)
-            return [self.build(item, path + (i,)) for i, item in enumerate(node.value)]
-        if node.tag not in _SCALAR_TAGS:
-            raise self.fail(f"tag {node.tag!r} is not allowed (only plain values)", line, path)
+    def scalar(self, ev: ScalarEvent, path: _Path) -> Any:
+        tag = ev.tag
+        if tag is None or tag == "!":
+            if not ev.implicit[0]:
+                return ev.value  # quoted: always text
+            tag = self.resolver.resolve(yaml.ScalarNode, ev.value, ev.implicit)
+        if tag == _STR:
+            return ev.value
+        line = ev.start_mark.line + 1
+        if tag not in _SCALAR_TAGS:
+            raise self.fail(f"tag {tag!r} is not allowed (only plain values)", line, path)
+        key = (tag, ev.value)
+        if key in _scalar_cache:
+            return _scalar_cache[key]
         try:
-            return self.scalars.yaml_constructors[node.tag](self.scalars, node)
+            value = self.scalars.yaml_constructors[tag](self.scalars,
+                                                        yaml.ScalarNode(tag, ev.value))
         except ValueError as e:
-            if node.tag == _STD + "timestamp":
-                raise self.fail(f"impossible date {node.value!r} ({e})", line, path) from None
-            raise self.fail(f"cannot read {node.value!r}: {e}", line, path) from None
+            if tag == _STD + "timestamp":
+                raise self.fail(f"impossible date {ev.value!r} ({e})", line, path) from None
+            raise self.fail(f"cannot read {ev.value!r}: {e}", line, path) from None
+        if len(_scalar_cache) > 50_000:
+            _scalar_cache.clear()
+        _scalar_cache[key] = value
+        return value
+
+    def key(self, ev: Any, out: dict, path: _Path) -> Any:
+        line = ev.start_mark.line + 1
+        if not isinstance(ev, ScalarEvent):
+            if isinstance(ev, AliasEvent):
+                raise self.alias(ev, path)
+            raise self.fail("a key must be plain text", line, path)
+        if (ev.tag is None and ev.implicit[0] and ev.value == "<<") or ev.tag == _MERGE:
+            raise self.fail("YAML merge keys (<<) are not allowed", line, path)
+        key = self.scalar(ev, path)
+        if isinstance(key, (int, float, bool)) or key is None:
+            key = ev.value  # keys are names: `2024:` stays the text "2024"
+        if key in out:
+            first = self.lines.get(path + (key,), "?")
+            raise self.fail(f"duplicate key '{key}' (first at line {first})", line,
+                            path + (key,))
+        if self.track or len(path) < 1:
+            self.lines[path + (key,)] = line
+        return key
+
+    def alias(self, ev: AliasEvent, path: _Path) -> InputError:
+        return self.fail("YAML anchors and aliases (&name / *name) are not allowed; "
+                         "write the value out", ev.start_mark.line + 1, path)
+
+    def build(self, loader) -> Document:
+        get = loader.get_event
+        ev = get()
+        assert isinstance(ev, StreamStartEvent)
+        ev = get()
+        data = None
+        if isinstance(ev, DocumentStartEvent):
+            data = self.node(get)
+            ev = get()
+            assert isinstance(ev, DocumentEndEvent)
+            ev = get()
+            if not isinstance(ev, StreamEndEvent):
+                raise InputError("YAML syntax error: expected a single document in the "
+                                 "stream, but found another document",
+                                 Where(self.file, ev.start_mark.line + 1))
+        return Document(self.file, data, self.lines, self.text, complete=self.track)
+
+    def node(self, get) -> Any:
+        """One whole node: a loop over events with an explicit stack (no recursion)."""
+        track, lines = self.track, self.lines
+        stack: list[list] = []  # [container, its path, pending key (mappings)]
+        root: Any = None
+        while True:
+            ev = get()
+            if stack:
+                top = stack[-1]
+                container = top[0]
+                if type(container) is dict:
+                    if top[2] is _NO_KEY:
+                        if type(ev) is MappingEndEvent:
+                            stack.pop()
+                            if not stack:
+                                return root
+                            continue
+                        top[2] = self.key(ev, container, top[1])
+                        continue
+                    path = top[1] + (top[2],) if track or len(stack) < 2 else None
+                else:
+                    if type(ev) is SequenceEndEvent:
+                        stack.pop()
+                        if not stack:
+                            return root
+                        continue
+                    path = top[1] + (len(container),) if track or len(stack) < 2 else None
+            else:
+                path = ()
+            kind = type(ev)
+            line = ev.start_mark.line + 1
+            if path is not None:
+                lines.setdefault(path, line)
+            if kind is ScalarEvent:
+                value = self.scalar(ev, path if path is not None else top[1])
+            elif kind is MappingStartEvent or kind is SequenceStartEvent:
+                mapping = kind is MappingStartEvent
+                if ev.tag not in (None, "!", _MAP if mapping else _SEQ):
+                    raise self.fail(f"tag {ev.tag!r} is not allowed", line,
+                                    path if path is not None else top[1])
+                if len(stack) >= MAX_DEPTH:
+                    here = path if path is not None else top[1]
+                    raise self.fail(f"nested more than {MAX_DEPTH} levels deep", line, here[:3])
+                value = {} if mapping else []
+            elif kind is AliasEvent:
+                raise self.alias(ev, path if path is not None else top[1])
+            else:  # pragma: no cover - the parser never sends anything else here
+                raise self.fail(f"unexpected {kind.__name__}", line, ())
+            if not stack:
+                root = value
+            elif type(container) is dict:
+                container[top[2]] = value
+                top[2] = _NO_KEY
+            else:
+                container.append(value)
+            if kind is ScalarEvent:
+                if not stack:
+                    return root
+            else:
+                stack.append([value, path if path is not None else (), _NO_KEY])

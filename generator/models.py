@@ -4,9 +4,10 @@ from __future__ import annotations
 import re
 from datetime import date
 from decimal import Decimal
+from functools import cached_property
 from typing import Annotated, Literal
 
-from pydantic import (BaseModel, ConfigDict, Field, PrivateAttr, StrictBool, field_validator,
+from pydantic import (BaseModel, ConfigDict, Field, StrictBool, field_validator,
                       model_validator)
 
 Slug = Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9_-]*$", max_length=40)]
@@ -26,7 +27,6 @@ class Record(BaseModel):
     """Base of every record: unknown fields are errors, values are checked strictly."""
 
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True, frozen=False)
-    _line: int = PrivateAttr(default=0)
 
 
 # --- the program (members/tiers.yml) -------------------------------------------------------
@@ -166,15 +166,20 @@ class Program(Record):
     rfm: RfmRule = RfmRule()
 
     def tier(self, tier_id: str) -> Tier:
-        return next(t for t in self.tiers if t.id == tier_id)
+        return self.tiers[self.ranks[tier_id]]
 
     def product(self, sku: str) -> Product | None:
         return self._products.get(sku)
 
-    _products: dict[str, Product] = PrivateAttr(default_factory=dict)
+    # cached_property lives in the instance __dict__: far cheaper to read than a PrivateAttr.
+    @cached_property
+    def _products(self) -> dict[str, Product]:
+        return {p.sku: p for p in self.products}
 
-    def model_post_init(self, _ctx) -> None:
-        self._products = {p.sku: p for p in self.products}
+    @cached_property
+    def ranks(self) -> dict[str, int]:
+        """Tier id -> its place from the bottom (0)."""
+        return {t.id: i for i, t in reversed(list(enumerate(self.tiers)))}  # first one wins
 
     def references(self) -> list[tuple[tuple, str]]:
         """Cross-references that must resolve: (path, message) for each broken one."""
@@ -300,10 +305,6 @@ class Member(Record):
             raise ValueError("a phone number is digits, optionally with a leading +, spaces "
                              "or dashes")
         return v
-
-    @property
-    def where_line(self) -> int:
-        return self._line
 
     def check_references(self, program: Program) -> list[tuple[tuple, str]]:
         bad: list[tuple[tuple, str]] = []

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
@@ -10,13 +11,17 @@ from pathlib import Path
 from typing import Any
 
 import jinja2
+import jinja2.meta
 from pydantic import BaseModel
 
+from .errors import BuildError, InputError, MemberPortalError, TemplateError
+from .links import refused
 from .messages import discount, money
 from .models import Member, Program
 from .portal import PRIVATE_DIR, Shell
 from .rules import Status
 from .templates import mask_name, render
+from .codes import make_code
 from .tokens import page_token, referral_code
 
 PAGE_TEMPLATE = "member/page.html"
@@ -78,33 +83,140 @@ def page_for(member: Member, status: Status, program: Program, secret: bytes, ge
         "member_name": mask_name(member.name), "consultant": member.consultant,
         "segments": list(member.segments),
         "referral_code": referral_code(secret, member.id),
+        "token": token,
         "url": f"{site_url.rstrip('/')}/{PRIVATE_DIR}/{token}/",
         "progress": progress(status, program.currency_symbol),
         "discount": discount(status.tier.tier.discount, lang),
         "offer_labels": {o.id: discount(o.discount_percent, lang) for o in status.offers},
+        # The same code the retention card prints, so the member can use it without the card.
+        "codes": {o.id: make_code(secret, member.id, o.id, o.valid_until)
+                  for o in status.offers if o.active},
     }
-    digest = _digest([fingerprint, status.to_dict(), {k: v for k, v in ctx.items() if k != "s"}])
+    # repr() of the status is complete (dataclasses and pydantic models show every field),
+    # stable across processes and six times faster than hashing to_dict(); the code version
+    # in `fingerprint` covers a change of its format.
+    digest = _digest([fingerprint, repr(status), {k: v for k, v in ctx.items() if k != "s"}])
     return MemberPage(member.id, token, ctx, digest)
-
-
-def render_page(env: jinja2.Environment, shell: Shell, page: MemberPage) -> str:
-    return shell.wrap(render(env, PAGE_TEMPLATE, **page.context))
 
 
 def render_index(env: jinja2.Environment, shell: Shell, program: Program) -> str:
     """m/index.html: a neutral page, so a server's directory listing never shows the tokens."""
-    return shell.wrap(render(env, INDEX_TEMPLATE, brand=program.brand))
+    body = render(env, INDEX_TEMPLATE, brand=program.brand)
+    stay_home(body, INDEX_TEMPLATE, PRIVATE_DIR)
+    return _one_level_up(shell.wrap(body))
 
 
-def fingerprint(shell: Shell, search_path: list[Path], lang: str, code_version: str) -> str:
-    """What every personal page depends on besides its own member and status."""
-    templates = []
-    for folder in search_path:
-        base = folder / "member"
-        if base.is_dir():
-            templates += [(str(p.relative_to(folder)), p.read_bytes().hex())
-                          for p in sorted(base.rglob("*")) if p.is_file()]
-    return _digest([shell.digest, templates, lang, code_version])
+def _one_level_up(html: str) -> str:
+    """The shell's relative links are made for m/<token>/; m/index.html is one folder higher
+    (left as they were, its links would point above the site: wrong under a sub-path)."""
+    return re.sub(r"""(["'])\.\./\.\.(?=["'/])""", r"\1..", html)
+
+
+def stay_home(body: str, template: str, location: str) -> None:
+    """A personal page references nothing on another host and no file outside the site."""
+    bad = refused(body, location)
+    if bad:
+        raise TemplateError(f"references {', '.join(bad)}: a personal page may only use files "
+                            "inside the site (no other host, no file: URL, no ../ out of it)",
+                            kind=f"template {template}")
+
+
+# --- rendering in batches, on any worker --------------------------------------------------
+
+
+@dataclass(frozen=True)
+class PageJob:
+    """What every worker needs once, as plain data: no project folder, no secret."""
+
+    key: str                               # hash of all the rest: the pages' common inputs
+    sources: tuple[tuple[str, str], ...]   # (name, source) of every template a page loads
+    head: str
+    tail: str
+    lang: str
+    symbol: str
+    code: str                              # the code version the pages are rendered with
+
+
+def page_job(shell: Shell, search_path: list[Path], lang: str, symbol: str,
+             code: str) -> PageJob:
+    """The templates a personal page loads (resolved through the search path) and the shell."""
+    sources = page_sources(search_path)
+    key = _digest([shell.digest, sources, lang, symbol, code])
+    return PageJob(key, sources, shell.head, shell.tail, lang, symbol, code)
+
+
+def page_sources(search_path: list[Path]) -> tuple[tuple[str, str], ...]:
+    """member/page.html and everything it extends, includes or imports, as resolved now.
+
+    A name computed at render time (include of a variable) cannot be followed: then every
+    text template on the search path goes along.
+    """
+    from .templates import environment
+    env = environment(search_path)
+    todo, found = [PAGE_TEMPLATE, INDEX_TEMPLATE], {}
+    while todo:
+        name = todo.pop()
+        if name in found:
+            continue
+        try:
+            found[name] = env.loader.get_source(env, name)[0]
+        except jinja2.TemplateNotFound:
+            continue  # render() reports it, naming the template
+        try:
+            refs = list(jinja2.meta.find_referenced_templates(env.parse(found[name])))
+        except jinja2.TemplateSyntaxError:
+            continue  # render() reports it with its line
+        if None in refs:
+            todo += [n for n in env.loader.list_templates()
+                     if n.endswith((".html", ".j2", ".svg", ".txt")) and
+                     not n.startswith(("fonts/", "print/", "staff/"))]
+        todo += [r for r in refs if r]
+    return tuple(sorted(found.items()))
+
+
+_envs: dict[str, jinja2.Environment] = {}
+
+
+def _job_env(job: PageJob) -> jinja2.Environment:
+    """The worker's environment for this job, made once per worker process."""
+    env = _envs.get(job.key)
+    if env is None:
+        from .build import code_version
+        from .templates import environment
+        if job.code != code_version():
+            raise BuildError(f"this worker runs other memberportal code ({code_version()}, "
+                             f"the build needs {job.code}): install the same version on "
+                             "every worker")
+        env = environment([], job.lang, job.symbol, loader=jinja2.DictLoader(dict(job.sources)))
+        _envs.clear()
+        _envs[job.key] = env
+    return env
+
+
+def render_batch(job: PageJob, items: list[tuple[str, dict[str, Any]]],
+                 ) -> list[tuple[str, bytes | None, tuple[str, str, str | None] | None]]:
+    """Render (member id, context) pairs; each gives (id, page bytes, None) or (id, None, error).
+
+    Errors come back as (class name, message, kind): plain data over any wire.
+    """
+    env = _job_env(job)
+    out = []
+    for member_id, context in items:
+        try:
+            body = render(env, PAGE_TEMPLATE, **context)
+            stay_home(body, PAGE_TEMPLATE, f"{PRIVATE_DIR}/{context['token']}")
+            out.append((member_id, (job.head + body + job.tail).encode(), None))
+        except MemberPortalError as e:
+            out.append((member_id, None, (type(e).__name__, e.message, e.kind)))
+        except Exception as e:  # one broken page must not stop the others
+            out.append((member_id, None, ("BuildError", f"{type(e).__name__}: {e}", None)))
+    return out
+
+
+def batch_error(error: tuple[str, str, str | None]) -> MemberPortalError:
+    name, message, kind = error
+    cls = {"TemplateError": TemplateError, "InputError": InputError}.get(name, BuildError)
+    return cls(message, kind=kind)
 
 
 def _digest(data: Any) -> str:

@@ -66,9 +66,13 @@ def _fetcher_class():
                     self.refused.append(f"{raw} (no such file)")
                     raise ValueError(f"no such file: {raw}") from None
                 if any(path.is_relative_to(r) for r in self.roots) and path.is_file():
+                    if path.suffix.lower() not in FETCHABLE:  # an EPS, a .py, a file with no type
+                        self.refused.append(f"{raw} (not a {', '.join(FETCHABLE)} file)")
+                        raise ValueError(f"refused: {raw} is not a file type templates may load")
                     return URLFetcherResponse(url, body=path.read_bytes(),
                                               headers={"Content-Type": _mime(path)})
-                self.refused.append(f"{raw} (outside {', '.join(map(str, self.roots))})")
+                shown = f"{raw} (a link to {path})" if path != raw else str(raw)
+                self.refused.append(f"{shown} (outside {', '.join(map(str, self.roots))})")
                 raise ValueError(f"refused: {raw} is outside the allowed folders")
             self.refused.append(f"{url} (only local files are fetched)")
             raise ValueError(f"refused: {url} (no network)")
@@ -76,11 +80,14 @@ def _fetcher_class():
     return FencedFetcher
 
 
+FETCHABLE = {".css": "text/css", ".svg": "image/svg+xml", ".png": "image/png",
+             ".jpg": "image/jpeg", ".jpeg": "image/jpeg", ".webp": "image/webp",
+             ".otf": "font/otf", ".ttf": "font/ttf", ".woff": "font/woff",
+             ".woff2": "font/woff2"}
+
+
 def _mime(path: Path) -> str:
-    return {".css": "text/css", ".svg": "image/svg+xml", ".png": "image/png",
-            ".jpg": "image/jpeg", ".jpeg": "image/jpeg", ".otf": "font/otf",
-            ".ttf": "font/ttf", ".woff": "font/woff", ".woff2": "font/woff2"}.get(
-        path.suffix.lower(), "application/octet-stream")
+    return FETCHABLE[path.suffix.lower()]
 
 
 # --- fonts: coverage is checked before rendering ----------------------------------------------

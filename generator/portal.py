@@ -18,6 +18,7 @@ import jinja2
 import yaml
 
 from .errors import BuildError, InputError, Where
+from .links import refused
 from .messages import LANGUAGES, discount, money
 from .project import Project
 from .templates import render
@@ -207,6 +208,11 @@ def _extract_shell(site_dir: Path) -> Shell:
         raise BuildError("the portal theme loads from other hosts, which personal pages must "
                          "never do: " + ", ".join(foreign) + " (set theme.font: false, no "
                          "analytics, no CDN scripts in mkdocs.yml)", kind="portal")
+    leaving = refused(head + tail, f"{PRIVATE_DIR}/shell")
+    if leaving:  # links too (a footer's social links): a personal page points nowhere else
+        raise BuildError("the page around personal pages (theme, mkdocs.yml extra) links to "
+                         + ", ".join(leaving) + "; personal pages name no other host (in mkdocs.yml: extra.generator: false, "
+                         "no extra.social, no repo_url)", kind="portal")
     return Shell(head, tail)
 
 

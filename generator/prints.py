@@ -3,22 +3,24 @@ from __future__ import annotations
 
 import base64
 import csv
-import functools
 import gc
 import io
 import os
 import re
 import subprocess
-from concurrent.futures import ProcessPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from functools import lru_cache, partial
 from datetime import date
 from pathlib import Path
 from typing import Any, Callable
 
 
+from .assets import check_assets
 from .codes import make_code, member_refs
+from .executor import LOCAL, make_executor
 from .errors import BuildError, InputError, MemberPortalError, TemplateError, ValidationFailed, \
     Where, rel
+from .limits import run_limited
 from .loading import decode
 from .messages import say
 from .pdf import Fonts, Joiner, Renderer, booklet, layered_pdf, nup, page_size, paused_gc, \
@@ -66,6 +68,7 @@ def member_url(job: Job, member_id: str) -> str:
 
 
 def make_job(project: Project, as_of: date, lang: str, secret: bytes) -> Job:
+    check_assets(project.root)  # the templates may load any image under templates/, content/
     return Job(project.root, as_of, lang, project.program.currency_symbol,
                site_url(project.root), secret, load_generations(project.root))
 
@@ -73,7 +76,7 @@ def make_job(project: Project, as_of: date, lang: str, secret: bytes) -> Job:
 # --- what the templates see ------------------------------------------------------------------
 
 
-@functools.lru_cache(maxsize=4096)
+@lru_cache(maxsize=4096)
 def _qr(data: str) -> str:
     return "data:image/png;base64," + base64.b64encode(qr_png(data)).decode()
 
@@ -254,6 +257,17 @@ def render_pdf(job: Job, template: str, what: str, member: str | None = None,
     `check_each` lists (member id, context) to re-render one by one when the whole document
     has a character no font covers, so the error names the member.
     """
+    label = what + (f" for member {member}" if member else "")
+    _tools(job)  # made once here: the forked worker inherits fonts and templates ready
+    result = run_limited(_render_pdf_task, [(job, template, what, member, check_each, ctx)],
+                         [label])[0]
+    if isinstance(result, MemberPortalError):
+        raise result
+    return result
+
+
+def _render_pdf_task(args) -> tuple[bytes, int]:
+    job, template, what, member, check_each, ctx = args
     renderer, env, fonts = _tools(job)
     html = render(env, template, **ctx)
     try:
@@ -302,8 +316,8 @@ def _insert_chunk(job: Job, brand: dict, sheet: dict, inserts: list[dict]) -> by
     return layered_pdf(doc, sheet["marks"]) if layers else doc.write_pdf()
 
 
-def _run_chunk(args) -> tuple[int, bytes | None, list[MemberPortalError]]:
-    index, job, brand, sheet, inserts = args
+def _run_chunk(job: Job, args) -> tuple[int, bytes | None, list[MemberPortalError]]:
+    index, brand, sheet, inserts = args
     try:
         with paused_gc():
             return index, _insert_chunk(job, brand, sheet, inserts), []
@@ -341,7 +355,7 @@ def insert_contexts(job: Job, project: Project, parcels: list[Parcel]) -> list[d
 
 def build_inserts(job: Job, project: Project, parcels: list[Parcel], out: Path,
                   sheet: Sheet = Sheet(), workers: int | None = None, chunk: int = CHUNK,
-                  impose: tuple[str, int, int] | None = None,
+                  impose: tuple[str, int, int] | None = None, executor: str | None = None,
                   progress: Callable[[int], None] | None = None) -> dict[str, Any]:
     """Every parcel's insert in file order, in one PDF written atomically (or nothing).
 
@@ -349,31 +363,48 @@ def build_inserts(job: Job, project: Project, parcels: list[Parcel], out: Path,
     """
     contexts = insert_contexts(job, project, parcels)
     brand, page = brand_context(project), sheet.css()
-    chunks = [(i, job, brand, page, contexts[s:s + chunk])
+    chunks = [(i, brand, page, contexts[s:s + chunk])
               for i, s in enumerate(range(0, len(contexts), chunk))]
-    workers = workers or min(2, os.cpu_count() or 1)
-    joiner = Joiner()          # chunks are joined in order as they arrive
     errors: list[MemberPortalError] = []
-    # Everything alive now (the project, the statuses) outlives the batch: frozen, the garbage
-    # collector no longer walks it after every chunk here and in the forked workers (with
-    # 10,000 members each walk took ~0.5 s).
-    gc.freeze()
-    if workers <= 1 or len(chunks) == 1:
-        done = map(_run_chunk, chunks)
+    joiner = Joiner()                 # chunks are joined in file order as they arrive
+    early: dict[int, bytes] = {}      # chunks back before an earlier one
+    joined = 0
+
+    def take(index: int, result) -> None:
+        nonlocal joined
+        if progress:
+            progress(len(chunks[index][3]))
+        if isinstance(result, MemberPortalError):  # out of time or memory: named, the rest goes on
+            errors.append(result)
+            return
+        _, data, errs = result
+        errors.extend(errs)
+        if data is not None:
+            early[index] = data
+        while not errors and joined in early:
+            joiner.add(early.pop(joined))
+            joined += 1
+
+    if executor and executor != LOCAL:
+        # On a cluster, the cluster's own limits (dask worker --memory-limit) bound a chunk.
+        pool = make_executor(executor, workers)
+        try:  # the workers get no secret: codes and URLs are in the contexts already
+            done = [r for _, r in pool.map(_run_chunk, replace(job, secret=b""), chunks)]
+        finally:
+            pool.close()
+        for index, result in enumerate(done):
+            take(index, result)
     else:
-        pool = ProcessPoolExecutor(max_workers=workers)
-        done = pool.map(_run_chunk, chunks)
-    try:
-        for index, data, errs in done:
-            errors += errs
-            if data is not None and not errors:
-                joiner.add(data)
-            if progress:
-                progress(len(chunks[index][4]))
-    finally:
-        if workers > 1 and len(chunks) > 1:
-            pool.shutdown()
-        gc.unfreeze()
+        _tools(job)  # made once here: every forked worker inherits fonts and templates ready
+        # Everything alive now (the project, the statuses, fonts) outlives the batch: frozen,
+        # the garbage collector no longer walks it after every chunk, here and in the forked
+        # workers (with 10,000 members each walk took ~0.5 s).
+        gc.freeze()
+        try:
+            run_limited(partial(_run_chunk, job), chunks, [_chunk_label(c[3]) for c in chunks],
+                        workers or min(2, os.cpu_count() or 1), on_result=take)
+        finally:
+            gc.unfreeze()
     if errors:
         raise ValidationFailed(errors)
     data = joiner.finish()
@@ -382,6 +413,13 @@ def build_inserts(job: Job, project: Project, parcels: list[Parcel], out: Path,
         data = nup(data, page_size(sheet_name), cols, rows)
     write_atomic(out, data)
     return {"path": out, "inserts": len(contexts), "bytes": len(data)}
+
+
+def _chunk_label(inserts: list[dict]) -> str:
+    ids = list(dict.fromkeys(one["member"]["id"] for one in inserts))
+    who = ", ".join(ids[:5]) + (", …" if len(ids) > 5 else "")
+    return (f"inserts for lines {inserts[0]['line']}–{inserts[-1]['line']} of the parcels file "
+            f"(member{'s' if len(ids) > 1 else ''} {who})")
 
 
 def parse_impose(text: str) -> tuple[str, int, int]:

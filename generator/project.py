@@ -2,6 +2,9 @@
 from __future__ import annotations
 
 import difflib
+import gc
+from contextlib import contextmanager
+from functools import partial
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
@@ -10,6 +13,7 @@ from typing import Any, Iterable
 from pydantic import BaseModel, ValidationError
 
 from .codes import redeemed_members
+from .cache import cached
 from .errors import InputError, MemberPortalError, ValidationFailed, Where, rel
 from .loading import Document, read_yaml
 from .models import Member, Program, Record
@@ -29,16 +33,23 @@ class Project:
     _by_id: dict[str, Member] | None = field(default=None, repr=False)
 
     def member(self, member_id: str) -> Member:
-        for m in self.members:
-            if m.id == member_id:
-                return m
+        if self._by_id is None:      # a scan per lookup made 10,000 inserts' contexts take 30 s
+            self._by_id = {m.id: m for m in self.members}
+        if member_id in self._by_id:
+            return self._by_id[member_id]
         close = difflib.get_close_matches(member_id, [m.id for m in self.members], n=3)
         hint = f"; did you mean {', '.join(close)}?" if close else ""
         raise InputError(f"no member with id '{member_id}'{hint}")
 
     def status(self, member: Member, as_of: date) -> Status:
-        return evaluate(member, self.program, as_of, self.redeemed, self.where.get(member.id),
-                        self.counted_referrals(member, as_of))
+        here = self.where.get(member.id)
+        try:
+            return evaluate(member, self.program, as_of, self.redeemed, here,
+                            self.counted_referrals(member, as_of))
+        except InputError as e:
+            if e.path and here:
+                e.where = locate(self.root, here, e.path)
+            raise
 
     def counted_referrals(self, member: Member, as_of: date) -> int:
         """Referred friends who placed a paid order by as_of: the ones the programme counts."""
@@ -141,17 +152,6 @@ def _record_type(annotation: Any) -> type[Record] | None:
     return None
 
 
-def _stamp_lines(obj: Any, doc: Document, path: tuple) -> None:
-    """Give every record the line it starts on, for errors found later by the rules."""
-    if isinstance(obj, Record):
-        obj._line = doc.line(path)
-        for name in type(obj).model_fields:
-            _stamp_lines(getattr(obj, name), doc, path + (name,))
-    elif isinstance(obj, list):
-        for i, item in enumerate(obj):
-            _stamp_lines(item, doc, path + (i,))
-
-
 def load_program(root: Path) -> tuple[Program | None, list[MemberPortalError]]:
     path = root / PROGRAM_FILE
     try:
@@ -176,73 +176,124 @@ def _member_entries(doc: Document) -> Iterable[tuple[tuple, Any]]:
     return [((), doc.data)]
 
 
+def locate(root: Path, member_at: Where, path: tuple) -> Where:
+    """The line of `path` inside the member that starts at `member_at` (read again: errors only)."""
+    try:
+        doc = read_yaml(root / member_at.file, member_at.file)
+    except InputError:
+        return member_at
+    prefix = next((p for p, _ in _member_entries(doc) if doc.line(p) == member_at.line), ())
+    return doc.where(prefix + tuple(path))
+
+
+@dataclass
+class FileMembers:
+    """What one member file holds: its valid members (with where each starts) and its errors."""
+
+    members: list[tuple[Member, Where]]
+    errors: list[MemberPortalError]
+
+
+def read_members(path: Path, shown: str, program: Program | None) -> FileMembers:
+    """Read and validate one member file; lines beyond the top level are read only on error."""
+    out = FileMembers([], [])
+    try:
+        doc = read_yaml(path, shown, lines=False)
+    except InputError as e:
+        out.errors.append(e)
+        return out
+    if doc.data is None:
+        out.errors.append(InputError("empty file: a member file holds one member or a list",
+                                     Where(shown, 1)))
+        return out
+    for prefix, data in _member_entries(doc):
+        if not isinstance(data, dict):
+            out.errors.append(InputError("a member is a mapping of fields (id, name, phone…)",
+                                         doc.where(prefix)))
+            continue
+        member_id = data.get("id") if isinstance(data.get("id"), str) else None
+        try:
+            member = Member.model_validate(data)
+        except ValidationError as e:
+            out.errors += validation_errors(e, doc, prefix, Member, member_id)
+            continue
+        if program is not None:
+            out.errors += [InputError(msg, doc.where(prefix + p), field=".".join(map(str, p)),
+                                      member=member.id)
+                           for p, msg in member.check_references(program)]
+        out.members.append((member, doc.where(prefix)))
+    return out
+
+
 def load_members(root: Path, program: Program | None, files: list[Path] | None = None,
+                 cache: bool = True,
                  ) -> tuple[list[Member], dict[str, Where], list[MemberPortalError]]:
     members: list[Member] = []
     where: dict[str, Where] = {}
     errors: list[MemberPortalError] = []
-    referral_at: dict[str, list[Where]] = {}  # checked once every id is known
-    for path in files if files is not None else member_files(root):
-        shown = rel(path, root)
-        try:
-            doc = read_yaml(path, shown)
-        except InputError as e:
-            errors.append(e)
-            continue
-        if doc.data is None:
-            errors.append(InputError("empty file: a member file holds one member or a list",
-                                     Where(shown, 1)))
-            continue
-        for prefix, data in _member_entries(doc):
-            if not isinstance(data, dict):
-                errors.append(InputError("a member is a mapping of fields (id, name, phone…)",
-                                         doc.where(prefix)))
-                continue
-            member_id = data.get("id") if isinstance(data.get("id"), str) else None
-            try:
-                member = Member.model_validate(data)
-            except ValidationError as e:
-                errors += validation_errors(e, doc, prefix, Member, member_id)
-                continue
-            _stamp_lines(member, doc, prefix)
-            here = doc.where(prefix)
-            if program is not None:
-                errors += [InputError(msg, doc.where(prefix + p), field=".".join(map(str, p)),
-                                      member=member.id)
-                           for p, msg in member.check_references(program)]
-            if member.id in where:
-                errors.append(InputError(f"member id '{member.id}' is already used at "
-                                         f"{where[member.id]}", doc.where(prefix + ("id",)),
-                                         field="id", member=member.id))
-                continue
-            where[member.id] = here
-            referral_at[member.id] = [doc.where(prefix + ("referrals", i))
-                                      for i in range(len(member.referrals))]
-            members.append(member)
-    known = set(where)
+    paths = files if files is not None else member_files(root)
+    with paused_gc():
+        for found in read_all(root, paths, program, cache):
+            errors += found.errors
+            for member, here in found.members:
+                if member.id in where:
+                    errors.append(InputError(f"member id '{member.id}' is already used at "
+                                             f"{where[member.id]}",
+                                             locate(root, here, ("id",)), field="id",
+                                             member=member.id))
+                    continue
+                where[member.id] = here
+                members.append(member)
     for m in members:
         for i, ref in enumerate(m.referrals):
-            if ref not in known or ref == m.id:
+            if ref not in where or ref == m.id:
                 why = "refers to itself" if ref == m.id else f"unknown member '{ref}'"
-                errors.append(InputError(f"referral {why}", referral_at[m.id][i],
+                errors.append(InputError(f"referral {why}",
+                                         locate(root, where[m.id], ("referrals", i)),
                                          field=f"referrals.{i}", member=m.id))
     seen_orders: dict[str, str] = {}
     for m in sorted(members, key=lambda m: where[m.id]):
-        for o in m.orders:
+        for i, o in enumerate(m.orders):
             if o.id in seen_orders and seen_orders[o.id] != m.id:
                 errors.append(InputError(f"order id '{o.id}' also belongs to member "
                                          f"{seen_orders[o.id]}",
-                                         Where(where[m.id].file, o._line), field="orders.id",
-                                         member=m.id))
+                                         locate(root, where[m.id], ("orders", i)),
+                                         field="orders.id", member=m.id))
             seen_orders.setdefault(o.id, m.id)
     members.sort(key=lambda m: m.id)
     return members, where, errors
 
 
-def load(root: Path) -> Project:
-    """Read and validate the whole project; raise ValidationFailed with every error at once."""
+def read_all(root: Path, paths: list[Path], program: Program | None,
+             cache: bool = True) -> list[FileMembers]:
+    """Every file's members; files unchanged since the last clean read come from the cache.
+    Without a program the references go unchecked, so nothing is worth caching."""
+    files = [(path, rel(path, root)) for path in paths]
+    if program is None or not cache:
+        return [read_members(path, shown, program) for path, shown in files]
+    return cached(root, files, root / PROGRAM_FILE, partial(read_members, program=program),
+                  keep=lambda found: not found.errors)
+
+
+@contextmanager
+def paused_gc():
+    """Loading allocates millions of objects and frees none; the cyclic collector would walk
+    every one of them again and again (measured: half the load time for large files)."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
+
+
+def load(root: Path, cache: bool = True) -> Project:
+    """Read and validate the whole project; raise ValidationFailed with every error at once.
+
+    `cache=False` reads every file afresh and leaves no cache behind."""
     program, errors = load_program(root)
-    members, where, member_errors = load_members(root, program)
+    members, where, member_errors = load_members(root, program, cache=cache)
     errors += member_errors
     redeemed: frozenset[str] = frozenset()
     try:  # the retention-code ledger (memberportal redeem): whose offer is used up

@@ -7,6 +7,7 @@ from collections import Counter
 from dataclasses import asdict, dataclass, field
 from datetime import date, timedelta
 from decimal import ROUND_FLOOR, Decimal
+from functools import lru_cache
 from typing import Any
 
 from .errors import InputError, Where
@@ -36,7 +37,7 @@ class TierStatus:
     qualified: Tier               # what the window alone gives, before grace and override
     next_tier: Tier | None
     needed: Decimal | None        # still to spend (or earn) for next_tier
-    needed_by: date | None        # the date by which it must happen (calendar year only)
+    needed_by: date | None        # `needed` holds through this day (then the window moves on)
     grace_until: date | None      # set while the tier is held only by grace
     keep_until: date | None       # with no further purchase the tier lasts through this day
     override_until: date | None
@@ -172,6 +173,7 @@ class Status:
 # --- dates ---------------------------------------------------------------------------------
 
 
+@lru_cache(maxsize=1 << 16)  # the same few thousand days recur across members
 def add_months(d: date, months: int) -> date:
     """The same day `months` later; the 31st (or 29 February) falls back to the month's end."""
     y, m = divmod(d.month - 1 + months, 12)
@@ -231,7 +233,7 @@ def tier_for(program: Program, amount: Decimal) -> Tier:
 
 
 def _rank(program: Program, tier: Tier) -> int:
-    return next(i for i, t in enumerate(program.tiers) if t.id == tier.id)
+    return program.ranks[tier.id]
 
 
 class _Qualifier:
@@ -239,12 +241,17 @@ class _Qualifier:
 
     def __init__(self, program: Program, ledger: _Ledger):
         self.program, self.ledger = program, ledger
+        self._qualified: dict[date, int] = {}  # valid while the ledger does not grow past day
 
     def amount(self, day: date) -> Decimal:
         return self.ledger.total(window_start(self.program, day), day)
 
     def qualified(self, day: date) -> int:
-        return _rank(self.program, tier_for(self.program, self.amount(day)))
+        if self.ledger.dates and self.ledger.dates[-1] > day and day in self._qualified:
+            return self._qualified[day]
+        rank = _rank(self.program, tier_for(self.program, self.amount(day)))
+        self._qualified[day] = rank
+        return rank
 
     def held(self, day: date) -> int:
         """The best tier qualified for on any day of the grace period ending on `day`."""
@@ -287,6 +294,23 @@ class _Qualifier:
         return None
 
 
+def _needed_by(qualifier: _Qualifier, as_of: date) -> date | None:
+    """The last day on which `needed` more is enough: the year's end for a calendar year; for
+    a rolling window the day before its oldest entry drops out (after that, more is needed)."""
+    window = qualifier.program.qualification.window
+    if window == "calendar_year":
+        return date(as_of.year, 12, 31)
+    if window == "lifetime":
+        return None
+    dates, sums = qualifier.ledger.dates, qualifier.ledger.sums
+    first = bisect_left(dates, window_start(qualifier.program, as_of))
+    while first < len(dates) and dates[first] <= as_of and sums[first + 1] == sums[first]:
+        first += 1  # a free sample leaving the window changes nothing
+    if first >= len(dates) or dates[first] > as_of:
+        return None  # nothing counts yet: any 12 months will do
+    return add_months(dates[first], 12) - ONE_DAY
+
+
 def _money_ledger(orders: list[Order]) -> _Ledger:
     ledger = _Ledger()
     for o in orders:
@@ -319,8 +343,9 @@ def _earnings(member: Member, program: Program, orders: list[Order], as_of: date
         if kind == 0:
             # The multiplier is that of the tier held before the order's day.
             tier = program.tiers[qualifier.held(day - ONE_DAY)]
-            pts = _floor(item.total * per_unit * tier.points_multiplier)
-            what = Msg("points.order", {"order": item.id, "amount": item.total,
+            total = item.total
+            pts = _floor(total * per_unit * tier.points_multiplier)
+            what = Msg("points.order", {"order": item.id, "amount": total,
                                         "multiplier": tier.points_multiplier, "tier": tier.name})
         else:
             rule = program.activities[item.type]
@@ -343,16 +368,25 @@ def points_status(member: Member, program: Program, earned: list[tuple[date, int
                   as_of: date, where: Where | None = None) -> PointsStatus:
     """FIFO lots: redemptions use the oldest points first; lots expire whole-month after."""
     months = program.points.expire_after_months
-    lots: list[list] = []  # [expires_on or None, remaining]
+    lots: list[list] = []  # [expires_on or None, remaining], oldest first
     history: list[PointsEntry] = []
     totals = Counter()
+    head = 0  # lots before this one are used up or expired
+    balance = 0
 
     def expire(until: date) -> None:
-        for lot in lots:
-            if lot[1] and lot[0] is not None and lot[0] <= until:
-                history.append(PointsEntry(lot[0], -lot[1], Msg("points.expired")))
-                totals["expired"] += lot[1]
-                lot[1] = 0
+        # Lots are earned in date order, so they expire in list order: only the head moves.
+        nonlocal head, balance
+        while head < len(lots):
+            expires_on, remaining = lots[head]
+            if remaining:
+                if expires_on is None or expires_on > until:
+                    return
+                history.append(PointsEntry(expires_on, -remaining, Msg("points.expired")))
+                totals["expired"] += remaining
+                balance -= remaining
+                lots[head][1] = 0
+            head += 1
 
     redemptions = sorted((r for r in member.redemptions if r.date <= as_of),
                          key=lambda r: r.date)
@@ -363,19 +397,22 @@ def points_status(member: Member, program: Program, earned: list[tuple[date, int
         if kind == 0:
             lots.append([add_months(day, months) if months else None, item])
             totals["earned"] += item
+            balance += item
             history.append(PointsEntry(day, item, what))
             continue
-        available = sum(lot[1] for lot in lots)
-        if item.points > available:
+        if item.points > balance:
+            index = next(i for i, r in enumerate(member.redemptions) if r is item)
             raise InputError(f"redeems {item.points} points on {day} but the balance that day "
-                             f"is {available}", where and Where(where.file, item._line or
-                                                              where.line),
-                             field="redemptions", member=member.id)
+                             f"is {balance}", where, field="redemptions", member=member.id,
+                             path=("redemptions", index))
         need = item.points
-        for lot in lots:
+        for lot in lots[head:]:
             take = min(lot[1], need)
             lot[1] -= take
             need -= take
+            if not need:
+                break
+        balance -= item.points
         totals["redeemed"] += item.points
         history.append(PointsEntry(day, -item.points, Msg("points.redeemed",
                                                           {"gift": item.gift})))
@@ -386,7 +423,7 @@ def points_status(member: Member, program: Program, earned: list[tuple[date, int
         if remaining and expires_on is not None and expires_on <= horizon:
             soon[expires_on] += remaining
     history.sort(key=lambda e: e.date)
-    return PointsStatus(balance=sum(lot[1] for lot in lots), earned=totals["earned"],
+    return PointsStatus(balance=balance, earned=totals["earned"],
                         redeemed=totals["redeemed"], expired=totals["expired"],
                         expiring=tuple(Expiring(d, p) for d, p in sorted(soon.items())),
                         history=tuple(history))
@@ -423,8 +460,7 @@ def _tier_status(member: Member, program: Program, qualifier: _Qualifier, as_of:
     tier = program.tiers[rank]
     nxt = program.tiers[rank + 1] if rank + 1 < len(program.tiers) else None
     needed = max(nxt.threshold - amount, Decimal(0)) if nxt else None
-    needed_by = (date(as_of.year, 12, 31) if program.qualification.window == "calendar_year"
-                 and nxt else None)
+    needed_by = _needed_by(qualifier, as_of) if nxt else None
     if override_until:
         keep_until = override_until
     elif grace_until:
@@ -603,12 +639,12 @@ def _recommendations(program: Program, member: Member, orders: list[Order], as_o
     bought = {i.sku for o in orders for i in o.items}
     recent = {i.sku for o in orders if (as_of - o.date).days <= 90 for i in o.items}
     segments = set(member.segments)
+    tried = {t.trial_of: t for sku in bought if (t := program.product(sku)) and t.trial_of}
     scored: list[tuple[int, int, Recommendation]] = []
     for n, p in enumerate(program.products):
         if not p.price or p.sku in recent:
             continue
-        trial = next((t for t in program.products if t.trial_of == p.sku and t.sku in bought),
-                     None)
+        trial = tried.get(p.sku)
         match = segments & set(p.segments)
         if trial and p.sku not in bought:
             scored.append((0, n, Recommendation(p.sku, p.name, Msg("rec.trial",

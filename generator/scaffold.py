@@ -61,7 +61,7 @@ def init_project(target: Path, example: Path = EXAMPLE_ROOT) -> list[str]:
             dest.parent.mkdir(parents=True, exist_ok=True)
             shutil.copy2(path, dest)
             copied.append(rel(path, example))
-        load(stage)  # the new project must be valid before it appears
+        load(stage, cache=False)  # the new project must be valid before it appears
         if target.exists():
             target.rmdir()
         os.rename(stage, target)

@@ -1,7 +1,9 @@
 """Local preview: serve output/site on 127.0.0.1 and rebuild when an input changes."""
 from __future__ import annotations
 
+import base64
 import functools
+import html
 import http.server
 import threading
 import time
@@ -11,7 +13,9 @@ from typing import Callable
 
 from .build import OUTPUT_DIR, SITE_DIR, run
 from .errors import MemberPortalError
-from .templates import BUILTIN_TEMPLATES
+from .project import load
+from .templates import BUILTIN_TEMPLATES, mask_name
+from .tokens import load_secret
 
 WATCHED = ("mkdocs.yml", "content", "members", "templates", ".memberportal/rotations.yml")
 
@@ -34,13 +38,70 @@ def inputs_state(root: Path) -> dict[str, tuple[int, int]]:
     return state
 
 
+PREVIEW = "/_preview/"
+PREVIEW_KINDS = ("insert", "card", "notebook")
+
+
+def preview_response(root: Path, as_of: date, lang: str, path: str) -> tuple[int, str, bytes]:
+    """The designers' print preview: /_preview/ lists members, /_preview/KIND/ID shows the
+    piece as the printer gets it (PNG pages and the PDF), rendered from the current files."""
+    from .prints import make_job, preview
+    parts = [p for p in path[len(PREVIEW):].split("/") if p]
+    try:
+        project = load(root)
+        if not parts:
+            rows = "".join(
+                f"<tr><td>{html.escape(m.id)}</td><td>{html.escape(mask_name(m.name))}</td>"
+                + "".join(f'<td><a href="{PREVIEW}{k}/{html.escape(m.id)}">{k}</a></td>'
+                          for k in PREVIEW_KINDS) + "</tr>" for m in project.members)
+            return 200, "text/html", _page("print preview", f"<table>{rows}</table>")
+        if len(parts) != 2 or parts[0] not in PREVIEW_KINDS:
+            return 404, "text/plain", b"not found"
+        kind, name = parts
+        member_id = name.removesuffix(".pdf")
+        job = make_job(project, as_of, lang, load_secret(root, create=True))
+        pdf, *pngs = preview(job, project, kind, member_id)
+        if name.endswith(".pdf"):
+            return 200, "application/pdf", pdf.read_bytes()
+        images = "".join(f'<img alt="page {i + 1}" src="data:image/png;base64,'
+                         f'{base64.b64encode(p.read_bytes()).decode()}">'
+                         for i, p in enumerate(pngs))
+        body = (f'<p><a href="{PREVIEW}">all members</a> · '
+                f'<a href="{PREVIEW}{kind}/{html.escape(member_id)}.pdf">PDF</a></p>{images}')
+        return 200, "text/html", _page(f"{kind} {member_id}", body)
+    except MemberPortalError as e:
+        return 422, "text/html", _page("cannot render", f"<pre>{html.escape(str(e))}</pre>")
+
+
+def _page(title: str, body: str) -> bytes:
+    return (f'<!doctype html><html lang="zh"><meta charset="utf-8"><title>{html.escape(title)}'
+            '</title><style>body{font-family:sans-serif;margin:2rem;background:#eee}'
+            'img{display:block;margin:1rem 0;box-shadow:0 1px 6px #0003;max-width:100%}'
+            'td{padding:.2rem .8rem}</style>'
+            f'<h1>{html.escape(title)}</h1>{body}</html>').encode()
+
+
 class _Handler(http.server.SimpleHTTPRequestHandler):
+    preview: Callable[[str], tuple[int, str, bytes]] | None = None
+
+    def do_GET(self):
+        if self.preview and self.path.startswith(PREVIEW):
+            status, kind, body = self.preview(self.path.split("?")[0])
+            self.send_response(status)
+            self.send_header("Content-Type", kind + ("; charset=utf-8" if "text" in kind else ""))
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+            return
+        super().do_GET()
+
     def log_message(self, *args):
         pass
 
 
 def serve(root: Path, as_of: date, port: int = 8000, interval: float = 1.0,
-          say: Callable[[str], None] = print, stop: threading.Event | None = None) -> None:
+          say: Callable[[str], None] = print, stop: threading.Event | None = None,
+          lang: str = "zh") -> None:
     """Build, serve and rebuild on change until interrupted (or `stop` is set)."""
     stop = stop or threading.Event()
 
@@ -58,11 +119,13 @@ def serve(root: Path, as_of: date, port: int = 8000, interval: float = 1.0,
 
     rebuild()
     site = root / OUTPUT_DIR / SITE_DIR
-    handler = functools.partial(_Handler, directory=str(site))  # the path survives each swap
+    previewer = functools.partial(preview_response, root, as_of, lang)
+    handler = functools.partial(type("Handler", (_Handler,), {"preview": staticmethod(previewer)}),
+                                directory=str(site))  # the path survives each swap
     server = http.server.ThreadingHTTPServer(("127.0.0.1", port), handler)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     say(f"serving http://127.0.0.1:{server.server_address[1]}/ (Ctrl-C to stop); "
-        f"watching {', '.join(WATCHED)}")
+        f"watching {', '.join(WATCHED)}; print preview at {PREVIEW}")
     state = inputs_state(root)
     try:
         while not stop.wait(interval):

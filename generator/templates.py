@@ -8,7 +8,7 @@ from pathlib import Path
 import jinja2
 from markupsafe import Markup
 
-from .errors import TemplateError
+from .errors import MemberPortalError, TemplateError
 from .messages import day, money, say, word
 from .qr import qr_svg
 from .rules import Msg
@@ -36,13 +36,19 @@ def mask_name(name: str) -> str:
     return " ".join(w[0] + "*" * (len(w) - 1) for w in name.split())
 
 
-def environment(search_path: list[Path], lang: str = "zh", symbol: str = "¥") -> jinja2.Environment:
-    """Templates resolve through `search_path` in order (project first), then the built-ins."""
-    paths = [str(p) for p in search_path if p.is_dir()]
-    if BUILTIN_TEMPLATES.is_dir() and str(BUILTIN_TEMPLATES) not in paths:
-        paths.append(str(BUILTIN_TEMPLATES))
+def environment(search_path: list[Path], lang: str = "zh", symbol: str = "¥",
+                loader: jinja2.BaseLoader | None = None) -> jinja2.Environment:
+    """Templates resolve through `search_path` in order (project first), then the built-ins.
+
+    `loader` replaces the search path (a worker on another machine gets template sources).
+    """
+    if loader is None:
+        paths = [str(p) for p in search_path if p.is_dir()]
+        if BUILTIN_TEMPLATES.is_dir() and str(BUILTIN_TEMPLATES) not in paths:
+            paths.append(str(BUILTIN_TEMPLATES))
+        loader = jinja2.FileSystemLoader(paths)
     env = jinja2.Environment(
-        loader=jinja2.FileSystemLoader(paths),
+        loader=loader,
         undefined=jinja2.StrictUndefined,
         autoescape=jinja2.select_autoescape(["html", "htm", "xml", "svg", "j2"],
                                             default_for_string=True),
@@ -63,25 +69,37 @@ def environment(search_path: list[Path], lang: str = "zh", symbol: str = "¥") -
 
 
 def render(env: jinja2.Environment, name: str, **context) -> str:
-    """Render a template; an unknown variable or a syntax error names template and line."""
+    """Render a template; any error while rendering (unknown variable, syntax, a filter that
+    raised) becomes a TemplateError naming template and line, never a traceback."""
     try:
         return env.get_template(name).render(**context)
     except jinja2.TemplateSyntaxError as e:
         raise TemplateError(f"template syntax error: {e.message}", field=None,
                             kind=f"template {e.name or name} line {e.lineno}") from None
-    except jinja2.UndefinedError as e:
-        raise TemplateError(f"{e.message}", kind=f"template {name} line "
-                            f"{_template_line(e, name)}") from None
     except jinja2.TemplateNotFound as e:
         raise TemplateError(f"template not found: {e.name}") from None
+    except (MemberPortalError, MemoryError):  # ours already; out of memory: the limit names it
+        raise
+    except jinja2.UndefinedError as e:
+        raise TemplateError(f"{e.message}", kind=_where(env, e, name)) from None
+    except Exception as e:  # a filter or a test given the wrong thing: still template and line
+        raise TemplateError(f"{type(e).__name__}: {e}", kind=_where(env, e, name)) from None
 
 
-def _template_line(exc: BaseException, name: str) -> int | str:
-    """The template line the error was raised from (Jinja2 rewrites tracebacks to it)."""
-    tb, line = exc.__traceback__, "?"
+def _where(env: jinja2.Environment, exc: BaseException, name: str) -> str:
+    """'template NAME line N' of the innermost template frame (an include, a macro's file).
+
+    Jinja2 rewrites tracebacks so template frames carry the template's file and line.
+    """
+    roots = [Path(p) for p in getattr(env.loader, "searchpath", [])]
+    where, tb = (name, "?"), exc.__traceback__
     while tb is not None:
-        code = tb.tb_frame.f_code
-        if code.co_filename.endswith(name) or code.co_filename == "<template>":
-            line = tb.tb_lineno
+        filename = tb.tb_frame.f_code.co_filename
+        if filename == "<template>":
+            where = (name, tb.tb_lineno)
+        else:
+            for root in roots:
+                if filename.startswith(str(root) + "/"):
+                    where = (filename[len(str(root)) + 1:], tb.tb_lineno)
         tb = tb.tb_next
-    return line
+    return f"template {where[0]} line {where[1]}"

@@ -1,6 +1,7 @@
 """A small brand project in a temporary folder, for the portal and personal-page tests."""
 from __future__ import annotations
 
+import json
 import shutil
 from pathlib import Path
 
@@ -53,3 +54,13 @@ def make_project(root: Path) -> Path:
         (root / "members" / f"{mid}.yml").write_text(member_yaml(mid, name, phone, spend),
                                                      encoding="utf-8")
     return root
+
+
+def manifest_of(out: Path) -> dict:
+    """The manifest without each page file's size and modification time: those say when a
+    page was written (the cheap unchanged-check), not what was built."""
+    data = json.loads((out / "site-manifest.json").read_text(encoding="utf-8"))
+    for entry in data["pages"].values():
+        entry.pop("mtime", None)
+        entry.pop("size", None)
+    return data

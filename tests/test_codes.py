@@ -123,3 +123,17 @@ def test_cli_verify_and_redeem(brand, monkeypatch):
     run = CliRunner().invoke(cli, ["-C", str(brand), "--as-of", "2026-11-24", "verify",
                                    c[:-1] + ("0" if c[-1] != "0" else "1")])
     assert run.exit_code == 1 and "MISTYPED" in run.output
+
+
+@given(st.integers(0, 27 * 5 - 1))
+def test_any_flipped_bit_is_forged_when_the_check_symbol_is_recomputed(bit):
+    """Someone who knows the format (and so the check symbol) but not the secret: every one of
+    the 135 payload bits is covered by the tag, so no flip makes a valid code."""
+    body = code().replace("-", "")[:-1]
+    i, k = divmod(bit, 5)
+    flipped = codes.ALPHABET[codes.ALPHABET.index(body[i]) ^ (1 << k)]
+    forged = body[:i] + flipped + body[i + 1:]
+    assert codes.verify(SECRET, forged + codes.check_symbol(forged), AS_OF, REFS).state == \
+        "forged"
+    old_check = code()[-1]
+    assert codes.verify(SECRET, forged + old_check, AS_OF, REFS).state == "mistyped"

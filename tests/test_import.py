@@ -31,8 +31,9 @@ def run(root, *args):
 
 
 def written(root):
-    """Every file but the state folder's own .gitignore (made on first use)."""
-    return {k: v for k, v in tree_digest(root).items() if k != ".memberportal/.gitignore"}
+    """Every file but the state folder's .gitignore and the member cache (made by any read)."""
+    return {k: v for k, v in tree_digest(root).items()
+            if k != ".memberportal/.gitignore" and not k.startswith(".memberportal/cache/")}
 
 
 def member_texts(root):

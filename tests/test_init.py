@@ -26,6 +26,8 @@ def test_init_then_check_in_the_new_folder(tmp_path):
     done = memberportal("init", str(target), cwd=tmp_path)
     assert done.returncode == 0, done.stderr
     assert "next: cd" in done.stdout
+    # No state comes along: above all not the example's secret, nor its output.
+    assert not (target / ".memberportal").exists() and not (target / "output").exists()
     for name in scaffold.EXAMPLE_FILES:
         assert (target / name).is_file() == (REPO / name).is_file(), name
     for name in scaffold.EXAMPLE_TREES:
@@ -43,7 +45,6 @@ def test_init_then_check_in_the_new_folder(tmp_path):
     assert {m.id for m in project.members} <= set(scaffold.SAMPLE_MEMBERS)
     if len(example.members) > len(scaffold.SAMPLE_MEMBERS):
         assert len(project.members) < len(example.members)  # a few samples, not all
-    assert not (target / ".memberportal").exists() and not (target / "output").exists()
 
     checked = memberportal("--as-of", AS_OF, "check", cwd=target)
     assert checked.returncode == 0, checked.stderr

@@ -236,6 +236,7 @@ def test_referral_code_is_short_crockford_and_stable():
 
 def test_serve_previews_on_loopback_and_rebuilds_on_change(project):
     import threading
+    import urllib.error
     import urllib.request
 
     from generator.serve import serve as preview
@@ -260,6 +261,59 @@ def test_serve_previews_on_loopback_and_rebuilds_on_change(project):
                 break
             stop.wait(0.1)
         assert "我们的新故事" in page
+        # The designers' print preview renders from the current files, on demand.
+        listing = urllib.request.urlopen(base + "_preview/").read().decode()
+        member_id = re.search(r'href="/_preview/insert/([^"]+)"', listing).group(1)
+        shown = urllib.request.urlopen(f"{base}_preview/insert/{member_id}").read().decode()
+        assert shown.count('src="data:image/png;base64,') == 1
+        pdf = urllib.request.urlopen(f"{base}_preview/card/{member_id}.pdf").read()
+        assert pdf.startswith(b"%PDF")
+        try:
+            urllib.request.urlopen(base + "_preview/insert/NOBODY")
+            raise AssertionError("an unknown member must not render")
+        except urllib.error.HTTPError as e:
+            assert e.code == 422 and "no member with id" in e.read().decode()
     finally:
         stop.set()
         thread.join(10)
+
+
+def test_personal_page_shows_the_cards_verifiable_retention_code(project):
+    from generator.codes import member_refs, verify
+    build(project)
+    loaded = load(project)
+    secret = load_secret(project)
+    refs = member_refs(secret, [m.id for m in loaded.members])
+    active = [s for s in loaded.statuses(DAY)[0] if any(o.active for o in s.offers)]
+    assert active, "the fixture needs a member with an active retention offer"
+    for member_id, token in tokens_of(project).items():
+        page = (site(project) / "m" / token / "index.html").read_text(encoding="utf-8")
+        codes = re.findall(r'class="mp-coupon__code">([0-9A-Z*~$=-]+)<', page)
+        if member_id in {s.member_id for s in active}:
+            (code,) = codes
+            verdict = verify(secret, code, DAY, refs)
+            assert (verdict.state, verdict.member_id) == ("valid", member_id)
+        else:
+            assert codes == []
+
+
+def test_a_swap_cut_off_midway_is_finished_by_the_next_build(project, monkeypatch):
+    build(project)
+    path = project / "members" / "A001.yml"
+    path.write_text(path.read_text(encoding="utf-8").replace("price: 900", "price: 950"),
+                    encoding="utf-8")
+    page = site(project) / "m" / tokens_of(project)["A001"] / "index.html"
+    before = page.read_bytes()
+    real = build_mod._apply
+    monkeypatch.setattr(build_mod, "_apply", lambda *a: (_ for _ in ()).throw(
+        RuntimeError("power cut")))  # the journal is written, then the swap dies
+    with pytest.raises(RuntimeError):
+        build(project)
+    [staging] = (project / "output").glob(".staging-*")
+    assert (staging / build_mod.JOURNAL).is_file() and page.read_bytes() == before
+    monkeypatch.setattr(build_mod, "_apply", real)
+    assert any("finished the swap" in d for d in build_mod.recover(project / "output"))
+    assert page.read_bytes() != before and "950" in page.read_text(encoding="utf-8")
+    assert not list((project / "output").glob(".staging-*"))
+    again = build(project)
+    assert again.rendered == 0 and again.reused == len(MEMBERS)

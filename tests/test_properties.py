@@ -106,3 +106,16 @@ def test_grace_never_gives_less_than_the_window(key, history, as_of):
     assert rank(p, s.tier.tier.id) >= rank(p, s.tier.qualified.id)
     if s.tier.grace_until:
         assert s.tier.grace_until >= as_of
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.sampled_from([k for k in sorted(PROGRAMS) if k[0] == "spend"]), orders, days)
+def test_spending_what_is_needed_by_the_day_reaches_the_next_tier(key, history, as_of):
+    p = PROGRAMS[key]
+    s = evaluate(build(history), p, as_of)
+    if s.tier.next_tier is None or s.tier.needed_by is None or s.tier.needed <= 0:
+        return
+    extra = {"date": s.tier.needed_by, "refunded": False,
+             "items": [{"sku": "BOTTLE-240", "qty": 1, "price": s.tier.needed}]}
+    later = evaluate(build(history + [extra]), p, s.tier.needed_by)
+    assert rank(p, later.tier.qualified.id) >= rank(p, s.tier.next_tier.id)

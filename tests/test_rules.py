@@ -302,3 +302,13 @@ def test_a_product_run_out_before_the_last_order_is_no_churn_signal():
     quiet = mem(orders=[order("O1", "2026-10-01", 268, qty=1)])  # ran out 10-13, no order since
     assert status(quiet).churn.level == "at_risk" and status(quiet).churn.reason.key == \
         "churn.lapsed"
+
+
+@pytest.mark.parametrize("orders, needed_by", [
+    ([], None),                                                   # nothing counts yet
+    ([order("O1", "2026-03-10", 500)], date(2027, 3, 9)),         # before O1 drops out
+    ([order("O0", "2025-12-01", 0, sku="PUREE-TRIAL"), order("O1", "2026-03-10", 500)],
+     date(2027, 3, 9)),                                           # a free sample doesn't count
+])
+def test_needed_by_for_a_rolling_window(orders, needed_by):
+    assert status(mem(orders=orders)).tier.needed_by == needed_by

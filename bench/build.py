@@ -1,0 +1,149 @@
+"""The build at scale: full build, one member changed, one tier threshold changed, peak memory.
+
+    .venv/bin/python bench/build.py [N]          N members (default 100,000)
+    .venv/bin/python bench/build.py --small      2,000 members, a quick look
+    options: --out DIR (the synthetic brand; default output/bench/build-N), --reuse (keep a
+    brand made earlier), --executor local|dask://HOST:PORT, --workers K, --no-progress
+
+Makes the brand with bench/make_brand.py, then times each build in this process (the page
+workers are its children) and prints figures; it asserts nothing. Peak memory is the largest
+sum of RSS over this process and all its children, sampled every 0.1 s (psutil), and the
+getrusage high-water marks (self, largest child) as a cross-check.
+"""
+from __future__ import annotations
+
+import argparse
+import re
+import resource
+import sys
+import threading
+import time
+from datetime import date
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+sys.path.insert(0, str(REPO / "bench"))
+
+from generator.build import run  # noqa: E402
+
+AS_OF = date(2026, 11, 24)
+
+
+class PeakRSS:
+    """The largest RSS of this process tree while running (sampled)."""
+
+    def __init__(self, interval: float = 0.1):
+        self.interval, self.peak, self._stop = interval, 0, threading.Event()
+        try:
+            import psutil
+            self._me = psutil.Process()
+        except ImportError:
+            self._me = None
+
+    def _total(self) -> int:
+        total = 0
+        for p in [self._me] + self._me.children(recursive=True):
+            try:
+                total += p.memory_info().rss
+            except Exception:  # a worker that just ended
+                pass
+        return total
+
+    def _loop(self):
+        while not self._stop.wait(self.interval):
+            self.peak = max(self.peak, self._total())
+
+    def __enter__(self):
+        if self._me is not None:
+            self.peak = self._total()
+            self._thread = threading.Thread(target=self._loop, daemon=True)
+            self._thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self._stop.set()
+        if self._me is not None:
+            self._thread.join()
+
+
+def build(root: Path, label: str, args) -> argparse.Namespace:
+    with PeakRSS() as rss:
+        start = time.perf_counter()
+        b = run(root, AS_OF, show_progress=args.progress, executor=args.executor,
+                workers=args.workers)
+        took = time.perf_counter() - start
+    stages = ", ".join(f"{k} {v:.1f}" for k, v in b.timings.items())
+    peak = f"{rss.peak / 2**20:,.0f} MB" if rss.peak else "n/a (no psutil)"
+    print(f"{label:<28} {took:7.1f} s  rendered {b.rendered:>7,}  unchanged {b.reused:>7,}  "
+          f"portal {'reused' if b.portal_reused else 'built '}  peak {peak}\n"
+          f"{'':<28} stages (s): {stages}", flush=True)
+    if b.failures:
+        print(f"{'':<28} {len(b.failures)} failures, first: {b.failures[0]}")
+    # only the figures: holding the Build would keep a whole project alive into the next run
+    return argparse.Namespace(rendered=b.rendered, pages=b.pages)
+
+
+def change_member(root: Path) -> str:
+    """Raise the price of one order line of the first member: their spend and points change."""
+    path = sorted((root / "members").rglob("M*.yml"))[0]
+    text = path.read_text(encoding="utf-8")
+    text, n = re.subn(r"price: (\d+)", lambda m: f"price: {int(m[1]) + 500}", text, count=1)
+    assert n == 1, path
+    path.write_text(text, encoding="utf-8")
+    return path.stem
+
+
+def change_threshold(root: Path) -> str:
+    path = root / "members" / "tiers.yml"
+    text = path.read_text(encoding="utf-8")
+    text, n = re.subn(r"threshold: 3000\b", "threshold: 2800", text, count=1)
+    assert n == 1, "members/tiers.yml has no 'threshold: 3000'"
+    path.write_text(text, encoding="utf-8")
+    return "3000 -> 2800"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("n", type=int, nargs="?", default=100_000)
+    parser.add_argument("--small", action="store_true", help="2,000 members")
+    parser.add_argument("--out", type=Path)
+    parser.add_argument("--reuse", action="store_true", help="keep the brand if it exists")
+    parser.add_argument("--executor", default="local")
+    parser.add_argument("--workers", type=int)
+    parser.add_argument("--no-progress", dest="progress", action="store_false")
+    args = parser.parse_args()
+    n = 2000 if args.small else args.n
+    root = args.out or REPO / "output" / "bench" / f"build-{n}"
+    import make_brand
+    import os
+    print(f"bench/build.py: {n:,} members, {os.cpu_count()} cores, executor {args.executor}"
+          f"{f' ({args.workers} workers)' if args.workers else ''}", flush=True)
+    if not (args.reuse and (root / make_brand.MARKER).exists()):
+        start = time.perf_counter()
+        counts = make_brand.make(n, root)
+        print(f"{'make_brand':<28} {time.perf_counter() - start:7.1f} s  "
+              f"{counts['orders']:,} orders in {counts['files']:,} files", flush=True)
+    import shutil
+    shutil.rmtree(root / "output", ignore_errors=True)
+    shutil.rmtree(root / ".memberportal" / "cache", ignore_errors=True)
+
+    full = build(root, "full build", args)
+    build(root, "rebuild, nothing changed", args)
+    who = change_member(root)
+    build(root, f"rebuild, 1 member ({who})", args)
+    what = change_threshold(root)
+    b = build(root, f"rebuild, threshold {what}", args)
+    pages = root / "output" / "site" / "m"
+    size = sum(p.stat().st_size for p in pages.glob("*/index.html"))
+    count = max(1, full.rendered)
+    print(f"threshold change re-rendered {b.rendered:,} of {b.pages:,} pages "
+          f"({100 * b.rendered / max(1, b.pages):.1f}%)")
+    print(f"personal pages on disk: {size / 1e6:,.0f} MB ({size / count / 1e3:.1f} kB a page)")
+    me = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    kids = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+    print(f"getrusage high-water: this process {me:,.0f} MB, largest child {kids:,.0f} MB")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,95 @@
+"""Rendering on a Dask cluster gives the same bytes as rendering on this machine."""
+from __future__ import annotations
+
+import shutil
+
+import pytest
+
+from generator import prints
+from generator.build import run
+from generator.executor import make_executor
+from generator.errors import BuildError
+from generator.project import load
+from portal_fixture import make_project
+from test_portal import DAY, snapshot
+
+distributed = pytest.importorskip("distributed")
+SECRET = "dask-tests-secret-0123456789abcdef0123456789"
+
+
+@pytest.fixture(scope="module")
+def cluster():
+    with distributed.LocalCluster(processes=True, n_workers=2, threads_per_worker=1,
+                                  host="127.0.0.1", dashboard_address=None,
+                                  silence_logs=40) as c:
+        yield c.scheduler_address.replace("tcp://", "dask://")
+
+
+def worker_envs(address: str) -> dict:
+    """How many page environments each worker made: proof that it rendered pages."""
+    from distributed import Client
+
+    def count():
+        from generator import pages
+        return len(pages._envs)
+
+    with Client(address.replace("dask://", "tcp://")) as client:
+        return client.run(count)
+
+
+def test_pages_on_dask_are_byte_identical_to_a_local_build(cluster, tmp_path, monkeypatch):
+    monkeypatch.setenv("MEMBERPORTAL_SECRET", SECRET)
+    here = make_project(tmp_path / "local")
+    there = tmp_path / "dask"
+    shutil.copytree(here, there)
+    local = run(here, DAY, show_progress=False, workers=2, chunk=2)
+    remote = run(there, DAY, show_progress=False, executor=cluster, chunk=2)
+    assert not local.failures and not remote.failures
+    assert remote.rendered == local.rendered == 5
+    pages_here = snapshot(here / "output" / "site" / "m")
+    assert pages_here == snapshot(there / "output" / "site" / "m")
+    assert len(pages_here) == 6  # five members and the neutral index
+    assert sorted(worker_envs(cluster).values()) == [1, 1]  # both workers rendered
+
+
+def test_a_page_that_fails_on_a_worker_names_the_member(cluster, tmp_path, monkeypatch):
+    monkeypatch.setenv("MEMBERPORTAL_SECRET", SECRET)
+    root = make_project(tmp_path / "brand")
+    (root / "templates" / "member").mkdir(parents=True)
+    from generator.templates import BUILTIN_TEMPLATES
+    original = (BUILTIN_TEMPLATES / "member" / "page.html").read_text(encoding="utf-8")
+    (root / "templates" / "member" / "page.html").write_text(
+        "{% if s.member_id == 'A002' %}{{ missing_thing }}{% endif %}" + original,
+        encoding="utf-8")
+    b = run(root, DAY, show_progress=False, executor=cluster, chunk=2)
+    assert [e.member for e in b.failures] == ["A002"]
+    assert "missing_thing" in str(b.failures[0]) and "personal page" in str(b.failures[0])
+    assert b.rendered == 4
+
+
+def test_insert_batches_on_dask_match_a_local_run(cluster, tmp_path, monkeypatch):
+    from test_print import SECRET as PRINT_SECRET, make_project as print_project
+    from printing import page_texts
+
+    monkeypatch.setenv("MEMBERPORTAL_SECRET", PRINT_SECRET.decode())
+    root = print_project(tmp_path / "brand")
+    project = load(root)
+    job = prints.make_job(project, DAY, "zh", PRINT_SECRET)
+    parcels = prints.read_parcels(root / "parcels.csv", project)
+    here, there = root / "local.pdf", root / "dask.pdf"
+    prints.build_inserts(job, project, parcels, here, workers=2, chunk=2)
+    prints.build_inserts(job, project, parcels, there, chunk=2, executor=cluster)
+    assert here.read_bytes() == there.read_bytes()
+    assert len(page_texts(there)) == len(parcels)
+
+
+def test_executor_spec_errors(monkeypatch):
+    monkeypatch.setattr("generator.executor.CONNECT_TIMEOUT", "1s")
+    with pytest.raises(BuildError, match="unknown executor"):
+        make_executor("ssh://somewhere")
+    with pytest.raises(BuildError, match="HOST:PORT"):
+        make_executor("dask://")
+    with pytest.raises(BuildError, match="cannot reach"):
+        make_executor("dask://127.0.0.1:1")
+
+

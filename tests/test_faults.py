@@ -1,0 +1,236 @@
+"""Faults: a build killed (SIGKILL, SIGTERM, SIGINT) or stopped by a full disk leaves the previous
+site byte for byte, no temporary files, and the next build gives an uninterrupted build's output."""
+from __future__ import annotations
+
+import errno
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from datetime import date
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+sys.path.insert(0, str(Path(__file__).parent))
+from portal_fixture import AS_OF, make_project, manifest_of, member_yaml  # noqa: E402
+
+from generator.build import run  # noqa: E402
+from generator.cli import cli  # noqa: E402
+from generator.errors import BuildError  # noqa: E402
+
+DAY = date.fromisoformat(AS_OF)
+SECRET = "fault-tests-secret-0123456789abcdef0123456789"
+MEMBERS = 80            # pages take a couple of seconds: time to interrupt them
+EXE = Path(sys.executable).parent / "memberportal"
+INPUTS = ("members", "content", "templates", "mkdocs.yml")
+
+
+def tree(folder: Path) -> dict[str, bytes]:
+    return {str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*"))
+            if p.is_file()}
+
+
+def leftovers(out: Path) -> list[str]:
+    """Anything in output/ but the site, its manifest, the portal's saved shell and the lock:
+    staging, parked, temp."""
+    keep = {"site", "site-manifest.json", "portal-state.json", ".build.lock"}
+    return sorted(p.name for p in out.iterdir() if p.name not in keep)
+
+
+def make_big(root: Path) -> Path:
+    make_project(root)
+    for i in range(MEMBERS):
+        mid = f"B{i:04d}"
+        (root / "members" / f"{mid}.yml").write_text(
+            member_yaml(mid, "赵" + "一二三四五六七八九十"[i % 10] + "芳", f"1390000{i:04d}",
+                        100 + 97 * i), encoding="utf-8")
+    return root
+
+
+def change_every_page(root: Path) -> None:
+    """A new slogan: every personal page shows it, so every page is rendered again."""
+    program = root / "members" / "tiers.yml"
+    text = program.read_text(encoding="utf-8")
+    assert "slogan: 陪你从孕期走到宝宝三岁" in text
+    program.write_text(text.replace("slogan: 陪你从孕期走到宝宝三岁", "slogan: 从孕期到三岁，一直都在"),
+                       encoding="utf-8")
+
+
+def build_cli(root: Path, **kw) -> subprocess.Popen:
+    env = {**os.environ, "MEMBERPORTAL_SECRET": SECRET}
+    return subprocess.Popen([str(EXE), "-C", str(root), "--as-of", AS_OF, "build",
+                             "--no-progress"], env=env, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, **kw)
+
+
+def wait_for_pages(root: Path, proc: subprocess.Popen, at_least: int = 5) -> None:
+    """Until the build is writing personal pages into its staging folder."""
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        if len(list((root / "output").glob(".staging-*/site/m/*/index.html"))) >= at_least:
+            return
+        assert proc.poll() is None, proc.communicate()
+        time.sleep(0.01)
+    raise AssertionError("the build never reached the pages stage")
+
+
+@pytest.fixture(scope="module")
+def built(tmp_path_factory):
+    """A project with its first build done, and the output of an uninterrupted second build."""
+    os.environ["MEMBERPORTAL_SECRET"] = SECRET
+    try:
+        base = make_big(tmp_path_factory.mktemp("base") / "brand")
+        run(base, DAY, show_progress=False)
+        reference = tmp_path_factory.mktemp("reference") / "brand"
+        shutil.copytree(base, reference, symlinks=True)
+        change_every_page(reference)
+        started = time.perf_counter()
+        b = run(reference, DAY, show_progress=False)
+        assert not b.failures and b.rendered == MEMBERS + 5
+        print(f"\nfault fixture: {MEMBERS + 5} pages, second build "
+              f"{time.perf_counter() - started:.1f}s ({b.timings})")
+        yield base, tree(reference / "output" / "site"), \
+            manifest_of(reference / "output")
+    finally:
+        os.environ.pop("MEMBERPORTAL_SECRET", None)
+
+
+@pytest.fixture
+def project(built, tmp_path, monkeypatch):
+    monkeypatch.setenv("MEMBERPORTAL_SECRET", SECRET)
+    root = tmp_path / "brand"
+    shutil.copytree(built[0], root, symlinks=True)
+    change_every_page(root)
+    return root
+
+
+def test_sigkill_during_pages_keeps_the_site_and_the_next_build_cleans_up_and_catches_up(
+        built, project):
+    _, reference, manifest = built
+    out = project / "output"
+    before = tree(out / "site")
+    proc = build_cli(project)
+    wait_for_pages(project, proc)
+    proc.kill()
+    proc.wait()
+    assert proc.returncode == -signal.SIGKILL
+    assert tree(out / "site") == before                  # byte for byte
+    assert [n for n in leftovers(out) if n.startswith(".staging-")]  # it died mid-build
+    done = build_cli(project)
+    stdout, stderr = done.communicate(timeout=120)
+    assert done.returncode == 0, stderr
+    assert leftovers(out) == []
+    assert tree(out / "site") == reference               # as if never interrupted
+    assert manifest_of(out) == manifest
+
+
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT])
+def test_sigterm_or_sigint_during_pages_cleans_up_before_exit(built, project, signum):
+    _, reference, _ = built
+    out = project / "output"
+    before = tree(out / "site")
+    proc = build_cli(project)
+    wait_for_pages(project, proc)
+    proc.send_signal(signum)
+    stdout, stderr = proc.communicate(timeout=60)
+    assert proc.returncode == 1, (stdout, stderr)
+    assert f"interrupted by {signal.Signals(signum).name}" in stderr, stderr
+    assert "output/site is still the previous build" in stderr
+    assert "Traceback" not in stderr
+    assert leftovers(out) == []                          # cleaned before exit
+    assert tree(out / "site") == before
+    assert run(project, DAY, show_progress=False).rendered == MEMBERS + 5
+    assert tree(out / "site") == reference
+
+
+# --- a full disk ---------------------------------------------------------------------------------
+
+
+def _blocks(folder: Path) -> int:
+    return sum(-(-p.stat().st_size // 4096) * 4096 for p in folder.rglob("*") if p.is_file())
+
+
+def test_full_disk_on_a_real_tmpfs_keeps_the_previous_site(built, project):
+    if os.geteuid() != 0:
+        pytest.skip("mounting a tmpfs needs root; test_full_disk_without_root covers ENOSPC")
+    out = project / "output"
+    site = out / "site"
+    # room for the live site, the new portal and about half of the new personal pages
+    pages = _blocks(site / "m")
+    size = _blocks(site) + (_blocks(site) - pages) + pages // 2 + 64 * 4096
+    saved = project / "saved-output"
+    shutil.move(out, saved)
+    out.mkdir()
+    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size // 1024}k", "tmpfs",
+                              str(out)], capture_output=True, text=True)
+    if mounted.returncode != 0:
+        pytest.skip(f"mount is not permitted here: {mounted.stderr.strip()}")
+    try:
+        for item in saved.iterdir():
+            if item.is_dir():
+                shutil.copytree(item, out / item.name, symlinks=True)
+            else:
+                shutil.copy2(item, out / item.name)
+        before = tree(site)
+        proc = build_cli(project)
+        stdout, stderr = proc.communicate(timeout=120)
+        assert proc.returncode == 1, (stdout, stderr)
+        assert "No space left on device" in stderr, stderr
+        assert "output/site is still the previous build" in stderr
+        assert "Traceback" not in stderr
+        assert tree(site) == before
+        assert leftovers(out) == []
+    finally:
+        subprocess.run(["umount", str(out)], check=True)
+
+
+def test_full_disk_without_root_keeps_the_previous_site(project, monkeypatch):
+    out = project / "output"
+    before = tree(out / "site")
+    real = Path.write_bytes
+    written = []
+
+    def full_disk(self, data):
+        if ".staging-" in str(self) and "/m/" in str(self):
+            written.append(self)
+            if len(written) > 10:
+                raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(self))
+        return real(self, data)
+
+    monkeypatch.setattr(Path, "write_bytes", full_disk)
+    with pytest.raises(BuildError) as err:
+        run(project, DAY, show_progress=False)
+    message = str(err.value)
+    assert "No space left on device" in message and "pages stage" in message
+    assert "output/site is still the previous build" in message
+    assert tree(out / "site") == before and leftovers(out) == []
+    result = CliRunner().invoke(cli, ["-C", str(project), "--as-of", AS_OF, "build",
+                                      "--no-progress"])
+    assert result.exit_code == 1 and "No space left on device" in result.output
+    assert isinstance(result.exception, SystemExit)
+
+
+def test_full_disk_while_writing_a_pdf_keeps_the_previous_pdf(tmp_path, monkeypatch):
+    from test_print import SECRET as PRINT_SECRET, make_project as make_print
+    monkeypatch.setenv("MEMBERPORTAL_SECRET", PRINT_SECRET.decode())
+    root = make_print(tmp_path / "brand")
+    args = ["-C", str(root), "--as-of", AS_OF, "cards"]
+    assert CliRunner().invoke(cli, args).exit_code == 0
+    pdf = root / "output" / "print" / "cards.pdf"
+    before = pdf.read_bytes()
+
+    def no_space(fd):
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    monkeypatch.setattr("generator.pdf.os.fsync", no_space)
+    (root / "members" / "M0002.yml").write_text(
+        (root / "members" / "M0002.yml").read_text().replace("李娜", "李丽"))
+    result = CliRunner().invoke(cli, args)
+    assert result.exit_code == 1 and "No space left on device" in result.output
+    assert isinstance(result.exception, SystemExit)
+    assert pdf.read_bytes() == before
+    assert [p.name for p in pdf.parent.iterdir()] == ["cards.pdf"]

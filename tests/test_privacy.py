@@ -1,0 +1,120 @@
+"""Privacy scans: nothing personal anywhere under output/site/, personal pages closed to robots,
+referrers and other hosts; printed PDFs carry no personal data in their metadata."""
+from __future__ import annotations
+
+import gzip
+import re
+import sys
+from datetime import date
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).parent))
+from portal_fixture import MEMBERS, make_project as make_portal  # noqa: E402
+from test_print import MEMBERS as PRINT_MEMBERS, SECRET as PRINT_SECRET  # noqa: E402
+from test_print import make_project as make_print  # noqa: E402
+
+from generator import prints  # noqa: E402
+from generator.build import run  # noqa: E402
+from generator.links import references, refused  # noqa: E402
+from generator.project import load  # noqa: E402
+from generator.templates import mask_name  # noqa: E402
+from generator.tokens import load_secret  # noqa: E402
+
+DAY = date(2026, 11, 24)
+EMAIL = "wang.xiaomei@example.com"
+PHONE_RE = re.compile(r"(?<!\d)(?:\+?86[ -]?)?1[3-9]\d[ -]?\d{4}[ -]?\d{4}(?!\d)")
+EMAIL_RE = re.compile(r"[\w.+-]+@[\w-]+\.[\w.-]+")
+
+
+def site_texts(site: Path):
+    """Every file under the site as text (gzip opened), with its path."""
+    for path in sorted(site.rglob("*")):
+        if not path.is_file():
+            continue
+        data = path.read_bytes()
+        if path.suffix == ".gz":
+            data = gzip.decompress(data)
+        yield path.relative_to(site), data.decode("utf-8", errors="ignore")
+
+
+def test_nothing_personal_anywhere_under_output_site(tmp_path, monkeypatch):
+    monkeypatch.delenv("MEMBERPORTAL_SECRET", raising=False)
+    root = make_portal(tmp_path / "brand")
+    first = root / "members" / "A001.yml"
+    first.write_text(first.read_text(encoding="utf-8") +
+                     f"activities:\n  - {{type: checkin, date: 2026-11-20, note: '{EMAIL}'}}\n",
+                     encoding="utf-8")
+    first.write_text(first.read_text(encoding="utf-8").replace(
+        "profile:\n", f"profile:\n  邮箱: {EMAIL}\n"), encoding="utf-8")
+    b = run(root, DAY, show_progress=False)
+    assert not b.failures
+    secret = load_secret(root).decode()
+    names = [name for name, _, _ in MEMBERS.values()]
+    phones = {p for _, p, _ in MEMBERS.values()} | {p.replace(" ", "") for _, p, _ in
+                                                     MEMBERS.values()}
+    scanned = 0
+    for path, text in site_texts(root / "output" / "site"):
+        scanned += 1
+        for name in names:
+            assert name not in text, (path, name)
+        for phone in phones:
+            assert phone not in text, (path, phone)
+        assert not PHONE_RE.search(text), (path, PHONE_RE.search(text)[0])
+        assert EMAIL not in text, path
+        if path.parts[:2] not in (("assets", "javascripts"), ("assets", "stylesheets")):
+            # (the theme's own bundle credits its author by e-mail; no member's data is there)
+            assert not EMAIL_RE.search(text), (path, EMAIL_RE.search(text)[0])
+        assert secret not in text and secret[:16] not in text, path
+    assert scanned > 50   # the theme's assets, the search index and the sitemap too
+
+
+def test_every_personal_page_is_closed_to_robots_referrers_and_other_hosts(tmp_path,
+                                                                         monkeypatch):
+    monkeypatch.delenv("MEMBERPORTAL_SECRET", raising=False)
+    root = make_portal(tmp_path / "brand")
+    run(root, DAY, show_progress=False)
+    private = root / "output" / "site" / "m"
+    pages = sorted(private.glob("*/index.html")) + [private / "index.html"]
+    assert len(pages) == len(MEMBERS) + 1
+    for page in pages:
+        html = page.read_text(encoding="utf-8")
+        assert '<meta name="robots" content="noindex,nofollow">' in html, page
+        assert '<meta name="referrer" content="no-referrer">' in html, page
+        location = str(page.parent.relative_to(root / "output" / "site"))
+        assert references(html), page                # the scan does see the page's URLs
+        assert refused(html, location) == [], (page, refused(html, location))
+        # not even in a link a reader could follow: no other host named at all
+        assert not [u for u in references(html) if "//" in u], page
+
+
+def test_pdf_metadata_of_inserts_cards_and_notebooks_holds_no_personal_data(tmp_path,
+                                                                           monkeypatch):
+    from pypdf import PdfReader
+    monkeypatch.setenv("MEMBERPORTAL_SECRET", PRINT_SECRET.decode())
+    root = make_print(tmp_path / "brand")
+    project = load(root)
+    job = prints.make_job(project, DAY, "zh", PRINT_SECRET)
+    out = tmp_path / "pdf"
+    prints.build_inserts(job, project, prints.read_parcels(root / "parcels.csv", project),
+                         out / "inserts.pdf", workers=1)
+    prints.build_cards(job, project, out / "cards.pdf")
+    prints.build_notebook(job, project, out / "notebook.pdf", notes=2, member_id="M0001")
+    personal = []
+    for m in project.members:
+        personal += [m.name, mask_name(m.name), m.id, m.phone, m.phone.replace(" ", "")]
+    assert "王*梅" in personal and "M0001" in personal
+    for pdf in sorted(out.iterdir()):
+        reader = PdfReader(str(pdf))
+        meta = {k: str(v) for k, v in (reader.metadata or {}).items()}
+        xmp = reader.xmp_metadata
+        fields = " ".join(meta.values()) + (xmp.stream.get_data().decode("utf-8", "ignore")
+                                            if xmp is not None else "")
+        for key in ("/Title", "/Author", "/Subject", "/Keywords", "/Creator"):
+            value = meta.get(key, "")
+            assert not [p for p in personal if p and p in value], (pdf.name, key, value)
+        assert not [p for p in personal if p and p in fields], (pdf.name, meta)
+        assert not PHONE_RE.search(fields) and not EMAIL_RE.search(fields), (pdf.name, meta)
+    # the notebook is personalised (masked name on the cover) but its title is the brand's
+    assert "王*梅" in " ".join(p.extract_text() for p in PdfReader(str(out / "notebook.pdf"))
+                              .pages[:1])
+    assert PRINT_MEMBERS  # the fixture members are the ones scanned
