@@ -1,14 +1,12 @@
 """WeasyPrint made safe and strict: a fenced URL fetcher, bundled fonts, warnings as errors, atomic writes, imposition."""
 from __future__ import annotations
 
-import gc
 import html as htmllib
 import io
 import logging
 import os
 import re
 import tempfile
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
@@ -276,24 +274,6 @@ def write_atomic(path: Path, data: bytes) -> Path:
 # --- assembling and imposing -----------------------------------------------------------------
 
 
-@contextmanager
-def paused_gc(collect: bool = True):
-    """No cyclic garbage collection inside, then (with `collect`) one full collection.
-
-    WeasyPrint and pypdf allocate millions of short-lived objects; the collector's repeated
-    passes over them cost about a third of an insert batch's time (bench/inserts.py).
-    """
-    was = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if was:
-            gc.enable()
-            if collect:
-                gc.collect()
-
-
 class Joiner:
     """One PDF from parts added in order, e.g. as workers finish them, so joining overlaps
     rendering; identical objects (fonts, layers) are kept once."""
@@ -303,12 +283,10 @@ class Joiner:
         self.writer = PdfWriter()
 
     def add(self, data: bytes) -> None:
-        with paused_gc(collect=False):
-            self.writer.append(io.BytesIO(data))
+        self.writer.append(io.BytesIO(data))
 
     def finish(self) -> bytes:
-        with paused_gc():
-            return _finish(self.writer)
+        return _finish(self.writer)
 
 
 def concatenate(parts: list[bytes]) -> bytes:
