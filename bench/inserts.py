@@ -42,7 +42,7 @@ sys.path.insert(0, str(REPO))
 from tqdm import tqdm  # noqa: E402
 
 from generator import prints  # noqa: E402
-from generator.project import load  # noqa: E402
+from generator.project import load, paused_gc  # noqa: E402
 
 AS_OF = date(2026, 11, 24)
 
@@ -237,7 +237,8 @@ def profile(job, project, parcels) -> None:
     prof = cProfile.Profile()
     t0 = time.perf_counter()
     prof.enable()
-    prints._insert_chunk(job, brand, sheet, contexts)
+    with paused_gc():               # as on a worker (prints._run_chunk)
+        prints._insert_chunk(job, brand, sheet, contexts)
     prof.disable()
     took = time.perf_counter() - t0
     print(f"\nprofile: one chunk of {len(contexts)} in one process: {took:.2f} s "
