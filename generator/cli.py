@@ -155,20 +155,24 @@ def render_explain(project: Project, s: Status, lang: str) -> str:
               help="Where pages render: this machine's cores, or a Dask cluster's workers.")
 @click.option("--workers", type=int, default=None,
               help="Local processes (default: up to 2).")
+@click.option("--chunk", type=click.IntRange(1), default=None,
+              help="Personal pages per batch sent to a worker (default 250).")
 @click.pass_obj
-def build(obj: Context, strict: bool, progress: bool, executor: str, workers: int | None):
+def build(obj: Context, strict: bool, progress: bool, executor: str, workers: int | None,
+          chunk: int | None):
     """Build the portal and every member's personal page into output/site/."""
     import time
 
-    from .build import run
+    from .build import CHUNK, run
     start = time.perf_counter()
     b = run(obj.root, obj.as_of, strict=strict, show_progress=progress, executor=executor,
-            workers=workers)
+            workers=workers, chunk=chunk or CHUNK)
     for error in b.failures:
         click.echo(str(error), err=True)
     stages = ", ".join(f"{name} {sec:.1f}s" for name, sec in b.timings.items())
-    click.echo(f"{b.project.program.brand.name}: portal{' (unchanged)' if b.portal_reused else ''} "
-               f"and {b.pages} personal pages in output/site/ ({b.rendered} rendered, {b.reused} unchanged, {b.removed} "
+    click.echo(f"{b.project.program.brand.name}: portal"
+               f"{' (unchanged)' if b.portal_reused else ''} and {b.pages} personal pages in "
+               f"output/site/ ({b.rendered} rendered, {b.reused} unchanged, {b.removed} "
                f"removed) as of {obj.as_of.isoformat()} in "
                f"{time.perf_counter() - start:.1f}s ({stages})")
     if b.failures:

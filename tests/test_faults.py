@@ -24,7 +24,7 @@ from generator.errors import BuildError  # noqa: E402
 
 DAY = date.fromisoformat(AS_OF)
 SECRET = "fault-tests-secret-0123456789abcdef0123456789"
-MEMBERS = 80            # pages take a couple of seconds: time to interrupt them
+MEMBERS = 200           # one page per batch: a second or more of pages to interrupt
 EXE = Path(sys.executable).parent / "memberportal"
 INPUTS = ("members", "content", "templates", "mkdocs.yml")
 
@@ -62,8 +62,9 @@ def change_every_page(root: Path) -> None:
 
 def build_cli(root: Path, **kw) -> subprocess.Popen:
     env = {**os.environ, "MEMBERPORTAL_SECRET": SECRET}
+    # One page per batch, so pages reach staging one by one for the whole pages stage.
     return subprocess.Popen([str(EXE), "-C", str(root), "--as-of", AS_OF, "build",
-                             "--no-progress"], env=env, stdout=subprocess.PIPE,
+                             "--no-progress", "--chunk", "1"], env=env, stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True, **kw)
 
 
