@@ -51,4 +51,4 @@ clean:
 	rm -rf $(VENV) output .pytest_cache
 
 bench-print: $(STAMP)
-	$(BIN)/python bench/print_inserts.py
+	$(BIN)/python bench/inserts.py

@@ -83,12 +83,14 @@ class _Worker:
 
 
 def run_limited(fn: Callable[[Any], Any], tasks: list[Any], labels: list[str],
-                workers: int = 1, limits: Limits | None = None) -> list[Any]:
+                workers: int = 1, limits: Limits | None = None,
+                on_result: Callable[[int, Any], None] | None = None) -> list[Any]:
     """fn(task) for every task on `workers` processes, results in task order.
 
     A MemberPortalError raised by a task is returned in its place; a task that runs out of
     memory or time, or crashes its worker, gives a BuildError naming its label; the other
-    tasks still run.
+    tasks still run. `on_result(index, result)` is called as each result comes back (in the
+    order they finish), e.g. to use it while the other tasks run.
     """
     limits = limits or Limits.from_env()
     ctx = multiprocessing.get_context("fork")  # workers inherit loaded modules and fonts
@@ -122,18 +124,22 @@ def run_limited(fn: Callable[[Any], Any], tasks: list[Any], labels: list[str],
                 if state in ("ok", "raised"):
                     results[index] = value
                     idle.append(worker)
-                    continue
-                results[index] = _failure(state, value, labels[index], limits)
-                if state == "error":
-                    idle.append(worker)
                 else:
-                    worker.stop(kill=True)
+                    results[index] = _failure(state, value, labels[index], limits)
+                    if state == "error":
+                        idle.append(worker)
+                    else:
+                        worker.stop(kill=True)
+                if on_result:
+                    on_result(index, results[index])
             now = time.monotonic()
             for conn, (worker, index, deadline) in list(busy.items()):
                 if now >= deadline:
                     del busy[conn]
                     worker.stop(kill=True)
                     results[index] = _failure("time", None, labels[index], limits)
+                    if on_result:
+                        on_result(index, results[index])
     finally:
         for worker in idle:
             worker.stop()

@@ -196,6 +196,62 @@ class Renderer:
         return data, len(doc.pages)
 
 
+def layered_pdf(doc, marks: bool = False) -> bytes:
+    """PDF bytes of a laid-out document whose first page is a background layer.
+
+    The background page's content stream is drawn under every other page (the same PDF
+    object, referenced by each page), then the background page itself is dropped: a design
+    layer laid out once for a whole batch (variable-data printing), printed exactly as if
+    each page had drawn it. With `marks`, crop marks are drawn on top, in the outer half of
+    the bleed (where WeasyPrint's `marks: crop` puts them, but never hidden by a bleed).
+    """
+    import pydyf
+
+    def finish(_document, pdf):
+        kids = pdf.pages["Kids"]
+        numbers = kids[::3]
+        background = pdf.objects[numbers[0]]
+        push, pop = pydyf.Stream([b"q"]), pydyf.Stream([b"Q"])
+        shared = [push, pop]
+        if marks:
+            shared.append(pydyf.Stream([_crop_mark_ops(background["MediaBox"],
+                                                       background["TrimBox"]).encode()]))
+        for stream in shared:
+            pdf.add_object(stream)
+        for number in numbers[1:]:
+            page = pdf.objects[number]
+            contents = [push.reference, background["Contents"], pop.reference,
+                        page["Contents"]]
+            if marks:
+                contents += [push.reference, shared[2].reference, pop.reference]
+            page["Contents"] = pydyf.Array(contents)
+        del kids[:3]
+        pdf.pages["Count"] -= 1
+        background.free = "f"    # written as a free entry: nothing refers to it
+
+    return doc.write_pdf(finisher=finish)
+
+
+def _crop_mark_ops(media, trim) -> str:
+    """Hairlines in registration black on the trim lines, from the media edge to half the bleed.
+
+    Boxes as [x0, y0, x1, y1] in default PDF space (the marks' stream is not flipped).
+    """
+    ml, mt, mr, mb = (float(v) for v in media)
+    tl, tt, tr, tb = (float(v) for v in trim)
+    ops = ["0.25 w 0 0 0 1 K"]
+
+    def line(x0, y0, x1, y1):
+        ops.append(f"{x0:.3f} {y0:.3f} m {x1:.3f} {y1:.3f} l S")
+    for x in (tl, tr):
+        line(x, mt, x, mt + (tt - mt) / 2)
+        line(x, mb, x, mb - (mb - tb) / 2)
+    for y in (tt, tb):
+        line(ml, y, ml + (tl - ml) / 2, y)
+        line(mr, y, mr - (mr - tr) / 2, y)
+    return "\n".join(ops)
+
+
 def write_atomic(path: Path, data: bytes) -> Path:
     """Write to a temporary file next to `path`, fsync, then rename: never a half-written file."""
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -218,13 +274,27 @@ def write_atomic(path: Path, data: bytes) -> Path:
 # --- assembling and imposing -----------------------------------------------------------------
 
 
+class Joiner:
+    """One PDF from parts added in order, e.g. as workers finish them, so joining overlaps
+    rendering; identical objects (fonts, layers) are kept once."""
+
+    def __init__(self):
+        from pypdf import PdfWriter
+        self.writer = PdfWriter()
+
+    def add(self, data: bytes) -> None:
+        self.writer.append(io.BytesIO(data))
+
+    def finish(self) -> bytes:
+        return _finish(self.writer)
+
+
 def concatenate(parts: list[bytes]) -> bytes:
     """One PDF from several, in order; identical objects (the fonts of each part) kept once."""
-    from pypdf import PdfWriter
-    writer = PdfWriter()
+    joiner = Joiner()
     for data in parts:
-        writer.append(io.BytesIO(data))
-    return _finish(writer)
+        joiner.add(data)
+    return joiner.finish()
 
 
 def _finish(writer) -> bytes:

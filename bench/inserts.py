@@ -1,0 +1,252 @@
+"""Parcel-insert throughput: a big batch against the naive way (one document per insert).
+
+    .venv/bin/python bench/inserts.py [--parcels 10000] [--members N] [--workers 2]
+                                      [--chunk C] [--naive 20] [--profile] [--keep DIR]
+
+1. Makes a synthetic brand with bench/make_brand.py (members with real order histories;
+   without that script: the example brand's members, repeated) and a parcels file of
+   --parcels rows: the brand's recent orders first, then every member in a shuffled order,
+   again and again (order ids are unique; statuses are computed once per member).
+2. Renders the whole batch with `prints.build_inserts` exactly as `memberportal inserts`
+   does (parcels file read, statuses, Chinese text, a QR code per insert and a second one
+   on first-order inserts, concatenation, atomic write) and prints inserts/s, PDF size and
+   pages.
+3. In the same run renders the first --naive parcels the naive way: one WeasyPrint
+   document per insert (a one-row batch on one worker, one PDF each), and prints the ratio
+   of the two per-insert rates; then --naive-cold parcels the same way with nothing reused
+   between them (fonts, templates, WeasyPrint's font configuration set up for each, as when
+   the command runs once per parcel), and that ratio too.
+--profile adds a cProfile of one chunk rendered in this process (a worker's time).
+Timings on a shared machine are noisy: compare ratios measured in one run.
+"""
+from __future__ import annotations
+
+import argparse
+import cProfile
+import csv
+import os
+import pstats
+import random
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import date
+from inspect import signature
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+
+from tqdm import tqdm  # noqa: E402
+
+from generator import prints  # noqa: E402
+from generator.project import load, paused_gc  # noqa: E402
+
+AS_OF = date(2026, 11, 24)
+
+
+def make_brand(folder: Path, members: int) -> str:
+    """A project in `folder`; returns how it was made."""
+    try:
+        sys.path.insert(0, str(REPO / "bench"))
+        import make_brand
+    except ImportError:
+        make_brand = None
+    if make_brand is not None:
+        counts = make_brand.make(members, folder)
+        return (f"bench/make_brand.py: {counts['members']:,} members, {counts['orders']:,} "
+                f"orders, {counts['parcels']:,} recent parcels")
+    folder.mkdir(parents=True)
+    for name in ("members", "content", "templates"):
+        if (REPO / name).is_dir():
+            shutil.copytree(REPO / name, folder / name)
+    shutil.copy(REPO / "mkdocs.yml", folder / "mkdocs.yml")
+    return "the example brand's members (bench/make_brand.py not found), repeated"
+
+
+def write_parcels(project, path: Path, n: int) -> None:
+    """`n` parcels: the brand's own recent orders first, then members round-robin."""
+    rows: list[tuple[str, str]] = []
+    own = project.root / "parcels.csv"
+    if own.is_file():
+        with open(own, encoding="utf-8") as f:
+            rows = [(r["order_id"], r["member_id"]) for r in csv.DictReader(f)][:n]
+    ids = [m.id for m in project.members]
+    random.Random(5).shuffle(ids)
+    i = 0
+    while len(rows) < n:
+        rows.append((f"BENCH{i:07d}", ids[i % len(ids)]))
+        i += 1
+    with open(path, "w", newline="", encoding="utf-8") as f:
+        w = csv.writer(f, lineterminator="\n")
+        w.writerow(prints.PARCEL_COLUMNS)
+        w.writerows(rows)
+
+
+class Phases:
+    """Wall time spent in named functions of `prints` during the batch (wrapped, not changed)."""
+
+    def __init__(self, names):
+        self.took = dict.fromkeys(names, 0.0)
+        for name in names:
+            setattr(prints, name, self._timed(name, getattr(prints, name)))
+
+    def wrap_method(self, cls, method, name):
+        self.took[name] = 0.0
+        setattr(cls, method, self._timed(name, getattr(cls, method)))
+
+    def _timed(self, name, fn):
+        def run(*args, **kwargs):
+            t = time.perf_counter()
+            try:
+                return fn(*args, **kwargs)
+            finally:
+                self.took[name] += time.perf_counter() - t
+        return run
+
+
+def cpu_seconds() -> float:
+    """CPU time of this process and of its finished children (the worker pool)."""
+    import resource
+    me, kids = (resource.getrusage(w) for w in (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN))
+    return me.ru_utime + me.ru_stime + kids.ru_utime + kids.ru_stime
+
+
+def pages(pdf: Path) -> int:
+    out = subprocess.run(["pdfinfo", str(pdf)], capture_output=True, text=True).stdout
+    return next(int(line.split()[1]) for line in out.splitlines() if line.startswith("Pages:"))
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--parcels", type=int, default=10_000)
+    ap.add_argument("--members", type=int, help="members in the synthetic brand "
+                    "(default: as many as parcels, at most 10,000)")
+    ap.add_argument("--workers", type=int, default=min(2, os.cpu_count() or 1))
+    ap.add_argument("--chunk", type=int, default=prints.CHUNK)
+    ap.add_argument("--naive", type=int, default=20, help="parcels rendered the naive way")
+    ap.add_argument("--naive-cold", type=int, default=5,
+                    help="parcels rendered the naive way with nothing reused between them")
+    ap.add_argument("--profile", action="store_true", help="cProfile one chunk in-process")
+    ap.add_argument("--keep", type=Path, help="keep the brand and PDFs in this folder")
+    args = ap.parse_args()
+    members = args.members or min(args.parcels, 10_000)
+
+    tmp = None
+    if args.keep:
+        work = args.keep.resolve()
+        shutil.rmtree(work / "brand", ignore_errors=True)
+        work.mkdir(parents=True, exist_ok=True)
+    else:
+        tmp = tempfile.TemporaryDirectory(prefix="bench-inserts-")
+        work = Path(tmp.name)
+    try:
+        run(args, members, work)
+    finally:
+        if tmp:
+            tmp.cleanup()
+
+
+def run(args, members: int, work: Path) -> None:
+    import weasyprint
+    print(f"machine: {os.cpu_count()} cores, load average {os.getloadavg()[0]:.2f} "
+          f"(shared machines make timings noisy); WeasyPrint {weasyprint.__version__}")
+    t = time.perf_counter()
+    how = make_brand(work / "brand", members)
+    project = load(work / "brand")
+    print(f"brand: {how}; made and loaded in {time.perf_counter() - t:.1f} s (not counted)")
+    secret = os.urandom(32).hex().encode()
+    job = prints.make_job(project, AS_OF, "zh", secret)
+    csv_path = work / "brand" / "bench-parcels.csv"
+    write_parcels(project, csv_path, args.parcels)
+
+    # --- the batch, as `memberportal inserts` renders it --------------------------------------
+    out = work / "inserts.pdf"
+    print(f"batch: {args.parcels:,} parcels, {args.workers} workers, chunks of {args.chunk}")
+    phases = Phases(("read_parcels", "insert_contexts", "write_atomic"))
+    phases.wrap_method(prints.Joiner, "add", "joining (during rendering)")
+    phases.wrap_method(prints.Joiner, "finish", "joining (at the end)")
+    bar = tqdm(total=args.parcels, unit="insert", smoothing=0.1, mininterval=1)
+    cpu0 = cpu_seconds()
+    t0 = time.perf_counter()
+    parcels = prints.read_parcels(csv_path, project)
+    # (a version of build_inserts without `progress` shows no bar but is timed the same)
+    hook = {"progress": bar.update} if "progress" in signature(prints.build_inserts).parameters \
+        else {}
+    result = prints.build_inserts(job, project, parcels, out, workers=args.workers,
+                                  chunk=args.chunk, **hook)
+    took = time.perf_counter() - t0
+    cpu = cpu_seconds() - cpu0
+    bar.close()
+    rate = args.parcels / took
+    n_pages = pages(out)
+    size = result["bytes"]
+    print(f"  {took:.1f} s, {rate:.1f} inserts/s; PDF {size / 1e6:.1f} MB "
+          f"({size / args.parcels / 1e3:.1f} kB per insert), {n_pages:,} pages"
+          + ("" if n_pages == args.parcels else f"  ** expected {args.parcels:,} pages **"))
+    print(f"  CPU: {cpu:.1f} s in all processes, {cpu / args.parcels * 1000:.1f} ms per insert "
+          f"(on {args.workers} idle cores that is at most "
+          f"{args.workers * args.parcels / cpu:.0f} inserts/s; the wall figure above is the real one)")
+    print("  main process (wall): " + ", ".join(f"{k} {v:.1f} s" for k, v in phases.took.items())
+          + f"; the rest of the {took:.1f} s is waiting for the workers")
+
+    # --- the naive way: one WeasyPrint document (and PDF) per insert --------------------------
+    warm = naive(job, project, parcels[:args.naive], work / "naive", cold=False)
+    print(f"naive: {args.naive} inserts, one document each (one-row batches, one worker, "
+          f"fonts and templates loaded once): {warm * 1000:.0f} ms per insert")
+    cold = naive(job, project, parcels[:args.naive_cold], work / "naive-cold", cold=True) \
+        if args.naive_cold else None
+    if cold:
+        print(f"naive, cold: {args.naive_cold} inserts, each as if `memberportal inserts` ran "
+              f"once per parcel (fonts, templates, WeasyPrint set up every time; Python start "
+              f"not counted): {cold * 1000:.0f} ms per insert")
+    per = took / args.parcels
+    print(f"RESULT: {rate:.1f} inserts/s for {args.parcels:,} parcels (target >= 120); "
+          f"{warm / per:.0f}x the naive way (target >= 500)"
+          + (f", {cold / per:.0f}x the cold naive way" if cold else "")
+          + f"; load average now {os.getloadavg()[0]:.2f}")
+
+    if args.profile:
+        profile(job, project, parcels[:args.chunk])
+
+
+def naive(job, project, parcels, folder: Path, cold: bool) -> float:
+    """Seconds per insert, rendering each parcel as its own one-row batch on one worker."""
+    if not cold:   # set up once, untimed: the batch set up its workers, not this process
+        prints.build_inserts(job, project, parcels[:1], folder / "warm-up.pdf", workers=1)
+    bar = tqdm(total=len(parcels), unit="insert", mininterval=1)
+    t0 = time.perf_counter()
+    for p in parcels:
+        if cold:
+            prints._worker.clear()      # a new process would have none of it
+            prints._qr.cache_clear()
+        prints.build_inserts(job, project, [p], folder / f"{p.order_id}.pdf", workers=1)
+        bar.update(1)
+    took = time.perf_counter() - t0
+    bar.close()
+    return took / len(parcels)
+
+
+def profile(job, project, parcels) -> None:
+    """Where one worker's time goes: one chunk rendered in this process, after a warm-up."""
+    contexts = prints.insert_contexts(job, project, parcels)
+    brand, sheet = prints.brand_context(project), prints.Sheet().css()
+    prints._insert_chunk(job, brand, sheet, contexts[:2])
+    prof = cProfile.Profile()
+    t0 = time.perf_counter()
+    prof.enable()
+    with paused_gc():               # as on a worker (prints._run_chunk)
+        prints._insert_chunk(job, brand, sheet, contexts)
+    prof.disable()
+    took = time.perf_counter() - t0
+    print(f"\nprofile: one chunk of {len(contexts)} in one process: {took:.2f} s "
+          f"({len(contexts) / took:.1f} inserts/s under cProfile)")
+    stats = pstats.Stats(prof)
+    stats.sort_stats("cumulative").print_stats(25)
+    stats.sort_stats("tottime").print_stats(20)
+
+
+if __name__ == "__main__":
+    main()
