@@ -394,11 +394,11 @@ def build_inserts(job: Job, project: Project, parcels: list[Parcel], out: Path,
         # On a cluster, the cluster's own limits (dask worker --memory-limit) bound a chunk.
         pool = make_executor(executor, workers)
         try:  # the workers get no secret: codes and URLs are in the contexts already
-            done = [r for _, r in pool.map(_run_chunk, replace(job, secret=b""), chunks)]
+            # map() yields chunks as they finish: their own index keeps the file's order.
+            for index, result in pool.map(_run_chunk, replace(job, secret=b""), chunks):
+                take(index, result)
         finally:
             pool.close()
-        for index, result in enumerate(done):
-            take(index, result)
     else:
         _tools(job)  # made once here: every forked worker inherits fonts and templates ready
         # Everything alive now (the project, the statuses, fonts) outlives the batch: frozen,

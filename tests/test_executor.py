@@ -93,3 +93,27 @@ def test_executor_spec_errors(monkeypatch):
         make_executor("dask://127.0.0.1:1")
 
 
+
+
+def test_inserts_keep_packing_order_whatever_order_chunks_finish_in(tmp_path, monkeypatch):
+    """A cluster returns chunks as they finish; the PDF must still follow the parcels file."""
+    from test_print import SECRET as PRINT_SECRET, make_project as print_project
+
+    class Backwards:
+        def map(self, fn, shared, chunks):
+            done = [(i, fn(shared, c)) for i, c in enumerate(chunks)]
+            yield from reversed(done)
+
+        def close(self):
+            pass
+
+    monkeypatch.setenv("MEMBERPORTAL_SECRET", PRINT_SECRET.decode())
+    root = print_project(tmp_path / "brand")
+    project = load(root)
+    job = prints.make_job(project, DAY, "zh", PRINT_SECRET)
+    parcels = prints.read_parcels(root / "parcels.csv", project)
+    here, there = root / "local.pdf", root / "backwards.pdf"
+    prints.build_inserts(job, project, parcels, here, workers=1, chunk=1)
+    monkeypatch.setattr(prints, "make_executor", lambda spec, workers: Backwards())
+    prints.build_inserts(job, project, parcels, there, chunk=1, executor="dask://fake:1")
+    assert len(parcels) > 2 and here.read_bytes() == there.read_bytes()
