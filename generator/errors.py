@@ -1,8 +1,11 @@
 """One exception family: every error says where it is (file, line, field, member)."""
 from __future__ import annotations
 
+import logging
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Iterator
 
 
 @dataclass(frozen=True, order=True)
@@ -73,3 +76,24 @@ def rel(path: Path, root: Path) -> str:
         return str(path.resolve().relative_to(root.resolve()))
     except ValueError:
         return str(path)
+
+
+@contextmanager
+def warnings_of(logger_name: str, quiet: bool = False) -> Iterator[list[str]]:
+    """What a library logs at WARNING or above while the block runs, for us to report as
+    errors; with `quiet` the messages are not also passed on to the root logger."""
+    messages: list[str] = []
+
+    class Collect(logging.Handler):
+        def emit(self, record):
+            messages.append(record.getMessage())
+
+    logger, handler = logging.getLogger(logger_name), Collect(logging.WARNING)
+    propagate = logger.propagate
+    logger.addHandler(handler)
+    logger.propagate = propagate and not quiet
+    try:
+        yield messages
+    finally:
+        logger.removeHandler(handler)
+        logger.propagate = propagate

@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import html as htmllib
 import io
-import logging
 import os
 import re
 import tempfile
@@ -12,7 +11,7 @@ from pathlib import Path
 from urllib.parse import unquote, urlsplit
 from urllib.request import url2pathname
 
-from .errors import BuildError, TemplateError
+from .errors import BuildError, TemplateError, warnings_of
 
 MM = 72 / 25.4                       # PDF points per millimetre
 PAGE_SIZES = {"A3": (297, 420), "A4": (210, 297), "A5": (148, 210), "A6": (105, 148),
@@ -140,15 +139,6 @@ def visible_text(html: str) -> str:
 # --- rendering -------------------------------------------------------------------------------
 
 
-class _Collect(logging.Handler):
-    def __init__(self):
-        super().__init__(logging.WARNING)
-        self.messages: list[str] = []
-
-    def emit(self, record):
-        self.messages.append(record.getMessage())
-
-
 class Renderer:
     """One per process: the font configuration and fetcher are reused for every document."""
 
@@ -162,37 +152,28 @@ class Renderer:
         """Lay out `html`; any WeasyPrint warning or refused fetch is a TemplateError."""
         from weasyprint import HTML
         from weasyprint.urls import FatalURLFetchingError
-        logger = logging.getLogger("weasyprint")
-        handler = _Collect()
-        logger.addHandler(handler)
         self.fetcher.refused.clear()
-        try:
-            doc = HTML(string=html, base_url=base.resolve().as_uri() + "/",
-                       url_fetcher=self.fetcher).render(font_config=self.font_config)
-        except FatalURLFetchingError:
-            raise TemplateError(f"{what}: refused to load "
-                                f"{'; '.join(self.fetcher.refused) or 'a resource'}: "
-                                "templates may only use files under templates/ and content/",
-                                kind="print") from None
-        finally:
-            logger.removeHandler(handler)
-        if self.fetcher.refused or handler.messages:
-            problems = [f"refused {r}" for r in self.fetcher.refused] + handler.messages
+        with warnings_of("weasyprint") as warned:
+            try:
+                doc = HTML(string=html, base_url=base.resolve().as_uri() + "/",
+                           url_fetcher=self.fetcher).render(font_config=self.font_config)
+            except FatalURLFetchingError:
+                raise TemplateError(f"{what}: refused to load "
+                                    f"{'; '.join(self.fetcher.refused) or 'a resource'}: "
+                                    "templates may only use files under templates/ and "
+                                    "content/", kind="print") from None
+        if self.fetcher.refused or warned:
+            problems = [f"refused {r}" for r in self.fetcher.refused] + warned
             raise TemplateError(f"{what}: " + "; ".join(dict.fromkeys(problems)), kind="print")
         return doc
 
     def pdf(self, html: str, base: Path, what: str) -> tuple[bytes, int]:
         """PDF bytes and the page count."""
         doc = self.document(html, base, what)
-        logger = logging.getLogger("weasyprint")
-        handler = _Collect()
-        logger.addHandler(handler)
-        try:
+        with warnings_of("weasyprint") as warned:
             data = doc.write_pdf()
-        finally:
-            logger.removeHandler(handler)
-        if handler.messages:
-            raise TemplateError(f"{what}: " + "; ".join(handler.messages), kind="print")
+        if warned:
+            raise TemplateError(f"{what}: " + "; ".join(warned), kind="print")
         return data, len(doc.pages)
 
 

@@ -17,7 +17,7 @@ from urllib.parse import urlsplit
 import jinja2
 import yaml
 
-from .errors import BuildError, InputError, Where
+from .errors import BuildError, InputError, Where, warnings_of
 from .links import refused
 from .messages import LANGUAGES, discount, money
 from .project import Project
@@ -145,15 +145,6 @@ def _write_docs(project: Project, env: jinja2.Environment, docs: Path, lang: str
         target.write_text(render(env, template, marker=MARKER, **ctx), encoding="utf-8")
 
 
-class _Collect(logging.Handler):
-    def __init__(self):
-        super().__init__(logging.WARNING)
-        self.messages: list[str] = []
-
-    def emit(self, record):
-        self.messages.append(record.getMessage())
-
-
 def _run_mkdocs(root: Path, docs: Path, site_dir: Path, strict: bool) -> list[str]:
     from mkdocs import exceptions
     from mkdocs.commands.build import build
@@ -162,11 +153,7 @@ def _run_mkdocs(root: Path, docs: Path, site_dir: Path, strict: bool) -> list[st
     with contextlib.suppress(ImportError):  # jieba segments Chinese for search; quiet it
         import jieba
         jieba.setLogLevel(logging.WARNING)
-    logger = logging.getLogger("mkdocs")
-    handler, propagate = _Collect(), logger.propagate
-    logger.addHandler(handler)
-    logger.propagate = False
-    try:
+    with warnings_of("mkdocs", quiet=True) as warned:
         try:
             cfg = load_config(str(root / CONFIG_FILE), docs_dir=str(docs),
                               site_dir=str(site_dir))
@@ -181,13 +168,10 @@ def _run_mkdocs(root: Path, docs: Path, site_dir: Path, strict: bool) -> list[st
             raise BuildError(f"mkdocs: {e}", kind="portal") from None
         finally:
             cfg.plugins.on_shutdown()
-    finally:
-        logger.removeHandler(handler)
-        logger.propagate = propagate
-    if strict and handler.messages:
-        raise BuildError("mkdocs warned (strict build):\n  " + "\n  ".join(handler.messages),
+    if strict and warned:
+        raise BuildError("mkdocs warned (strict build):\n  " + "\n  ".join(warned),
                          kind="portal")
-    return handler.messages
+    return warned
 
 
 def _extract_shell(site_dir: Path) -> Shell:
