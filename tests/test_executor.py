@@ -67,15 +67,20 @@ def test_a_page_that_fails_on_a_worker_names_the_member(cluster, tmp_path, monke
     assert b.rendered == 4
 
 
-def test_insert_batches_on_dask_match_a_local_run(cluster, tmp_path, monkeypatch):
+def insert_run(tmp_path, monkeypatch):
+    """The print tests' fixture brand, its print job and its parcels."""
     from test_print import SECRET as PRINT_SECRET, make_project as print_project
-    from printing import page_texts
-
     monkeypatch.setenv("MEMBERPORTAL_SECRET", PRINT_SECRET.decode())
     root = print_project(tmp_path / "brand")
     project = load(root)
     job = prints.make_job(project, DAY, "zh", PRINT_SECRET)
-    parcels = prints.read_parcels(root / "parcels.csv", project)
+    return root, project, job, prints.read_parcels(root / "parcels.csv", project)
+
+
+def test_insert_batches_on_dask_match_a_local_run(cluster, tmp_path, monkeypatch):
+    from printing import page_texts
+
+    root, project, job, parcels = insert_run(tmp_path, monkeypatch)
     here, there = root / "local.pdf", root / "dask.pdf"
     prints.build_inserts(job, project, parcels, here, workers=2, chunk=2)
     prints.build_inserts(job, project, parcels, there, chunk=2, executor=cluster)
@@ -97,8 +102,6 @@ def test_executor_spec_errors(monkeypatch):
 
 def test_inserts_keep_packing_order_whatever_order_chunks_finish_in(tmp_path, monkeypatch):
     """A cluster returns chunks as they finish; the PDF must still follow the parcels file."""
-    from test_print import SECRET as PRINT_SECRET, make_project as print_project
-
     class Backwards:
         def map(self, fn, shared, chunks):
             done = [(i, fn(shared, c)) for i, c in enumerate(chunks)]
@@ -107,11 +110,7 @@ def test_inserts_keep_packing_order_whatever_order_chunks_finish_in(tmp_path, mo
         def close(self):
             pass
 
-    monkeypatch.setenv("MEMBERPORTAL_SECRET", PRINT_SECRET.decode())
-    root = print_project(tmp_path / "brand")
-    project = load(root)
-    job = prints.make_job(project, DAY, "zh", PRINT_SECRET)
-    parcels = prints.read_parcels(root / "parcels.csv", project)
+    root, project, job, parcels = insert_run(tmp_path, monkeypatch)
     here, there = root / "local.pdf", root / "backwards.pdf"
     prints.build_inserts(job, project, parcels, here, workers=1, chunk=1)
     monkeypatch.setattr(prints, "make_executor", lambda spec, workers: Backwards())
