@@ -487,8 +487,10 @@ def _offers(program: Program, orders: list[Order], member: Member, as_of: date,
                         first, until, state),)
 
 
-def _reminders(program: Program, orders: list[Order], as_of: date) -> tuple[Reminder, ...]:
-    supply: dict[str, tuple[date, date]] = {}  # sku -> (last order, run-out day)
+def _supply(program: Program, orders: list[Order]) -> dict[str, tuple[date, date]]:
+    """For every product with `lasts_days`: (last order, the day stock runs out); stock
+    carries over from one order to the next."""
+    supply: dict[str, tuple[date, date]] = {}
     for o in orders:
         for item in o.items:
             product = program.product(item.sku)
@@ -497,6 +499,11 @@ def _reminders(program: Program, orders: list[Order], as_of: date) -> tuple[Remi
             _, run_out = supply.get(item.sku, (o.date, o.date))
             run_out = max(run_out, o.date) + timedelta(days=item.qty * product.lasts_days)
             supply[item.sku] = (o.date, run_out)
+    return supply
+
+
+def _reminders(program: Program, supply: dict[str, tuple[date, date]], as_of: date,
+               ) -> tuple[Reminder, ...]:
     out = []
     for sku, (last, run_out) in supply.items():
         if run_out < as_of - timedelta(days=RECENT_RUN_OUT_DAYS):
@@ -579,19 +586,12 @@ def _churn(program: Program, orders: list[Order], as_of: date, lapsed: list[str]
     return Churn("active", Msg("churn.active", {"days": days}))
 
 
-def _lapsed(program: Program, orders: list[Order], as_of: date) -> list[str]:
+def _lapsed(program: Program, supply: dict[str, tuple[date, date]], orders: list[Order],
+            as_of: date) -> list[str]:
     """Consumables that ran out a while ago with no order of any kind since."""
-    run_outs: dict[str, date] = {}
-    for o in orders:
-        for item in o.items:
-            product = program.product(item.sku)
-            if product and product.lasts_days:
-                prev = run_outs.get(item.sku, o.date)
-                run_outs[item.sku] = max(prev, o.date) + timedelta(days=item.qty *
-                                                                   product.lasts_days)
     last_order = orders[-1].date if orders else None
     cutoff = as_of - timedelta(days=RECENT_RUN_OUT_DAYS)
-    return sorted(program.product(s).name for s, run_out in run_outs.items()
+    return sorted(program.product(s).name for s, (_, run_out) in supply.items()
                   if run_out < cutoff and last_order < run_out)
 
 
@@ -680,12 +680,13 @@ def evaluate(member: Member, program: Program, as_of: date,
     benefit_ids = list(tier.tier.benefits)
     if ambassador and ambassador.is_ambassador:
         benefit_ids += [b for b in program.ambassador.benefits if b not in benefit_ids]
-    lapsed = _lapsed(program, orders, as_of)
+    supply = _supply(program, orders)
+    lapsed = _lapsed(program, supply, orders, as_of)
     return Status(
         member_id=member.id, as_of=as_of, tier=tier, points=points,
         benefits=tuple((b, program.benefits[b]) for b in benefit_ids),
         offers=_offers(program, orders, member, as_of, redeemed),
-        reminders=_reminders(program, orders, as_of),
+        reminders=_reminders(program, supply, as_of),
         birthdays=_birthdays(program, member, tier.tier, as_of),
         recommendations=_recommendations(program, member, orders, as_of),
         stage=_stage(member, orders, as_of),
