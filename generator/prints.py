@@ -33,7 +33,6 @@ from . import pages
 from .portal import site_url
 from .tokens import load_generations
 
-DEFAULT_SITE_URL = "https://member.xiaohejia.example/"
 PARCEL_COLUMNS = ("order_id", "member_id")
 CHUNK = 100            # inserts per HTML document: big enough to share the font work
 BACKGROUND = "background"  # id of the insert template's layer laid out once per chunk
@@ -49,10 +48,10 @@ class Job:
 
     root: Path
     as_of: date
-    lang: str = "zh"
-    symbol: str = "¥"
-    site_url: str = DEFAULT_SITE_URL
-    secret: bytes = b""
+    lang: str
+    symbol: str
+    site_url: str                     # portal.site_url(root): the same address as the pages
+    secret: bytes
     generations: dict[str, int] = field(default_factory=dict)
 
     def search_path(self) -> list[Path]:
