@@ -21,17 +21,14 @@ WATCHED = ("mkdocs.yml", "content", "members", "templates", ".memberportal/rotat
 
 
 def inputs_state(root: Path) -> dict[str, tuple[int, int]]:
-    """Every watched file with its modification time and size."""
+    """Every watched file (and the built-in templates) with its modification time and size."""
+    watched = [root / name for name in WATCHED]
+    if BUILTIN_TEMPLATES != (root / "templates").resolve():
+        watched.append(BUILTIN_TEMPLATES)
     state = {}
-    for name in WATCHED:
-        path = root / name
+    for path in watched:
         files = [path] if path.is_file() else sorted(path.rglob("*")) if path.is_dir() else []
         for f in files:
-            if f.is_file():
-                st = f.stat()
-                state[str(f)] = (st.st_mtime_ns, st.st_size)
-    if BUILTIN_TEMPLATES.is_dir() and BUILTIN_TEMPLATES != (root / "templates").resolve():
-        for f in sorted(BUILTIN_TEMPLATES.rglob("*")):
             if f.is_file():
                 st = f.stat()
                 state[str(f)] = (st.st_mtime_ns, st.st_size)
