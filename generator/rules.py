@@ -200,7 +200,7 @@ def window_start(program: Program, day: date) -> date | None:
     """The first day that counts toward the tier on `day` (None: everything counts)."""
     window = program.qualification.window
     if window == "rolling_12_months":
-        return add_months(day, -12) + ONE_DAY
+        return window_start_12m(day)
     if window == "calendar_year":
         return date(day.year, 1, 1)
     return None
