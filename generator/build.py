@@ -11,6 +11,7 @@ import contextlib
 import ctypes
 import fcntl
 import hashlib
+import hmac
 import json
 import os
 import shutil
@@ -26,13 +27,17 @@ from typing import Callable
 
 from . import __version__
 from .assets import check_assets
+from .batches import FileResult, Item, Outcome, Record, Shared, do_files, unchanged, write_page
+from .cache import load_index, save_index
+from .codes import redeemed_members
 from .errors import BuildError, MemberPortalError, ValidationFailed
-from .executor import make_executor
-from .pages import batch_error, page_for, page_job, render_batch, render_index
+from .executor import LOCAL, make_executor
+from .models import Program
+from .pages import batch_error, page_job, render_batch, render_index
 from .portal import CONFIG_FILE, CONTENT_DIR, PRIVATE_DIR, Portal, Shell, build_portal, language, \
     read_config
-from .project import Project, load
-from .rules import Status
+from .project import PROGRAM_FILE, check_across, load, load_program, member_stamps, \
+    referral_counts
 from .templates import environment
 from .tokens import load_generations, load_secret
 from .snapshot import save_snapshot
@@ -46,7 +51,7 @@ LOCK_FILE = ".build.lock"
 PORTAL_STATE = "portal-state.json"     # the live portal's inputs hash and its shell
 JOURNAL = "swap.json"                  # in a staging folder: a swap to finish after a crash
 MANIFEST_VERSION = 2
-CHUNK = 250                            # personal pages per batch sent to a worker
+CHUNK = 100                            # member files per batch sent to a worker
 
 
 @dataclass
@@ -63,18 +68,23 @@ class Build:
     out: Path = field(init=False)
     staging: Path | None = field(default=None, init=False)
     # gather
-    project: Project | None = None
+    program: Program | None = None
+    redeemed: frozenset[str] = frozenset()
+    files: list[tuple[str, tuple[int, int]]] = field(default_factory=list)  # (shown, stamp)
     secret: bytes = b""
     generations: dict[str, int] = field(default_factory=dict)
     lang: str = "zh"
-    # compute
-    statuses: dict[str, Status] = field(default_factory=dict)
     # portal
     portal: Portal | None = None
     portal_reused: bool = False
     portal_state: dict = field(default_factory=dict)
     # pages
+    index_key: str = ""
+    index: dict[str, tuple[tuple[int, int], list[Record]]] = field(default_factory=dict)
+    index_changed: set[str] = field(default_factory=set)   # files new, read again or gone
     pages: int = 0
+    members: int = 0
+    read: int = 0                                       # member files read (not from the index)
     written: list[str] = field(default_factory=list)   # tokens whose page is in staging
     removed_tokens: list[str] = field(default_factory=list)
     rendered: int = 0
@@ -109,28 +119,26 @@ Stage = Callable[[Build], None]
 
 
 def gather(b: Build) -> None:
-    """Read and validate every input, the secret and the page generations."""
-    b.project = load(b.root)
+    """The program, the redemption ledger, the secret, page generations and the member files
+    (names and stamps: the files themselves are read by the workers in the pages stage)."""
+    program, errors = load_program(b.root)
+    try:
+        b.redeemed = redeemed_members(b.root)
+    except MemberPortalError as e:
+        errors.append(e)
+    if errors or program is None:
+        load(b.root, cache=False)  # reports these and every member file's errors at once
+        raise ValidationFailed(errors)
+    b.program = program
     b.secret = load_secret(b.root, create=True)
     b.generations = load_generations(b.root)
-    unknown = sorted(set(b.generations) - {m.id for m in b.project.members})
-    if unknown:  # a deleted member: harmless, but worth knowing
-        print(f"note: .memberportal/rotations.yml names members that no longer exist: "
-              f"{', '.join(unknown)}", file=sys.stderr)
     b.lang = language(b.root)
+    b.files = member_stamps(b.root)
 
 
 def assets(b: Build) -> None:
     """Every image under templates/ and content/ is an allowed format, whole and not huge."""
     check_assets(b.root)
-
-
-def compute(b: Build) -> None:
-    """Every member's status as of the build day; contradictory records stop the build."""
-    statuses, errors = b.project.statuses(b.as_of)
-    if errors:
-        raise ValidationFailed(errors)
-    b.statuses = {s.member_id: s for s in statuses}
 
 
 def portal(b: Build) -> None:
@@ -142,8 +150,8 @@ def portal(b: Build) -> None:
         b.portal = Portal(Shell(saved["head"], saved["tail"]), saved["site_url"], b.lang, ())
         b.portal_reused = True
         return
-    env = environment(b.search_path(), b.lang, b.project.program.currency_symbol)
-    b.portal = build_portal(b.project, env, b.site, strict=b.strict)
+    env = environment(b.search_path(), b.lang, b.program.currency_symbol)
+    b.portal = build_portal(b.root, b.program, env, b.site, strict=b.strict)
     b.portal_state = {"key": key, "head": b.portal.shell.head, "tail": b.portal.shell.tail,
                       "site_url": b.portal.site_url}
     for w in b.portal.warnings:
@@ -178,34 +186,54 @@ def portal_key(b: Build) -> str:
 
 
 def pages(b: Build) -> None:
-    """One personal page per member, rendered in batches by the executor's workers.
+    """Read, validate and evaluate every member and render their personal pages, on workers.
 
-    A page whose inputs did not change stays where it is in the live site (checked by size and
-    modification time against the manifest); the rendered ones are written into staging.
+    Two passes over the member files. The first reads every file that changed since the last
+    build (all of them the first time): its members are validated and, unless they referred
+    friends, evaluated and rendered at once. Then what no single file shows is checked (ids
+    and order ids used twice, referrals to nobody) and referral counts are known; a member of
+    an unchanged file whose count, rotation and redemption are also unchanged keeps the page
+    it has. The second pass reads the files of everyone left. A page whose inputs did not
+    change stays where it is in the live site (checked by size and modification time).
     """
     from tqdm import tqdm
 
-    program = b.project.program
+    program = b.program
     job = page_job(b.portal.shell, b.search_path(), b.lang, program.currency_symbol,
                    code_version())
     old = _read_manifest(b.out / MANIFEST_FILE)
-    entries: dict[str, dict] = {}
+    b.index_key = _index_key(b, job)
+    index = load_index(b.root, b.index_key)
     private = b.site / PRIVATE_DIR
     private.mkdir(parents=True, exist_ok=True)
     env = environment(b.search_path(), b.lang, program.currency_symbol)
     (private / "index.html").write_text(render_index(env, b.portal.shell, program),
                                         encoding="utf-8")
     live = b.live / PRIVATE_DIR
-    made: dict[str, object] = {}
-    bar = tqdm(total=len(b.project.members), desc="personal pages", unit="page",
-               file=sys.stderr, disable=not b.show_progress or None, leave=False,
-               smoothing=0.05)
+    remote = make_executor(b.executor) if b.executor not in (None, LOCAL) else None
+    shared = Shared(b.root, program, b.as_of, b.secret, b.generations, b.redeemed,
+                    b.portal.site_url, b.lang,
+                    {t: (e["inputs"], e["size"], e["mtime"]) for t, e in old.items()},
+                    live, None if remote else private, job)
+    records: dict[str, list[Record]] = {}
+    first: list[Item] = []
+    for shown, stamp in b.files:
+        hit = index.get(shown)
+        if hit is not None and hit[0] == stamp:
+            records[shown] = hit[1]
+        else:
+            first.append(Item(shown, stamp))
+    entries: dict[str, dict] = {}
+    done: set[str] = set()          # members whose page is decided
+    errors: list[MemberPortalError] = []
+    awaiting: dict[str, Outcome] = {}     # rendered elsewhere (Dask)
+    failed: set[str] = set()              # rendered elsewhere and failed
+    bar = tqdm(total=len(first), desc="members", unit="file", file=sys.stderr,
+               disable=not b.show_progress or None, leave=False, smoothing=0.05)
 
-    def fail(member_id: str, error: BaseException, token: str | None) -> None:
-        error = error if isinstance(error, MemberPortalError) else BuildError(
-            f"{type(error).__name__}: {error}")
+    def fail(member_id: str, error: MemberPortalError, token: str | None) -> None:
         before = old.get(token) if token else None
-        kept = bool(before) and _unchanged(live / token / "index.html", before)
+        kept = bool(before) and unchanged(f"{live}/{token}/index.html", before)
         error.kind = "personal page" + (f" ({error.kind})" if error.kind else "")
         error.member = member_id
         error.message += " (the previous page is kept)" if kept else ""
@@ -213,60 +241,130 @@ def pages(b: Build) -> None:
         if kept:
             entries[token] = {**before, "inputs": "failed"}
 
-    def batches():
-        batch = []
-        for member in b.project.members:
-            try:
-                page = page_for(member, b.statuses[member.id], program, b.secret,
-                                b.generations.get(member.id, 0), b.portal.site_url, b.lang,
-                                job.key)
-            except (Interrupted, OSError):
-                raise  # a signal or a full disk stops the build; no page is to blame
-            except Exception as e:  # one broken page must not stop the others
-                fail(member.id, e, None)
-                bar.update()
-                continue
-            made[member.id] = page
-            before = old.get(page.token)
-            if before and before["inputs"] == page.digest and \
-                    _unchanged(live / page.token / "index.html", before):
-                entries[page.token] = before
-                b.reused += 1
-                bar.update()
-                continue
-            batch.append((member.id, page.context))
-            if len(batch) >= b.chunk:
-                yield batch
-                batch = []
-        if batch:
-            yield batch
+    def written(o: Outcome, entry: dict) -> None:
+        entries[o.token] = entry
+        b.written.append(o.token)
+        b.rendered += 1
+        b.rendered_members.append(o.member)
 
-    executor = make_executor(b.executor, b.workers)
-    try:
-        for _, results in executor.map(render_batch, job, batches()):
-            for member_id, data, error in results:
-                page = made.pop(member_id)
+    def take(result: FileResult, only: frozenset[str] | None) -> None:
+        if only is None:
+            records[result.shown] = result.records
+        else:  # second pass: new records for `only`, the others stay
+            new = {r.facts.id: r for r in result.records}
+            if set(new) != {r.facts.id for r in records[result.shown]}:
+                raise BuildError(f"{result.shown} changed during the build; build again",
+                                 kind="build")
+            records[result.shown] = [new[r.facts.id] if r.facts.id in only else r
+                                     for r in records[result.shown]]
+        b.read += 1
+        errors.extend(result.errors)
+        for o in result.outcomes:
+            done.add(o.member)
+            if o.error:
+                fail(o.member, o.error, o.token)
+            elif o.context is not None:
+                awaiting[o.member] = o
+            elif o.rendered:
+                written(o, o.entry)
+            else:
+                entries[o.token] = old[o.token]
+                b.reused += 1
+        bar.update()
+
+    local = make_executor(LOCAL, b.workers)
+
+    def run_pass(items: list[Item]) -> None:
+        only = {item.shown: item.only for item in items}
+        chunks = (items[i:i + b.chunk] for i in range(0, len(items), b.chunk))
+        results = local.map(do_files, shared, chunks)
+        if remote is None:
+            for _, found in results:
+                for result in found:
+                    take(result, only[result.shown])
+            return
+
+        def contexts():  # the cluster renders while this machine reads the next files
+            for _, found in results:
+                for result in found:
+                    take(result, only[result.shown])
+                todo = [(o.member, o.context) for o in awaiting.values()
+                        if o.context is not None]
+                for o in awaiting.values():
+                    o.context = None
+                for i in range(0, len(todo), b.chunk):
+                    yield todo[i:i + b.chunk]
+
+        for _, rendered in remote.map(render_batch, job, contexts()):
+            for member_id, data, error in rendered:
+                o = awaiting.pop(member_id)
                 if error:
-                    fail(member_id, batch_error(error), page.token)
+                    failed.add(member_id)
+                    fail(member_id, batch_error(error), o.token)
                 else:
-                    target = b.site / page.path
-                    target.parent.mkdir()
-                    target.write_bytes(data)
-                    st = target.stat()
-                    entries[page.token] = {"member": member_id, "inputs": page.digest,
-                                           "output": hashlib.sha256(data).hexdigest(),
-                                           "size": st.st_size, "mtime": st.st_mtime_ns}
-                    b.written.append(page.token)
-                    b.rendered += 1
-                    b.rendered_members.append(member_id)
-                bar.update()
+                    written(o, write_page(private, o, data))
+
+    try:
+        run_pass(first)
+        facts = [r.facts for shown, _ in b.files if shown in records for r in records[shown]]
+        errors.extend(check_across(b.root, facts))
+        if errors:
+            raise ValidationFailed(errors)
+        unknown = sorted(set(b.generations) - {f.id for f in facts})
+        if unknown:  # a deleted member: harmless, but worth knowing
+            print(f"note: .memberportal/rotations.yml names members that no longer exist: "
+                  f"{', '.join(unknown)}", file=sys.stderr)
+        counts = referral_counts(facts, b.as_of)
+        second = []
+        for shown, stamp in b.files:
+            todo = set()
+            for r in records[shown]:
+                m = r.facts.id
+                if m in done:
+                    continue
+                before = old.get(r.token) if r.token else None
+                if r.digest and before and before["inputs"] == r.digest and \
+                        r.referred == counts.get(m, 0) and \
+                        r.generation == b.generations.get(m, 0) and \
+                        r.redeemed == (m in b.redeemed) and \
+                        unchanged(f"{live}/{r.token}/index.html", before):
+                    entries[r.token] = before
+                    b.reused += 1
+                    done.add(m)
+                else:
+                    todo.add(m)
+            if todo:
+                second.append(Item(shown, stamp, {m: counts.get(m, 0) for m in todo},
+                                   frozenset(todo)))
+        bar.total += len(second)
+        run_pass(second)
+        if errors:
+            raise ValidationFailed(errors)
     finally:
-        executor.close()
+        local.close()
+        if remote is not None:
+            remote.close()
         bar.close()
+    b.members = len(facts)
+    b.index = {shown: (stamp, [r._replace(digest=None) if r.facts.id in failed else r
+                                for r in records[shown]] if failed else records[shown])
+               for shown, stamp in b.files}
+    b.index_changed = set(index) ^ {shown for shown, _ in b.files} | \
+        {item.shown for item in first + second}
     b.pages = len(entries)
     b.removed_tokens = sorted(set(old) - set(entries))
     b.removed = len(b.removed_tokens)
     b.manifest = {"version": MANIFEST_VERSION, "as_of": b.as_of.isoformat(), "pages": entries}
+
+
+def _index_key(b: Build, job) -> str:
+    """What every member's page depends on besides its own file, referral count, rotation and
+    redemption: the day, the program, templates and shell, code, site address and secret."""
+    h = hashlib.sha256()
+    h.update(json.dumps([b.as_of.isoformat(), job.key, b.portal.site_url, b.lang]).encode())
+    h.update((b.root / PROGRAM_FILE).read_bytes())
+    h.update(hmac.new(b.secret, b"build index", "sha256").digest())
+    return h.hexdigest()
 
 
 def swap(b: Build) -> None:
@@ -278,8 +376,9 @@ def swap(b: Build) -> None:
     place one by one, removed ones leave, and a changed portal is exchanged around them; a
     journal in the staging folder lets the next build finish a swap that was cut off.
     """
-    (b.staging / MANIFEST_FILE).write_text(json.dumps(b.manifest, indent=0, sort_keys=True),
-                                           encoding="utf-8")
+    # one line: json's C encoder (indenting takes the pure-Python one, ~8x slower)
+    (b.staging / MANIFEST_FILE).write_text(json.dumps(b.manifest, sort_keys=True,
+                                                      separators=(",", ":")), encoding="utf-8")
     if b.portal_state:
         (b.staging / PORTAL_STATE).write_text(json.dumps(b.portal_state), encoding="utf-8")
     live_pages = b.live / PRIVATE_DIR
@@ -303,13 +402,15 @@ def swap(b: Build) -> None:
 
 
 def snapshot(b: Build) -> None:
-    """Remember every member's tier, so the staff report shows who changed since this build."""
-    save_snapshot(b.root, b.as_of, b.statuses.values())
+    """Remember every member's tier (the staff report shows who changed since this build) and
+    the index of facts and pages the next build starts from."""
+    save_snapshot(b.root, b.as_of, {r.facts.id: r.tier for _, recs in b.index.values()
+                                    for r in recs if r.tier})
+    save_index(b.root, b.index_key, b.index, b.index_changed)
 
 
-STAGES: list[tuple[str, Stage]] = [("gather", gather), ("assets", assets),
-                                   ("compute", compute), ("portal", portal), ("pages", pages),
-                                   ("swap", swap), ("snapshot", snapshot)]
+STAGES: list[tuple[str, Stage]] = [("gather", gather), ("assets", assets), ("portal", portal),
+                                   ("pages", pages), ("swap", swap), ("snapshot", snapshot)]
 
 
 def run(root: Path, as_of: date, stages: list[tuple[str, Stage]] | None = None,
@@ -448,15 +549,6 @@ def _read_manifest(path: Path) -> dict[str, dict]:
     if data.get("version") == MANIFEST_VERSION and isinstance(data.get("pages"), dict):
         return data["pages"]
     return {}
-
-
-def _unchanged(page: Path, entry: dict) -> bool:
-    """The live page is still the file the manifest recorded (same size and mtime)."""
-    try:
-        st = page.stat()
-    except OSError:
-        return False
-    return st.st_size == entry.get("size") and st.st_mtime_ns == entry.get("mtime")
 
 
 def _link_portal(live: Path, site: Path) -> None:

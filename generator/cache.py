@@ -1,4 +1,4 @@
-"""The parsed-member cache (.memberportal/cache): validated members of unchanged files."""
+"""What runs keep in .memberportal/cache: validated members of unchanged files, the build's index."""
 from __future__ import annotations
 
 import hashlib
@@ -80,3 +80,34 @@ def _write_bucket(path: Path, key: str, entries: dict) -> None:
     with open(tmp, "wb") as f:
         pickle.dump({"key": key, "files": entries}, f, protocol=pickle.HIGHEST_PROTOCOL)
     os.replace(tmp, path)
+
+
+# --- the build's index: each member file's facts and pages, for the next build ---------------
+
+INDEX_BUCKETS = 64     # a one-member rebuild rewrites 1/64 of the index
+
+
+def _index_bucket(shown: str) -> int:
+    return zlib.crc32(shown.encode()) % INDEX_BUCKETS
+
+
+def load_index(root: Path, key: str) -> dict[str, tuple[tuple[int, int], list]]:
+    """{file as shown: (its (mtime, size) when read, its members' records)} of the last build
+    made with the same `key` (program, day, templates, code, secret); else empty."""
+    index: dict = {}
+    for b in range(INDEX_BUCKETS):
+        index.update(_read_bucket(root / CACHE_DIR / f"index-{b}.pickle", key))
+    return index
+
+
+def save_index(root: Path, key: str, files: dict[str, tuple[tuple[int, int], list]],
+               changed: set[str]) -> None:
+    """Write the buckets holding a file of `changed` (new, read again or gone)."""
+    touched = {_index_bucket(shown) for shown in changed}
+    buckets: dict[int, dict] = {b: {} for b in touched}
+    for shown, entry in files.items():
+        b = _index_bucket(shown)
+        if b in buckets:
+            buckets[b][shown] = entry
+    for b, entries in buckets.items():
+        _write_bucket(root / CACHE_DIR / f"index-{b}.pickle", key, entries)

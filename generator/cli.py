@@ -170,7 +170,7 @@ def build(obj: Context, strict: bool, progress: bool, executor: str, workers: in
     for error in b.failures:
         click.echo(str(error), err=True)
     stages = ", ".join(f"{name} {sec:.1f}s" for name, sec in b.timings.items())
-    click.echo(f"{b.project.program.brand.name}: portal"
+    click.echo(f"{b.program.brand.name}: portal"
                f"{' (unchanged)' if b.portal_reused else ''} and {b.pages} personal pages in "
                f"output/site/ ({b.rendered} rendered, {b.reused} unchanged, {b.removed} "
                f"removed) as of {obj.as_of.isoformat()} in "

@@ -37,6 +37,8 @@ class Local:
     def __init__(self, workers: int | None = None):
         self.workers = max(1, workers or min(2, os.cpu_count() or 1))
         self.name = f"local ({self.workers} process{'es' if self.workers > 1 else ''})"
+        self._pool: ProcessPoolExecutor | None = None
+        self._shared: Any = None
 
     def map(self, fn: Callable, shared: Any, chunks: Iterable) -> Iterator[tuple[int, Any]]:
         """(index, result) for each chunk, as they finish; at most 2 chunks queued per worker."""
@@ -52,15 +54,22 @@ class Local:
                 for i, chunk in enumerate(chunks, 2):
                     yield i, fn(shared, chunk)
             return
-        ctx = multiprocessing.get_context("spawn")
-        with ProcessPoolExecutor(self.workers, mp_context=ctx, initializer=_install,
-                                 initargs=(shared,)) as pool:
-            yield from _bounded(lambda c: pool.submit(_call, fn, c),
-                                _chain(first, second, chunks), 2 * self.workers,
-                                lambda f: f.result(), lambda fs: wait(fs, return_when=FIRST_COMPLETED)[0])
+        if self._pool is None or self._shared is not shared:
+            self.close()
+            ctx = multiprocessing.get_context("spawn")
+            self._pool = ProcessPoolExecutor(self.workers, mp_context=ctx, initializer=_install,
+                                             initargs=(shared,))
+            self._shared = shared
+        pool = self._pool
+        yield from _bounded(lambda c: pool.submit(_call, fn, c), _chain(first, second, chunks),
+                            2 * self.workers, lambda f: f.result(),
+                            lambda fs: wait(fs, return_when=FIRST_COMPLETED)[0])
 
     def close(self) -> None:
-        pass
+        """Stop the worker processes (kept between map() calls with the same `shared`)."""
+        if self._pool is not None:
+            self._pool.shutdown(cancel_futures=True)
+            self._pool = self._shared = None
 
 
 class Dask:

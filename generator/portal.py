@@ -20,7 +20,7 @@ import yaml
 from .errors import BuildError, InputError, Where, warnings_of
 from .links import refused
 from .messages import LANGUAGES, discount, money
-from .project import Project
+from .models import Program
 from .templates import render
 
 CONFIG_FILE = "mkdocs.yml"
@@ -104,14 +104,13 @@ def language(root: Path) -> str:
     return lang if lang in LANGUAGES else "zh"
 
 
-def build_portal(project: Project, env: jinja2.Environment, site_dir: Path,
+def build_portal(root: Path, program: Program, env: jinja2.Environment, site_dir: Path,
                  strict: bool = False) -> Portal:
     """Run MkDocs into `site_dir` (which it empties) and cut the member-page shell out of it."""
-    root = project.root
     url, lang = site_url(root), language(root)
     with tempfile.TemporaryDirectory(prefix=".docs-", dir=site_dir.parent) as tmp:
         docs = Path(tmp) / "docs"
-        _write_docs(project, env, docs, lang)
+        _write_docs(root, program, env, docs, lang)
         warnings = _run_mkdocs(root, docs, site_dir, strict)
     shell = _extract_shell(site_dir)
     _clean_sitemap(site_dir, url)
@@ -119,13 +118,13 @@ def build_portal(project: Project, env: jinja2.Environment, site_dir: Path,
     return Portal(shell, url, lang, tuple(warnings))
 
 
-def _write_docs(project: Project, env: jinja2.Environment, docs: Path, lang: str) -> None:
-    content = project.root / CONTENT_DIR
+def _write_docs(root: Path, program: Program, env: jinja2.Environment, docs: Path,
+                lang: str) -> None:
+    content = root / CONTENT_DIR
     if content.is_dir():
         shutil.copytree(content, docs)
     else:
         docs.mkdir(parents=True)
-    program = project.program
 
     def amount(value) -> str:  # a tier threshold, in money or in points
         if program.qualification.basis == "points":

@@ -36,15 +36,16 @@ def state_dir(root: Path) -> Path:
     return folder
 
 
-def save_snapshot(root: Path, as_of: date, statuses: Iterable[Status]) -> Path:
-    """Record every member's tier as of the build; written atomically."""
-    data = {"as_of": as_of.isoformat(),
-            "tiers": {s.member_id: s.tier.tier.id for s in sorted(statuses,
-                                                                 key=lambda s: s.member_id)}}
+def save_snapshot(root: Path, as_of: date, statuses: Iterable[Status] | dict[str, str]) -> Path:
+    """Record every member's tier ({member id: tier id}, or their statuses) as of the build;
+    written atomically."""
+    tiers = statuses if isinstance(statuses, dict) else {s.member_id: s.tier.tier.id
+                                                         for s in statuses}
+    data = {"as_of": as_of.isoformat(), "tiers": dict(sorted(tiers.items()))}
     path = snapshot_path(root)
     fd, tmp = tempfile.mkstemp(dir=state_dir(root), prefix=".last-build-", suffix=".tmp")
     with os.fdopen(fd, "w", encoding="utf-8") as f:
-        json.dump(data, f, ensure_ascii=False, indent=1)
+        f.write(json.dumps(data, ensure_ascii=False))  # indent= would take the slow encoder
         f.write("\n")
     os.replace(tmp, path)
     return path
