@@ -1,12 +1,13 @@
 """The Jinja2 environment: project templates first, StrictUndefined, autoescape, filters."""
 from __future__ import annotations
 
+import string
 import unicodedata
 from datetime import date
 from pathlib import Path
 
 import jinja2
-from markupsafe import Markup
+from markupsafe import Markup, escape
 
 from .errors import MemberPortalError, TemplateError
 from .messages import day, money, say, word
@@ -60,12 +61,37 @@ def environment(search_path: list[Path], lang: str = "zh", symbol: str = "¥",
         day=lambda d: day(d, lang) if isinstance(d, date) else d,
         say=lambda m: say(m, lang, symbol) if isinstance(m, Msg) else m,
         qr=lambda data, **kw: Markup(qr_svg(str(data), **kw)),
-        nowrap=lambda text: Markup('<span class="nowrap">{}</span>').format(text),
+        nowrap=lambda text: Markup(f'<span class="nowrap">{escape(text)}</span>'),
     )
-    # Markup.format escapes each parameter, so a parameter may itself be markup (|nowrap).
-    env.globals.update(t=lambda key, **params: Markup.escape(word(key, lang)).format(**params),
-                       lang=lang)
+    env.globals.update(t=translator(lang), lang=lang)
     return env
+
+
+def translator(lang: str):
+    """t(key, **params): the catalogue entry, escaped, with each parameter escaped into it
+    (a parameter may itself be markup, like |nowrap).
+
+    A page calls it some thirty times, so each entry is escaped once and kept: one without
+    braces is returned as it is (unless given parameters), one whose fields are all plain
+    {names} is filled by str.format with escaped values, any other by Markup.format.
+    """
+    entries: dict[str, tuple[Markup, bool, bool]] = {}
+
+    def t(key: str, **params) -> Markup:
+        entry = entries.get(key)
+        if entry is None:
+            text = Markup.escape(word(key, lang))
+            entry = entries[key] = (text, "{" not in text and "}" not in text, all(
+                field is None or (field.isidentifier() and not spec and not conv)
+                for _, field, spec, conv in string.Formatter().parse(text)))
+        text, constant, plain = entry
+        if constant:
+            return text
+        if plain:
+            return Markup(str.format(text, **{k: escape(v) for k, v in params.items()}))
+        return text.format(**params)
+
+    return t
 
 
 def render(env: jinja2.Environment, name: str, **context) -> str:
