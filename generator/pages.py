@@ -175,13 +175,14 @@ def page_sources(search_path: list[Path]) -> tuple[tuple[str, str], ...]:
     return tuple(sorted(found.items()))
 
 
-_envs: dict[str, jinja2.Environment] = {}
+_envs: dict[str, tuple[jinja2.Environment, bytes, bytes]] = {}
 
 
-def _job_env(job: PageJob) -> jinja2.Environment:
-    """The worker's environment for this job, made once per worker process."""
-    env = _envs.get(job.key)
-    if env is None:
+def _job_env(job: PageJob) -> tuple[jinja2.Environment, bytes, bytes]:
+    """The worker's environment for this job and the shell's head and tail as UTF-8, made
+    once per worker process."""
+    made = _envs.get(job.key)
+    if made is None:
         from .build import code_version
         from .templates import environment
         if job.code != code_version():
@@ -189,9 +190,10 @@ def _job_env(job: PageJob) -> jinja2.Environment:
                              f"the build needs {job.code}): install the same version on "
                              "every worker")
         env = environment([], job.lang, job.symbol, loader=jinja2.DictLoader(dict(job.sources)))
+        made = (env, job.head.encode(), job.tail.encode())
         _envs.clear()
-        _envs[job.key] = env
-    return env
+        _envs[job.key] = made
+    return made
 
 
 def render_batch(job: PageJob, items: list[tuple[str, dict[str, Any]]],
@@ -200,13 +202,13 @@ def render_batch(job: PageJob, items: list[tuple[str, dict[str, Any]]],
 
     Errors come back as (class name, message, kind): plain data over any wire.
     """
-    env = _job_env(job)
+    env, head, tail = _job_env(job)
     out = []
     for member_id, context in items:
         try:
             body = render(env, PAGE_TEMPLATE, **context)
             stay_home(body, PAGE_TEMPLATE, f"{PRIVATE_DIR}/{context['token']}")
-            out.append((member_id, (job.head + body + job.tail).encode(), None))
+            out.append((member_id, b"".join((head, body.encode(), tail)), None))
         except MemberPortalError as e:
             out.append((member_id, None, (type(e).__name__, e.message, e.kind)))
         except Exception as e:  # one broken page must not stop the others
