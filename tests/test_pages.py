@@ -69,3 +69,13 @@ def test_every_part_the_page_shows_changes_the_digest(brand):
     same = [name for name, d in digests.items() if d == base]
     assert not same, f"the digest ignores: {same}"
     assert len(set(digests.values())) == len(digests)
+
+
+def test_the_shell_loses_indentation_but_not_a_space_nor_verbatim_text():
+    from generator.portal import _squeeze
+    html = ('<nav>\n    <a>首页</a>\n\n    <a>积分</a> <b>x</b>\n  </nav>\n'
+            '<pre>\n  kept\n\n    as is</pre>\n  <script>var a = "x";\n\n  b()</SCRIPT >  \n'
+            '<textarea>\n\n t</textarea>')
+    assert _squeeze(html) == ('<nav>\n<a>首页</a>\n<a>积分</a> <b>x</b>\n</nav>\n'
+                              '<pre>\n  kept\n\n    as is</pre>\n<script>var a = "x";\n\n  b()'
+                              '</SCRIPT >\n<textarea>\n\n t</textarea>')
