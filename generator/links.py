@@ -45,8 +45,8 @@ def references(page: str) -> list[str]:
             found += [part.strip().split()[0] for part in value.split(",") if part.strip()]
         else:
             found.append(value)
-    unescaped = html.unescape(page)  # style="background: url(&quot;…&quot;)"
-    for text in (page,) if unescaped is page else (page, unescaped):
+    # style="background: url(&quot;…&quot;)": read once more with entities decoded
+    for text in (page, html.unescape(page)) if "&" in page else (page,):
         css = [(m.start(), m.group(1)) for m in _URL_FAST.finditer(text)]
         css += [(m.start(), m.group(1)) for m in _IMPORT_FAST.finditer(text)]
         found += [url.strip().strip("\"'") for _, url in sorted(css)]
