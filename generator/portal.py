@@ -37,6 +37,11 @@ _CANONICAL_RE = re.compile(r'\s*<link rel="canonical"[^>]*>')
 # What a browser fetches on its own (not links a reader may follow): those must stay home.
 _LOAD_RE = re.compile(r'<(?:script|link|img|iframe|source|video|audio|embed|object)\b[^>]*?'
                       r'\b(?:src|href|srcset|data)\s*=\s*["\']([^"\']+)["\']', re.I)
+# Whitespace between tags with a line break in it: MkDocs templates indent deeply, and a run
+# of it renders as one space (or nothing) like a single line break does. Not inside elements
+# whose text keeps its white space.
+_INDENT_RE = re.compile(r"[ \t\r\n]*\n[ \t\r\n]*")
+_VERBATIM_RE = re.compile(r"(<(pre|textarea|script|style)\b.*?</\2\s*>)", re.I | re.S)
 PRIVATE_META = ('<meta name="robots" content="noindex,nofollow">'
                 '<meta name="referrer" content="no-referrer">')
 
@@ -181,7 +186,7 @@ def _extract_shell(site_dir: Path) -> Shell:
     if len(parts) != 2:
         raise BuildError(f"the shell page has {len(parts) - 1} markers, expected one "
                          "(a theme override dropped page.content?)", kind="portal")
-    head, tail = parts
+    head, tail = (_squeeze(part) for part in parts)
     head = _CANONICAL_RE.sub("", head)  # a private page names no public address
     head = head.replace("<head>", "<head>" + PRIVATE_META, 1)
     if PRIVATE_META not in head:
@@ -197,6 +202,15 @@ def _extract_shell(site_dir: Path) -> Shell:
                          + ", ".join(leaving) + "; personal pages name no other host (in mkdocs.yml: extra.generator: false, "
                          "no extra.social, no repo_url)", kind="portal")
     return Shell(head, tail)
+
+
+def _squeeze(html: str) -> str:
+    """`html` with every indented line break made one line break (a quarter of the shell,
+    sent with every personal page): the same page in a browser."""
+    chunks = _VERBATIM_RE.split(html)
+    # split() gives text, element, tag name, text, ...: squeeze the text only
+    return "".join(_INDENT_RE.sub("\n", c) if i % 3 == 0 else c if i % 3 == 1 else ""
+                   for i, c in enumerate(chunks))
 
 
 def _is_foreign(link: str) -> bool:

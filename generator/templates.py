@@ -1,12 +1,15 @@
 """The Jinja2 environment: project templates first, StrictUndefined, autoescape, filters."""
 from __future__ import annotations
 
+import string
 import unicodedata
 from datetime import date
 from pathlib import Path
 
 import jinja2
-from markupsafe import Markup
+from jinja2 import nodes
+from jinja2.visitor import NodeTransformer
+from markupsafe import Markup, escape
 
 from .errors import MemberPortalError, TemplateError
 from .messages import day, money, say, word
@@ -47,7 +50,7 @@ def environment(search_path: list[Path], lang: str = "zh", symbol: str = "¥",
         if BUILTIN_TEMPLATES.is_dir() and str(BUILTIN_TEMPLATES) not in paths:
             paths.append(str(BUILTIN_TEMPLATES))
         loader = jinja2.FileSystemLoader(paths)
-    env = jinja2.Environment(
+    env = _Environment(
         loader=loader,
         undefined=jinja2.StrictUndefined,
         autoescape=jinja2.select_autoescape(["html", "htm", "xml", "svg", "j2"],
@@ -60,12 +63,76 @@ def environment(search_path: list[Path], lang: str = "zh", symbol: str = "¥",
         day=lambda d: day(d, lang) if isinstance(d, date) else d,
         say=lambda m: say(m, lang, symbol) if isinstance(m, Msg) else m,
         qr=lambda data, **kw: Markup(qr_svg(str(data), **kw)),
-        nowrap=lambda text: Markup('<span class="nowrap">{}</span>').format(text),
+        nowrap=lambda text: Markup(f'<span class="nowrap">{escape(text)}</span>'),
     )
-    # Markup.format escapes each parameter, so a parameter may itself be markup (|nowrap).
-    env.globals.update(t=lambda key, **params: Markup.escape(word(key, lang)).format(**params),
-                       lang=lang)
+    env.globals.update(t=translator(lang), lang=lang)
+    env.filters["_t"] = env.globals["t"]
     return env
+
+
+class _Environment(jinja2.Environment):
+    """Compiles t(key, ...) as the filter key|_t(...): called directly, not through the
+    context, and with a constant key and constant parameters worked out once when the
+    template is compiled (Jinja folds constant filter calls). A template that names
+    anything else `t` (set, for, macro argument, import) is compiled as it is written."""
+
+    def compile(self, source, name=None, filename=None, raw=False, defer_init=False):
+        if isinstance(source, str):
+            source = self.parse(source, name, filename)
+            if not _names_t(source):
+                source = _TranslationsAsFilters().visit(source)
+                source.set_environment(self)
+        return super().compile(source, name, filename, raw, defer_init)
+
+
+def _names_t(tree: nodes.Template) -> bool:
+    """Whether the template binds the name t itself (then t(...) may not be ours)."""
+    if any(n.name == "t" and n.ctx != "load" for n in tree.find_all(nodes.Name)):
+        return True
+    for node in tree.find_all((nodes.Import, nodes.FromImport)):
+        if isinstance(node, nodes.Import) and node.target == "t":
+            return True
+        if isinstance(node, nodes.FromImport) and any(
+                (n[1] if isinstance(n, tuple) else n) == "t" for n in node.names):
+            return True
+    return False
+
+
+class _TranslationsAsFilters(NodeTransformer):
+    def visit_Call(self, node: nodes.Call) -> nodes.Node:
+        node = self.generic_visit(node)
+        if isinstance(node.node, nodes.Name) and node.node.name == "t" and node.args and \
+                not node.dyn_args:
+            return nodes.Filter(node.args[0], "_t", node.args[1:], node.kwargs, None,
+                                node.dyn_kwargs, lineno=node.lineno)
+        return node
+
+
+def translator(lang: str):
+    """t(key, **params): the catalogue entry, escaped, with each parameter escaped into it
+    (a parameter may itself be markup, like |nowrap).
+
+    A page calls it some thirty times, so each entry is escaped once and kept: one without
+    braces is returned as it is (unless given parameters), one whose fields are all plain
+    {names} is filled by str.format with escaped values, any other by Markup.format.
+    """
+    entries: dict[str, tuple[Markup, bool, bool]] = {}
+
+    def t(key: str, **params) -> Markup:
+        entry = entries.get(key)
+        if entry is None:
+            text = Markup.escape(word(key, lang))
+            entry = entries[key] = (text, "{" not in text and "}" not in text, all(
+                field is None or (field.isidentifier() and not spec and not conv)
+                for _, field, spec, conv in string.Formatter().parse(text)))
+        text, constant, plain = entry
+        if constant:
+            return text
+        if plain:
+            return Markup(str.format(text, **{k: escape(v) for k, v in params.items()}))
+        return text.format(**params)
+
+    return t
 
 
 def render(env: jinja2.Environment, name: str, **context) -> str:
