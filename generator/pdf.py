@@ -244,7 +244,10 @@ def layered_pdf(doc, marks: bool = False) -> bytes:
             page["Contents"] = pydyf.Array(contents)
         del kids[:3]
         pdf.pages["Count"] -= 1
-        background.free = "f"    # written as a free entry: nothing refers to it
+        # Nothing refers to the background page any more: left as an empty dictionary. (Marked
+        # free, pydyf's compressed cross-reference stream miscounted every object after it:
+        # poppler could not read the chunk on its own, only pypdf's joining repaired it.)
+        background.clear()
 
     return doc.write_pdf(finisher=finish)
 

@@ -224,6 +224,24 @@ def test_notebook_and_booklet(env):
     assert box_mm(pages[0].mediabox) == (296.0, 210.0)           # 2 × A5 side by side
 
 
+def test_layered_chunk_reads_on_its_own(env):
+    # One worker's chunk before joining: the dropped background page must leave a PDF a strict
+    # reader (poppler) takes as it is, not one that only pypdf's joining repairs.
+    root, project, job = env
+    parcels = prints.read_parcels(root / "parcels.csv", project)[:2]
+    contexts = prints.insert_contexts(job, project, parcels)
+    data = prints._insert_chunk(job, prints.brand_context(project), prints.Sheet().css(),
+                                contexts)
+    chunk = root / "output" / "chunk.pdf"
+    chunk.parent.mkdir(parents=True, exist_ok=True)
+    chunk.write_bytes(data)
+    info = subprocess.run(["pdfinfo", str(chunk)], capture_output=True, text=True)
+    assert "Pages:           2" in info.stdout and "rror" not in info.stderr
+    texts = [pdftotext(chunk, i + 1) for i in range(2)]
+    assert "P-001" in texts[0] and "P-002" in texts[1]
+    assert all(r["emb"] == "yes" for r in fonts(chunk))
+
+
 def test_booklet_order():
     assert booklet_order(8) == [7, 0, 1, 6, 5, 2, 3, 4]
     assert booklet_order(6) == [None, 0, 1, None, 5, 2, 3, 4]
