@@ -7,6 +7,7 @@ import os
 import re
 import tempfile
 from dataclasses import dataclass, field
+from functools import lru_cache
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
 from urllib.request import url2pathname
@@ -174,6 +175,56 @@ def _skip_empty_margin_boxes() -> None:
     layout.make_margin_boxes = make_margin_boxes
 
 
+# WeasyPrint's user-agent stylesheet gives every element six pseudo-elements (::marker,
+# ::footnote-call, ::footnote-marker, ::note-call, ::note-marker, ::note-callback), each with
+# its own computed style: for a parcel insert that is three styles in four and half the
+# garbage the worker collects after a chunk (bench/inserts.py). A rule is left out of a
+# document's user-agent stylesheet only when nothing in the document's source can make
+# WeasyPrint use it: list items for ::marker, `float: footnote`, `position: note(...)`.
+UA_PSEUDO_USED_BY = {
+    "marker": re.compile(r"<li\b|<summary\b|list-item", re.I),
+    "footnote-call": re.compile(r"footnote", re.I),
+    "footnote-marker": re.compile(r"footnote", re.I),
+    "note-call": re.compile(r"note\s*\(", re.I),
+    "note-marker": re.compile(r"note\s*\(", re.I),
+    "note-callback": re.compile(r"note\s*\(", re.I),
+}
+_STYLES_ELSEWHERE = re.compile(r"<link\b|@import", re.I)  # CSS this check cannot read
+
+
+def _html_class(source: str):
+    """weasyprint.HTML, or a subclass whose user-agent stylesheet leaves out the pseudo-element
+    rules `source` cannot use (see UA_PSEUDO_USED_BY)."""
+    from weasyprint import HTML
+    if _STYLES_ELSEWHERE.search(source):
+        return HTML
+    unused = frozenset(p for p, used in UA_PSEUDO_USED_BY.items() if not used.search(source))
+    return _lean_html(unused) if unused else HTML
+
+
+@lru_cache(maxsize=None)
+def _lean_html(unused: frozenset[str]):
+    from weasyprint import CSS, HTML
+    from weasyprint import html as wh
+    from weasyprint.css.counters import CounterStyle
+    text, full = getattr(wh, "UA", None), getattr(wh, "UA_STYLESHEET", None)
+    if text is None or full is None:
+        return HTML                     # not the WeasyPrint this was written against
+    for pseudo in unused:
+        text, found = re.subn(rf"^::{pseudo} \{{[^}}]*\}}$", "", text, flags=re.M)
+        if found != 1:
+            return HTML
+    # Its @counter-style rules are already in WeasyPrint's counter styles: read into a spare.
+    lean = CSS(string=text, counter_style=CounterStyle())
+
+    class LeanHTML(HTML):
+        def _ua_stylesheets(self, *args, **kwargs):
+            return [lean if sheet is full else sheet
+                    for sheet in super()._ua_stylesheets(*args, **kwargs)]
+
+    return LeanHTML
+
+
 class Renderer:
     """One per process: the font configuration and fetcher are reused for every document."""
 
@@ -186,12 +237,11 @@ class Renderer:
 
     def document(self, html: str, base: Path, what: str):
         """Lay out `html`; any WeasyPrint warning or refused fetch is a TemplateError."""
-        from weasyprint import HTML
         from weasyprint.urls import FatalURLFetchingError
         self.fetcher.refused.clear()
         with warnings_of("weasyprint") as warned:
             try:
-                doc = HTML(string=html, base_url=base.resolve().as_uri() + "/",
+                doc = _html_class(html)(string=html, base_url=base.resolve().as_uri() + "/",
                            url_fetcher=self.fetcher).render(font_config=self.font_config)
             except FatalURLFetchingError:
                 raise TemplateError(f"{what}: refused to load "

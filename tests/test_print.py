@@ -242,6 +242,23 @@ def test_layered_chunk_reads_on_its_own(env):
     assert all(r["emb"] == "yes" for r in fonts(chunk))
 
 
+def test_lean_user_agent_stylesheet_keeps_what_a_document_uses(tmp_path):
+    # The pseudo-element rules left out for speed (pdf.UA_PSEUDO_USED_BY) are kept whenever
+    # the document has list items, footnotes or notes, or CSS the check cannot read.
+    from weasyprint import HTML
+    from generator.pdf import Renderer, _html_class
+    assert _html_class("<div>plain</div>") is not HTML
+    assert _html_class('<link rel="stylesheet" href="more.css"><div>x</div>') is HTML
+    html = ('<style>@page { size: A6 }</style><ol><li>alpha</li><li>beta</li></ol>'
+            '<p>Body<span style="float: footnote">Footnote text</span></p>')
+    data, _ = Renderer([tmp_path]).pdf(html, tmp_path, "lists and footnotes")
+    out = tmp_path / "notes.pdf"
+    out.write_bytes(data)
+    text = pdftotext(out)
+    assert "1. alpha" in text and "2. beta" in text                # list markers
+    assert "Body1" in text and "1. Footnote text" in text          # footnote call and marker
+
+
 def test_booklet_order():
     assert booklet_order(8) == [7, 0, 1, 6, 5, 2, 3, 4]
     assert booklet_order(6) == [None, 0, 1, None, 5, 2, 3, 4]
