@@ -207,31 +207,29 @@ def run(args, members: int, work: Path) -> None:
     print("  main process (wall): " + ", ".join(f"{k} {v:.1f} s" for k, v in phases.took.items())
           + f"; the rest of the {took:.1f} s is waiting for the workers")
 
-    # --- the naive way: one WeasyPrint document (and PDF) per insert --------------------------
-    warm = naive(job, project, parcels[:args.naive], work / "naive", cold=False) \
-        if args.naive else None
-    if warm:
-        print(f"naive: {args.naive} inserts, one document each (one-row batches, one worker, "
-              f"bundled subset fonts, fonts and templates loaded once): "
-              f"{warm * 1000:.0f} ms per insert")
-    cold = naive(job, project, parcels[:args.naive_cold], work / "naive-cold", cold=True) \
-        if args.naive_cold else None
-    if cold:
-        print(f"naive, cold: {args.naive_cold} inserts, each as if `memberportal inserts` ran "
-              f"once per parcel (bundled subset fonts; fonts, templates, WeasyPrint set up "
-              f"every time; Python start not counted): {cold * 1000:.0f} ms per insert")
-    system = naive_system(job, project, parcels[:args.naive_system], work / "naive-system",
-                          out) if args.naive_system else None
-    if system:
-        print(f"naive, system font: {args.naive_system} inserts, one WeasyPrint document each, "
-              f"the same template and context with the font stack naming the system's Noto "
-              f"Sans/Serif CJK SC instead of our bundled subsets (renderer reused): "
-              f"{system * 1000:.0f} ms per insert")
+    # --- the naive ways: one WeasyPrint document (and PDF) per insert -------------------------
+    samples = (  # (parcels, name, how, the ratio's wording, run)
+        (args.naive, "naive", "one document each (one-row batches, one worker, bundled subset "
+         "fonts, fonts and templates loaded once)",
+         "one document per insert with our bundled subset fonts, warm",
+         lambda some: naive(job, project, some, work / "naive", cold=False)),
+        (args.naive_cold, "naive, cold", "each as if `memberportal inserts` ran once per parcel "
+         "(bundled subset fonts; fonts, templates, WeasyPrint set up every time; Python start "
+         "not counted)", "the same, cold",
+         lambda some: naive(job, project, some, work / "naive-cold", cold=True)),
+        (args.naive_system, "naive, system font", "one WeasyPrint document each, the same "
+         "template and context with the font stack naming the system's Noto Sans/Serif CJK SC "
+         "instead of our bundled subsets (renderer reused)",
+         "one document per insert naming the system font Noto Sans CJK SC",
+         lambda some: naive_system(job, project, some, work / "naive-system", out)),
+    )
     per = took / args.parcels
-    ratios = [f"{t / per:.0f}x {how}" for t, how in (
-        (warm, "one document per insert with our bundled subset fonts, warm"),
-        (cold, "the same, cold"),
-        (system, "one document per insert naming the system font Noto Sans CJK SC")) if t]
+    ratios = []
+    for count, name, how, against, sample in samples:
+        if count:
+            each = sample(parcels[:count])
+            print(f"{name}: {count} inserts, {how}: {each * 1000:.0f} ms per insert")
+            ratios.append(f"{each / per:.0f}x {against}")
     print(f"RESULT: {rate:.1f} inserts/s for {args.parcels:,} parcels (target >= 120); "
           + ("; ".join(ratios) + " (target >= 500x the naive way)" if ratios else "no naive sample")
           + f"; load average now {os.getloadavg()[0]:.2f}")
