@@ -1,7 +1,8 @@
 """Parcel-insert throughput: a big batch against the naive way (one document per insert).
 
     .venv/bin/python bench/inserts.py [--parcels 10000] [--members N] [--workers 2]
-                                      [--chunk C] [--naive 20] [--profile] [--keep DIR]
+                                      [--chunk C] [--naive 20] [--naive-cold 5]
+                                      [--naive-system 3] [--profile] [--keep DIR]
 
 1. Makes a synthetic brand with bench/make_brand.py (members with real order histories;
    without that script: the example brand's members, repeated) and a parcels file of
@@ -16,6 +17,16 @@
    of the two per-insert rates; then --naive-cold parcels the same way with nothing reused
    between them (fonts, templates, WeasyPrint's font configuration set up for each, as when
    the command runs once per parcel), and that ratio too.
+4. Then --naive-system parcels the way a naive implementation would do it: one WeasyPrint
+   document per insert with the font stack naming the system's Noto Sans/Serif CJK SC
+   (Debian fonts-noto-cjk) instead of our bundled subsets. Same template, same context, same
+   renderer: only the @font-face rules are dropped and the family names replaced. The run
+   checks that its PDF embeds the system font (pdffonts) and shows the same text as the
+   batch's page. WeasyPrint subsets the whole CJK collection for every PDF: with HarfBuzz's
+   subsetter (libharfbuzz-subset0, in the Makefile's SYSTEM_PACKAGES) that took ~0.3 s per
+   PDF here; with WeasyPrint's fontTools fallback (no libharfbuzz-subset) ~12 s (measured
+   2026-11-24, WeasyPrint 70), which is where the "~8 s per PDF" of ARCHITECTURE.md comes from.
+The RESULT line names the naive way each ratio is measured against.
 --profile adds a cProfile of one chunk rendered in this process (a worker's time).
 Timings on a shared machine are noisy: compare ratios measured in one run.
 """
@@ -27,6 +38,7 @@ import csv
 import os
 import pstats
 import random
+import re
 import shutil
 import subprocess
 import sys
@@ -129,6 +141,9 @@ def main() -> None:
     ap.add_argument("--naive", type=int, default=20, help="parcels rendered the naive way")
     ap.add_argument("--naive-cold", type=int, default=5,
                     help="parcels rendered the naive way with nothing reused between them")
+    ap.add_argument("--naive-system", type=int, default=3,
+                    help="parcels rendered one document each with the system Noto Sans CJK SC "
+                    "font named instead of the bundled subsets (seconds each; 0 skips)")
     ap.add_argument("--profile", action="store_true", help="cProfile one chunk in-process")
     ap.add_argument("--keep", type=Path, help="keep the brand and PDFs in this folder")
     args = ap.parse_args()
@@ -192,20 +207,31 @@ def run(args, members: int, work: Path) -> None:
     print("  main process (wall): " + ", ".join(f"{k} {v:.1f} s" for k, v in phases.took.items())
           + f"; the rest of the {took:.1f} s is waiting for the workers")
 
-    # --- the naive way: one WeasyPrint document (and PDF) per insert --------------------------
-    warm = naive(job, project, parcels[:args.naive], work / "naive", cold=False)
-    print(f"naive: {args.naive} inserts, one document each (one-row batches, one worker, "
-          f"fonts and templates loaded once): {warm * 1000:.0f} ms per insert")
-    cold = naive(job, project, parcels[:args.naive_cold], work / "naive-cold", cold=True) \
-        if args.naive_cold else None
-    if cold:
-        print(f"naive, cold: {args.naive_cold} inserts, each as if `memberportal inserts` ran "
-              f"once per parcel (fonts, templates, WeasyPrint set up every time; Python start "
-              f"not counted): {cold * 1000:.0f} ms per insert")
+    # --- the naive ways: one WeasyPrint document (and PDF) per insert -------------------------
+    samples = (  # (parcels, name, how, the ratio's wording, run)
+        (args.naive, "naive", "one document each (one-row batches, one worker, bundled subset "
+         "fonts, fonts and templates loaded once)",
+         "one document per insert with our bundled subset fonts, warm",
+         lambda some: naive(job, project, some, work / "naive", cold=False)),
+        (args.naive_cold, "naive, cold", "each as if `memberportal inserts` ran once per parcel "
+         "(bundled subset fonts; fonts, templates, WeasyPrint set up every time; Python start "
+         "not counted)", "the same, cold",
+         lambda some: naive(job, project, some, work / "naive-cold", cold=True)),
+        (args.naive_system, "naive, system font", "one WeasyPrint document each, the same "
+         "template and context with the font stack naming the system's Noto Sans/Serif CJK SC "
+         "instead of our bundled subsets (renderer reused)",
+         "one document per insert naming the system font Noto Sans CJK SC",
+         lambda some: naive_system(job, project, some, work / "naive-system", out)),
+    )
     per = took / args.parcels
+    ratios = []
+    for count, name, how, against, sample in samples:
+        if count:
+            each = sample(parcels[:count])
+            print(f"{name}: {count} inserts, {how}: {each * 1000:.0f} ms per insert")
+            ratios.append(f"{each / per:.0f}x {against}")
     print(f"RESULT: {rate:.1f} inserts/s for {args.parcels:,} parcels (target >= 120); "
-          f"{warm / per:.0f}x the naive way (target >= 500)"
-          + (f", {cold / per:.0f}x the cold naive way" if cold else "")
+          + ("; ".join(ratios) + " (target >= 500x the naive way)" if ratios else "no naive sample")
           + f"; load average now {os.getloadavg()[0]:.2f}")
 
     if args.profile:
@@ -227,6 +253,77 @@ def naive(job, project, parcels, folder: Path, cold: bool) -> float:
     took = time.perf_counter() - t0
     bar.close()
     return took / len(parcels)
+
+
+SYSTEM_FAMILIES = {'"Print Sans"': '"Noto Sans CJK SC"', '"Print Serif"': '"Noto Serif CJK SC"',
+                   '"Print Fallback"': '"Noto Sans CJK SC"'}
+
+
+def system_font_html(html: str) -> str:
+    """The insert's HTML with its font stack naming the system's Noto CJK SC fonts: the bundled
+    fonts' @font-face rules dropped, every family name replaced; nothing else changed."""
+    out, rules = re.subn(r"@font-face\s*\{[^}]*\}\s*", "", html)
+    for ours, system in SYSTEM_FAMILIES.items():
+        out = out.replace(ours, system)
+    if not rules or any(ours in out for ours in SYSTEM_FAMILIES):
+        raise SystemExit("naive, system font: the template's font stack was not replaced "
+                         f"({rules} @font-face rules dropped)")
+    return out
+
+
+def naive_system(job, project, parcels, folder: Path, batch_pdf: Path) -> float:
+    """Seconds per insert, one WeasyPrint document and PDF each, naming the system font.
+
+    The batch's own template, contexts and renderer (one worker's: fonts configuration
+    reused, which only favours this way); afterwards (untimed) each PDF must embed Noto CJK and
+    no bundled font, and show the same text as the parcel's page in the batch.
+    """
+    from generator.pdf import layered_pdf, write_atomic
+    from generator.templates import render
+    renderer, env, _ = prints._tools(job)
+    brand, sheet = prints.brand_context(project), prints.Sheet().css()
+    base = prints._template_dir(env, "print/insert.html")
+    bar = tqdm(total=len(parcels), unit="insert", mininterval=1)
+    paths = []
+    t0 = time.perf_counter()
+    for p in parcels:
+        html = render(env, "print/insert.html", brand=brand, page=sheet,
+                      inserts=prints.insert_contexts(job, project, [p]))
+        doc = renderer.document(system_font_html(html), base, f"insert for {p.order_id}")
+        paths.append(write_atomic(folder / f"{p.order_id}.pdf",
+                                  layered_pdf(doc, sheet["marks"])))
+        bar.update(1)
+    took = time.perf_counter() - t0
+    bar.close()
+    for page, path in enumerate(paths, 1):
+        fonts = embedded_fonts(path)
+        if not any("NotoSansCJK" in f.replace("-", "") for f in fonts) or \
+                any("Print-" in f for f in fonts):
+            raise SystemExit(f"naive, system font: {path.name} embeds {fonts}")
+        if words(pdftotext(path)) != words(pdftotext(batch_pdf, page)):
+            raise SystemExit(f"naive, system font: {path.name} does not show the text of "
+                             f"page {page} of the batch")
+    print(f"  checked: each PDF embeds {', '.join(embedded_fonts(paths[0]))} and shows the "
+          f"same text as its page in the batch")
+    return took / len(parcels)
+
+
+def embedded_fonts(pdf: Path) -> list[str]:
+    """Names of the embedded fonts (pdffonts), subset tags dropped."""
+    out = subprocess.run(["pdffonts", str(pdf)], capture_output=True, text=True,
+                         check=True).stdout.splitlines()[2:]
+    return sorted({cells[0].split("+")[-1] for cells in map(str.split, out)
+                   if len(cells) > 5 and cells[-5] == "yes"})     # ... emb sub uni object ID
+
+
+def pdftotext(pdf: Path, page: int | None = None) -> str:
+    pages = ["-f", str(page), "-l", str(page)] if page else []
+    return subprocess.run(["pdftotext", *pages, str(pdf), "-"], capture_output=True,
+                          text=True, check=True).stdout
+
+
+def words(text: str) -> str:
+    return re.sub(r"\s+", "", text)
 
 
 def profile(job, project, parcels) -> None:

@@ -224,6 +224,41 @@ def test_notebook_and_booklet(env):
     assert box_mm(pages[0].mediabox) == (296.0, 210.0)           # 2 × A5 side by side
 
 
+def test_layered_chunk_reads_on_its_own(env):
+    # One worker's chunk before joining: the dropped background page must leave a PDF a strict
+    # reader (poppler) takes as it is, not one that only pypdf's joining repairs.
+    root, project, job = env
+    parcels = prints.read_parcels(root / "parcels.csv", project)[:2]
+    contexts = prints.insert_contexts(job, project, parcels)
+    data = prints._insert_chunk(job, prints.brand_context(project), prints.Sheet().css(),
+                                contexts)
+    chunk = root / "output" / "chunk.pdf"
+    chunk.parent.mkdir(parents=True, exist_ok=True)
+    chunk.write_bytes(data)
+    info = subprocess.run(["pdfinfo", str(chunk)], capture_output=True, text=True)
+    assert "Pages:           2" in info.stdout and "rror" not in info.stderr
+    texts = [pdftotext(chunk, i + 1) for i in range(2)]
+    assert "P-001" in texts[0] and "P-002" in texts[1]
+    assert all(r["emb"] == "yes" for r in fonts(chunk))
+
+
+def test_lean_user_agent_stylesheet_keeps_what_a_document_uses(tmp_path):
+    # The pseudo-element rules left out for speed (pdf.UA_PSEUDO_USED_BY) are kept whenever
+    # the document has list items, footnotes or notes, or CSS the check cannot read.
+    from weasyprint import HTML
+    from generator.pdf import Renderer, _html_class
+    assert _html_class("<div>plain</div>") is not HTML
+    assert _html_class('<link rel="stylesheet" href="more.css"><div>x</div>') is HTML
+    html = ('<style>@page { size: A6 }</style><ol><li>alpha</li><li>beta</li></ol>'
+            '<p>Body<span style="float: footnote">Footnote text</span></p>')
+    data, _ = Renderer([tmp_path]).pdf(html, tmp_path, "lists and footnotes")
+    out = tmp_path / "notes.pdf"
+    out.write_bytes(data)
+    text = pdftotext(out)
+    assert "1. alpha" in text and "2. beta" in text                # list markers
+    assert "Body1" in text and "1. Footnote text" in text          # footnote call and marker
+
+
 def test_booklet_order():
     assert booklet_order(8) == [7, 0, 1, 6, 5, 2, 3, 4]
     assert booklet_order(6) == [None, 0, 1, None, 5, 2, 3, 4]
