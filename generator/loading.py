@@ -92,6 +92,9 @@ def parse_yaml(text: str, shown: str, lines: bool = True) -> Document:
         mark = e.problem_mark or e.context_mark
         line = mark.line + 1 if mark else 0
         problem = e.problem or e.context or "invalid YAML"
+        if "maximum nesting depth" in problem:  # PyYAML >= 6.0.4 stops before our own check
+            raise InputError(f"nested more than {MAX_DEPTH} levels deep", Where(shown, line)
+                             ) from None
         raise InputError(f"YAML syntax error: {problem}", Where(shown, line)) from None
     except yaml.YAMLError as e:
         raise InputError(f"YAML error: {e}", Where(shown)) from None

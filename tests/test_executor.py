@@ -49,7 +49,9 @@ def test_pages_on_dask_are_byte_identical_to_a_local_build(cluster, tmp_path, mo
     pages_here = snapshot(here / "output" / "site" / "m")
     assert pages_here == snapshot(there / "output" / "site" / "m")
     assert len(pages_here) == 6  # five members and the neutral index
-    assert sorted(worker_envs(cluster).values()) == [1, 1]  # both workers rendered
+    # the cluster rendered (batches arrive as this machine reads files: which worker takes
+    # them is the scheduler's business)
+    assert max(worker_envs(cluster).values()) == 1
 
 
 def test_a_page_that_fails_on_a_worker_names_the_member(cluster, tmp_path, monkeypatch):
