@@ -103,6 +103,14 @@ def parse_yaml(text: str, shown: str, lines: bool = True) -> Document:
 
 
 _scalar_cache: dict[tuple[str, str], Any] = {}  # (tag, text) -> value; values are immutable
+_plain_cache: dict[str, Any] = {}  # untagged plain text -> value: skips the resolver's regexes
+_MISS = object()
+
+
+def _remember(cache: dict, key: Any, value: Any) -> None:
+    if len(cache) > 50_000:
+        cache.clear()
+    cache[key] = value
 
 
 class _Builder:
@@ -126,11 +134,18 @@ class _Builder:
 
     def scalar(self, ev: ScalarEvent, path: _Path) -> Any:
         tag = ev.tag
+        plain = False
         if tag is None or tag == "!":
             if not ev.implicit[0]:
                 return ev.value  # quoted: always text
+            value = _plain_cache.get(ev.value, _MISS)
+            if value is not _MISS:
+                return value
             tag = self.resolver.resolve(yaml.ScalarNode, ev.value, ev.implicit)
+            plain = True
         if tag == _STR:
+            if plain:
+                _remember(_plain_cache, ev.value, ev.value)
             return ev.value
         line = ev.start_mark.line + 1
         if tag not in _SCALAR_TAGS:
@@ -145,9 +160,9 @@ class _Builder:
             if tag == _STD + "timestamp":
                 raise self.fail(f"impossible date {ev.value!r} ({e})", line, path) from None
             raise self.fail(f"cannot read {ev.value!r}: {e}", line, path) from None
-        if len(_scalar_cache) > 50_000:
-            _scalar_cache.clear()
-        _scalar_cache[key] = value
+        _remember(_scalar_cache, key, value)
+        if plain:
+            _remember(_plain_cache, ev.value, value)
         return value
 
     def key(self, ev: Any, out: dict, path: _Path) -> Any:
