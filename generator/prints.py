@@ -1,7 +1,6 @@
 """Print artifacts: parcel inserts (batched on worker processes), retention cards, notebooks, previews."""
 from __future__ import annotations
 
-import base64
 import csv
 import gc
 import io
@@ -26,7 +25,7 @@ from .messages import say
 from .pdf import Fonts, Joiner, Renderer, booklet, layered_pdf, nup, page_size, \
     visible_text, write_atomic
 from .project import Project, paused_gc
-from .qr import qr_png
+from .qr import qr_data_uri
 from .rules import Status
 from .templates import BUILTIN_TEMPLATES, environment, mask_name, render
 from . import pages
@@ -77,7 +76,7 @@ def make_job(project: Project, as_of: date, lang: str, secret: bytes) -> Job:
 
 @lru_cache(maxsize=4096)
 def _qr(data: str) -> str:
-    return "data:image/png;base64," + base64.b64encode(qr_png(data)).decode()
+    return qr_data_uri(data)
 
 
 def brand_context(project: Project) -> dict[str, Any]:

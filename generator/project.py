@@ -309,18 +309,18 @@ def check_across(root: Path, facts: list[Facts]) -> list[MemberPortalError]:
     """What no single record shows: ids used twice, referrals to nobody, an order id in two
     members. `facts` (or anything with their fields) in file order: the first is kept."""
     errors: list[MemberPortalError] = []
-    where: dict[str, Where] = {}
-    kept: list[Facts] = []
+    first: dict[str, Facts] = {}
     for f in facts:
-        if f.id in where:
-            errors.append(InputError(f"member id '{f.id}' is already used at {where[f.id]}",
-                                     locate(root, f.where, ("id",)), field="id", member=f.id))
+        if f.id in first:
+            errors.append(InputError(f"member id '{f.id}' is already used at "
+                                     f"{first[f.id].where}", locate(root, f.where, ("id",)),
+                                     field="id", member=f.id))
         else:
-            where[f.id] = f.where
-            kept.append(f)
+            first[f.id] = f
+    kept = first.values()
     for f in kept:
         for i, ref in enumerate(f.referrals):
-            if ref not in where or ref == f.id:
+            if ref not in first or ref == f.id:
                 why = "refers to itself" if ref == f.id else f"unknown member '{ref}'"
                 errors.append(InputError(f"referral {why}", locate(root, f.where, ("referrals", i)),
                                          field=f"referrals.{i}", member=f.id))

@@ -1,6 +1,7 @@
 """QR codes as compact vector SVG (one path per code) or 1-bit PNG, with the quiet zone kept."""
 from __future__ import annotations
 
+import base64
 import re
 import struct
 import zlib
@@ -80,4 +81,17 @@ def qr_png(data: str, level: str = "M", border: int = 4) -> bytes:
 
     header = struct.pack(">IIBBBBB", side, side, 1, 0, 0, 0, 0)
     return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header)
-            + chunk(b"IDAT", zlib.compress(bytes(raw), 9)) + chunk(b"IEND", b""))
+            + chunk(b"IDAT", zlib.compress(bytes(raw), 6)) + chunk(b"IEND", b""))
+
+
+def qr_data_uri(data: str, level: str = "M") -> str:
+    """The PNG as a data: URI, for an <img> (pages) or WeasyPrint (print)."""
+    return "data:image/png;base64," + base64.b64encode(qr_png(data, level)).decode()
+
+
+def qr_img(data: str, title: str, level: str = "M") -> str:
+    """An <img> of the code, one pixel per module, to be scaled without smoothing (CSS
+    image-rendering: pixelated). A third of an inline SVG's cost and ~300 bytes instead of ~4 kB:
+    what every personal page carries."""
+    return (f'<img class="qr" src="{qr_data_uri(data, level)}" alt="{_escape(title)}" '
+            f'title="{_escape(title)}">')

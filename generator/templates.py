@@ -13,7 +13,7 @@ from markupsafe import Markup, escape
 
 from .errors import MemberPortalError, TemplateError
 from .messages import day, money, say, word
-from .qr import qr_svg
+from .qr import qr_img, qr_svg
 from .rules import Msg
 
 BUILTIN_TEMPLATES = Path(__file__).resolve().parent.parent / "templates"
@@ -63,6 +63,7 @@ def environment(search_path: list[Path], lang: str = "zh", symbol: str = "¥",
         day=lambda d: day(d, lang) if isinstance(d, date) else d,
         say=lambda m: say(m, lang, symbol) if isinstance(m, Msg) else m,
         qr=lambda data, **kw: Markup(qr_svg(str(data), **kw)),
+        qr_img=lambda data, title="QR", **kw: Markup(qr_img(str(data), str(title), **kw)),
         nowrap=lambda text: Markup(f'<span class="nowrap">{escape(text)}</span>'),
     )
     env.globals.update(t=translator(lang), lang=lang)
