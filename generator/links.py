@@ -29,6 +29,7 @@ _REFRESH = re.compile(r"""<meta\b[^>]*http-equiv\s*=\s*["']?refresh[^>]*>""", re
 _REFRESH_URL = re.compile(r"""url\s*=\s*([^"'>;]+)""", re.I)
 # Schemes that fetch nothing and name no host a browser would contact on its own.
 SAFE_SCHEMES = ("data", "mailto", "tel")
+_CONTROL = re.compile(r"[\x00-\x1f]+")   # dropped by browsers before reading a URL
 
 
 def references(page: str) -> list[str]:
@@ -76,7 +77,7 @@ def refused(page: str, location: str) -> list[str]:
 
 
 def _outside(url: str, location: str) -> bool:
-    clean = "".join(ch for ch in url if ch >= " ").replace("\\", "/")  # what browsers do
+    clean = _CONTROL.sub("", url).replace("\\", "/")  # what browsers do
     if not clean or clean.startswith("#"):
         return False
     parts = urlsplit(clean)
