@@ -1,4 +1,4 @@
-"""The build in named stages (gather → assets → compute → portal → pages → swap), manifest, swap.
+"""The build in named stages (gather → assets → portal → pages → swap → snapshot), manifest, swap.
 
 Everything is written into a staging folder next to output/site; the swap stage exchanges it
 with the live site in one step, so a build that fails or crashes leaves the previous site as

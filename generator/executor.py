@@ -1,10 +1,11 @@
 """Where render batches run: this machine's cores (`local`) or a Dask cluster (`dask://HOST:PORT`).
 
-A batch job is `fn(shared, chunk) -> result`: `shared` (templates, the shell, settings) goes
-to each worker once, chunks are small plain data (member statuses, page contexts), results are
-rendered bytes that come back to the caller, which writes them. Workers never read the project
-folder, so a cluster needs no shared filesystem, and the brand's secret never leaves this
-machine (chunks carry tokens and codes already derived from it).
+A batch job is `fn(shared, chunk) -> result`: `shared` goes to each worker once, chunks are
+small plain data. The build uses local workers to read, evaluate and write member files
+(`batches.do_files`: they need the project folder and the secret); what goes to a cluster is
+only rendering (`pages.render_batch`: templates and shell once, then page contexts; pages come
+back and this machine writes them), so a cluster needs no shared filesystem and the brand's
+secret never leaves this machine (contexts carry tokens and codes already derived from it).
 """
 from __future__ import annotations
 
