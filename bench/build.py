@@ -8,7 +8,8 @@
 Makes the brand with bench/make_brand.py, then times each build in this process (the page
 workers are its children) and prints figures; it asserts nothing. Peak memory is the largest
 sum of RSS over this process and all its children, sampled every 0.1 s (psutil), and the
-getrusage high-water marks (self, largest child) as a cross-check.
+getrusage high-water marks (self, largest child) as a cross-check; CPU time is user and
+system seconds of this process and its workers (getrusage).
 """
 from __future__ import annotations
 
@@ -68,20 +69,31 @@ class PeakRSS:
 
 
 def build(root: Path, label: str, args) -> argparse.Namespace:
+    before = _cpu()
     with PeakRSS() as rss:
         start = time.perf_counter()
         b = run(root, AS_OF, show_progress=args.progress, executor=args.executor,
                 workers=args.workers)
         took = time.perf_counter() - start
+    user, system = (after - was for after, was in zip(_cpu(), before))
     stages = ", ".join(f"{k} {v:.1f}" for k, v in b.timings.items())
     peak = f"{rss.peak / 2**20:,.0f} MB" if rss.peak else "n/a (no psutil)"
     print(f"{label:<28} {took:7.1f} s  rendered {b.rendered:>7,}  unchanged {b.reused:>7,}  "
           f"portal {'reused' if b.portal_reused else 'built '}  peak {peak}\n"
-          f"{'':<28} stages (s): {stages}", flush=True)
+          f"{'':<28} stages (s): {stages}\n"
+          f"{'':<28} CPU (s): user {user:.1f}, system {system:.1f} (this process and its "
+          f"workers; system time is mostly the filesystem)", flush=True)
     if b.failures:
         print(f"{'':<28} {len(b.failures)} failures, first: {b.failures[0]}")
     # only the figures: holding the Build would keep a whole project alive into the next run
     return argparse.Namespace(rendered=b.rendered, pages=b.pages)
+
+
+def _cpu() -> tuple[float, float]:
+    """User and system CPU seconds of this process and its ended children (the workers)."""
+    me = resource.getrusage(resource.RUSAGE_SELF)
+    kids = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return me.ru_utime + kids.ru_utime, me.ru_stime + kids.ru_stime
 
 
 def change_member(root: Path) -> str:
