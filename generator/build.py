@@ -441,9 +441,8 @@ def run(root: Path, as_of: date, stages: list[tuple[str, Stage]] | None = None,
                 b.timings[name] = time.perf_counter() - start
         except OSError as e:  # a full disk, a read-only folder: a message, not a traceback
             raise _os_error(e, name if b.staging else "start", swapped, b.out) from None
-        except Interrupted as e:
-            if swapped:
-                e.message = e.message.split(":")[0] + " after the new site went live"
+        except _Stop as stop:
+            stop.swapped = swapped
             raise
         finally:
             # With a journal, the swap was cut off midway: the next build finishes it.
@@ -459,6 +458,17 @@ class Interrupted(BuildError):
     """SIGTERM or SIGINT during a build: the staging folder is removed, the live site stays."""
 
 
+class _Stop(BaseException):
+    """What the signal handler raises: not an Exception, so no `except Exception` on its way
+    out (a page that fails must not stop the others) takes it for a page's failure. It
+    leaves the build as Interrupted."""
+
+    def __init__(self, signum: int):
+        super().__init__(signum)
+        self.name = signal.Signals(signum).name
+        self.swapped = False   # set by run(): the new site went live before the signal
+
+
 def _os_error(e: OSError, stage: str, swapped: bool, out: Path) -> BuildError:
     where = f": {e.filename}" if e.filename else f" while writing {out}"
     state = ("the new site is live" if swapped else
@@ -468,7 +478,8 @@ def _os_error(e: OSError, stage: str, swapped: bool, out: Path) -> BuildError:
 
 @contextlib.contextmanager
 def _signals_stop_the_build():
-    """SIGTERM and SIGINT raise Interrupted, so the staging folder is cleaned up on the way out.
+    """SIGTERM and SIGINT stop the build (Interrupted), so the staging folder is cleaned up on
+    the way out.
 
     Only the first signal raises: a second one during the clean-up is ignored. (SIGKILL cannot
     be caught: its leftovers are removed by recover() at the start of the next build.)
@@ -482,12 +493,15 @@ def _signals_stop_the_build():
         if received:
             return
         received.append(signum)
-        raise Interrupted(f"interrupted by {signal.Signals(signum).name}: the unfinished build "
-                          "was removed; output/site is still the previous build")
+        raise _Stop(signum)
 
     before = {s: signal.signal(s, stop) for s in (signal.SIGTERM, signal.SIGINT)}
     try:
         yield
+    except _Stop as s:
+        raise Interrupted(f"interrupted by {s.name} after the new site went live" if s.swapped
+                          else f"interrupted by {s.name}: the unfinished build was removed; "
+                          "output/site is still the previous build") from None
     finally:
         for s, handler in before.items():
             signal.signal(s, handler)

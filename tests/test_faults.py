@@ -189,6 +189,32 @@ def test_full_disk_on_a_real_tmpfs_keeps_the_previous_site(built, project):
         subprocess.run(["umount", str(out)], check=True)
 
 
+@pytest.mark.parametrize("where", ["page_for", "render"])
+def test_a_signal_while_this_process_renders_stops_the_build(project, monkeypatch, where):
+    # One worker renders in this process, inside code that turns any Exception into one
+    # page's failure: the signal must still stop the build, not fail a page and go on.
+    from generator import batches, pages
+    out = project / "output"
+    before = tree(out / "site")
+    module, name = (batches, "page_for") if where == "page_for" else (pages, "render")
+    real = getattr(module, name)
+    calls = []
+
+    def signalled(*args, **kwargs):
+        calls.append(1)
+        if len(calls) == 5:
+            os.kill(os.getpid(), signal.SIGINT)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(module, name, signalled)
+    with pytest.raises(BuildError) as err:
+        run(project, DAY, show_progress=False, workers=1)
+    assert "interrupted by SIGINT" in str(err.value)
+    assert "output/site is still the previous build" in str(err.value)
+    assert len(calls) < MEMBERS                    # it stopped there, not at the end
+    assert tree(out / "site") == before and leftovers(out) == []
+
+
 def test_full_disk_without_root_keeps_the_previous_site(project, monkeypatch):
     out = project / "output"
     before = tree(out / "site")
