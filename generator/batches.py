@@ -172,7 +172,7 @@ def _do_file(shared: Shared, item: Item) -> FileResult:
         result.records[-1] = record._replace(token=page.token, digest=page.digest)
         old = shared.old.get(page.token)
         if old and old[0] == page.digest and \
-                unchanged(f"{shared.live}/{page.token}/index.html", old):
+                unchanged(f"{shared.live}/{page.token}/index.html", old[1], old[2]):
             result.outcomes.append(Outcome(member.id, page.token, page.digest))
         else:
             result.outcomes.append(Outcome(member.id, page.token, page.digest,
@@ -180,9 +180,8 @@ def _do_file(shared: Shared, item: Item) -> FileResult:
     return result
 
 
-def unchanged(page: str, old: tuple[str, int, int] | dict) -> bool:
+def unchanged(page: str, size: int, mtime: int) -> bool:
     """The live page is still the file the manifest recorded (same size and mtime)."""
-    size, mtime = (old["size"], old["mtime"]) if isinstance(old, dict) else old[1:]
     try:
         st = os.stat(page)
     except OSError:

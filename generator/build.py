@@ -233,7 +233,8 @@ def pages(b: Build) -> None:
 
     def fail(member_id: str, error: MemberPortalError, token: str | None) -> None:
         before = old.get(token) if token else None
-        kept = bool(before) and unchanged(f"{live}/{token}/index.html", before)
+        kept = bool(before) and unchanged(f"{live}/{token}/index.html", before["size"],
+                                          before["mtime"])
         error.kind = "personal page" + (f" ({error.kind})" if error.kind else "")
         error.member = member_id
         error.message += " (the previous page is kept)" if kept else ""
@@ -327,7 +328,8 @@ def pages(b: Build) -> None:
                         r.referred == counts.get(m, 0) and \
                         r.generation == b.generations.get(m, 0) and \
                         r.redeemed == (m in b.redeemed) and \
-                        unchanged(f"{live}/{r.token}/index.html", before):
+                        unchanged(f"{live}/{r.token}/index.html", before["size"],
+                                  before["mtime"]):
                     entries[r.token] = before
                     b.reused += 1
                     done.add(m)
@@ -560,11 +562,15 @@ def _read_json(path: Path) -> dict:
 
 
 def _read_manifest(path: Path) -> dict[str, dict]:
-    """The last build's pages by token; anything unreadable means 'render everything'."""
+    """The last build's pages by token; anything unreadable means 'render everything', an
+    entry not as a build writes it (edited by hand, cut off) 'render this page'."""
     data = _read_json(path)
-    if data.get("version") == MANIFEST_VERSION and isinstance(data.get("pages"), dict):
-        return data["pages"]
-    return {}
+    pages = data.get("pages")
+    if data.get("version") != MANIFEST_VERSION or not isinstance(pages, dict):
+        return {}
+    return {token: e for token, e in pages.items() if isinstance(e, dict) and
+            type(e.get("member")) is str and type(e.get("inputs")) is str and
+            type(e.get("size")) is int and type(e.get("mtime")) is int}
 
 
 def _link_portal(live: Path, site: Path) -> None:

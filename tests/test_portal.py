@@ -167,6 +167,20 @@ def test_unchanged_rebuild_renders_nothing_and_deleted_members_disappear(project
     assert not (site(project) / "m" / gone).exists()
 
 
+def test_a_manifest_entry_not_as_written_renders_that_page_again(project):
+    build(project)
+    path = project / "output" / "site-manifest.json"
+    data = json.loads(path.read_text(encoding="utf-8"))
+    broken = tokens_of(project)["A002"]
+    del data["pages"][broken]["size"]                    # a hand edit, a cut-off line
+    data["pages"][tokens_of(project)["A003"]] = "garbage"
+    path.write_text(json.dumps(data), encoding="utf-8")
+    again = build(project)
+    assert again.rendered == 2 and again.reused == len(MEMBERS) - 2
+    assert sorted(again.rendered_members) == ["A002", "A003"]
+    assert build(project).rendered == 0                 # and the manifest is whole again
+
+
 def test_rotate_revokes_the_old_url(project):
     build(project)
     old = tokens_of(project)["A003"]
