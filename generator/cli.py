@@ -244,7 +244,7 @@ def import_(obj: Context, orders: Path, mapping: str | None, dry_run: bool):
 def report(obj: Context, save_snapshot: bool):
     """Write the staff report (output/staff/report.html): confidential, never published."""
     from .report import write_report
-    from .snapshot import load_snapshot, save_snapshot as save
+    from .snapshot import load_snapshot, save_snapshot as save, tiers_of
     project = obj.project
     snapshot = load_snapshot(project.root)
     path, data = write_report(project, obj.as_of, obj.lang, snapshot)
@@ -259,7 +259,8 @@ def report(obj: Context, save_snapshot: bool):
         click.echo("  no previous build recorded: tier changes are not shown")
     if save_snapshot:
         statuses, _ = project.statuses(obj.as_of)
-        click.echo(f"  saved this run's tiers to {rel(save(project.root, obj.as_of, statuses), project.root)}")
+        saved = save(project.root, obj.as_of, tiers_of(statuses))
+        click.echo(f"  saved this run's tiers to {rel(saved, project.root)}")
 
 
 @cli.command()

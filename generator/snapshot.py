@@ -36,11 +36,13 @@ def state_dir(root: Path) -> Path:
     return folder
 
 
-def save_snapshot(root: Path, as_of: date, statuses: Iterable[Status] | dict[str, str]) -> Path:
-    """Record every member's tier ({member id: tier id}, or their statuses) as of the build;
-    written atomically."""
-    tiers = statuses if isinstance(statuses, dict) else {s.member_id: s.tier.tier.id
-                                                         for s in statuses}
+def tiers_of(statuses: Iterable[Status]) -> dict[str, str]:
+    """{member id: tier id}: what a snapshot keeps of each status."""
+    return {s.member_id: s.tier.tier.id for s in statuses}
+
+
+def save_snapshot(root: Path, as_of: date, tiers: dict[str, str]) -> Path:
+    """Record every member's tier ({member id: tier id}) as of the build; written atomically."""
     data = {"as_of": as_of.isoformat(), "tiers": dict(sorted(tiers.items()))}
     path = snapshot_path(root)
     fd, tmp = tempfile.mkstemp(dir=state_dir(root), prefix=".last-build-", suffix=".tmp")

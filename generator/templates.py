@@ -114,8 +114,9 @@ def translator(lang: str):
     (a parameter may itself be markup, like |nowrap).
 
     A page calls it some thirty times, so each entry is escaped once and kept: one without
-    braces is returned as it is (unless given parameters), one whose fields are all plain
-    {names} is filled by str.format with escaped values, any other by Markup.format.
+    braces is returned as it is (parameters it has no field for are ignored, as
+    Markup.format ignores them), one whose fields are all plain {names} is filled by
+    str.format with escaped values, any other by Markup.format.
     """
     entries: dict[str, tuple[Markup, bool, bool]] = {}
 
