@@ -384,7 +384,7 @@ def build_inserts(job: Job, project: Project, parcels: list[Parcel], out: Path,
         if data is not None:
             early[index] = data
         while not errors and joined in early:
-            with paused_gc():             # pypdf too makes millions of objects
+            with paused_gc():             # copying pages makes many objects
                 joiner.add(early.pop(joined))
             joined += 1
 
