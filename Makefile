@@ -8,8 +8,8 @@ STAMP  := $(VENV)/.installed
 AS_OF  ?= 2026-11-24
 
 # Debian packages the tool and its tests need (fonts, Pango for WeasyPrint,
-# pdftotext/pdffonts, headless Chromium for page tests).
-SYSTEM_PACKAGES := libpango-1.0-0 libpangoft2-1.0-0 libharfbuzz-subset0 \
+# libqrencode for QR codes, pdftotext/pdffonts, headless Chromium for page tests).
+SYSTEM_PACKAGES := libpango-1.0-0 libpangoft2-1.0-0 libharfbuzz-subset0 libqrencode4 \
                    fonts-noto-cjk poppler-utils chromium
 
 .PHONY: demo test system venv golden clean bench-print

@@ -9,8 +9,22 @@ import pytest
 import zxingcpp
 from PIL import Image
 
+from generator import qr
 from generator.errors import InputError
 from generator.qr import qr_matrix, qr_png, qr_svg
+
+
+@pytest.fixture(autouse=True, params=["libqrencode", "zxing-cpp"])
+def encoder(request, monkeypatch):
+    """Every test runs with both encoders: libqrencode where installed, zxing-cpp elsewhere."""
+    if request.param == "zxing-cpp":
+        monkeypatch.setattr(qr, "_LIB", None)
+    return request.param
+
+
+def test_the_set_up_installs_libqrencode(encoder):
+    # `make` installs Debian's libqrencode4; without it every code costs twice the time
+    assert qr.ENCODER == "libqrencode"
 
 
 def _decode(image: Image.Image) -> list[str]:
@@ -36,7 +50,9 @@ def test_png_decodes_to_its_data_with_a_four_module_quiet_zone():
         edge = [px[x, y] for x in range(n + 8) for y in range(n + 8)
                 if min(x, y) < 4 or max(x, y) >= n + 4]
         assert all(edge)                                      # quiet zone: all light
-        assert _decode(image.resize(((n + 8) * 6,) * 2, Image.NEAREST)) == [data], (data, level)
+        found = zxingcpp.read_barcodes(image.resize(((n + 8) * 6,) * 2, Image.NEAREST),
+                                   formats=zxingcpp.BarcodeFormat.QRCode)
+    assert [r.bytes for r in found] == [data.encode()]  # (its .text shows NUL as "<NUL>"), (data, level)
 
 
 def test_svg_draws_exactly_the_matrix():
@@ -56,3 +72,16 @@ def test_levels_are_kept_and_too_much_data_is_an_input_error():
     assert len(qr_matrix("x" * 100, "H")) > len(qr_matrix("x" * 100, "L"))
     with pytest.raises(InputError, match="cannot make a QR code"):
         qr_matrix("x" * 5000, "M")
+    with pytest.raises(InputError, match="cannot make a QR code"):
+        qr_matrix("", "M")
+    with pytest.raises(InputError, match="level 'X'"):
+        qr_matrix("x", "X")
+
+
+def test_text_with_a_nul_character_decodes_whole():
+    data = "a\0b https://member.example/m/x/"
+    n = len(qr_matrix(data, "M"))
+    image = Image.open(io.BytesIO(qr_png(data, "M")))
+    found = zxingcpp.read_barcodes(image.resize(((n + 8) * 6,) * 2, Image.NEAREST),
+                                   formats=zxingcpp.BarcodeFormat.QRCode)
+    assert [r.bytes for r in found] == [data.encode()]  # (its .text shows NUL as "<NUL>")
