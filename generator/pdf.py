@@ -346,23 +346,40 @@ def write_atomic(path: Path, data: bytes) -> Path:
 
 class Joiner:
     """One PDF from parts added in order, e.g. as workers finish them, so joining overlaps
-    rendering. qpdf (pikepdf) copies each part's pages with what they use, shared objects
-    once per part, and writes object streams: ~0.1 ms an insert where pypdf took ~0.8 ms."""
+    rendering.
+
+    qpdf (pikepdf) copies each part's pages with what they use, shared objects once per part.
+    Each part's pages hang under a page-tree node of their own: appending them one by one to
+    a single list slowed down as it grew (10,000 inserts in 100 parts: 3.8 s, the last parts
+    5x slower than the first), a node per part stays linear (0.7 s)."""
 
     def __init__(self):
         import pikepdf
         self._pdf = pikepdf.new()
         self._parts: list = []  # the parts stay open until the joined file is written
+        self._pages = 0
 
     def add(self, data: bytes) -> None:
         import pikepdf
-        part = pikepdf.open(io.BytesIO(data))
+        from pikepdf import Array, Dictionary, Name
+        out, part = self._pdf, pikepdf.open(io.BytesIO(data))
         if not self._parts:  # the first part's title, producer and language are the file's
-            self._pdf.docinfo = self._pdf.copy_foreign(part.docinfo)
+            out.docinfo = out.copy_foreign(part.docinfo)
             if "/Lang" in part.Root:
-                self._pdf.Root.Lang = part.Root.Lang
+                out.Root.Lang = part.Root.Lang
         self._parts.append(part)
-        self._pdf.pages.extend(part.pages)
+        # (qpdf pushes what a page inherits from its tree down to the page as it copies it)
+        kids = [out.copy_foreign(page.obj) for page in part.pages]
+        if not kids:
+            return
+        root = out.Root.Pages
+        node = out.make_indirect(Dictionary(Type=Name.Pages, Kids=Array(kids), Count=len(kids),
+                                            Parent=root))
+        for kid in kids:
+            kid.Parent = node
+        root.Kids.append(node)
+        self._pages += len(kids)
+        root.Count = self._pages
 
     def finish(self) -> bytes:
         import pikepdf

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -386,3 +387,38 @@ def test_cli_inserts_and_preview(env):
     paths = run.stdout.split()
     assert paths[0].endswith("insert-M0001.pdf") and paths[1].endswith(".png")
     assert all(Path(p).is_file() for p in paths)
+
+
+def _part(title: str, sizes: list[tuple[int, int]], inherit: bool) -> bytes:
+    """A small PDF; with `inherit` its pages take their MediaBox from the page tree."""
+    import io
+    import pikepdf
+    pdf = pikepdf.new()
+    for w, h in sizes:
+        pdf.add_blank_page(page_size=(w, h))
+    if inherit:
+        pdf.Root.Pages.MediaBox = pdf.pages[0].MediaBox
+        for page in pdf.pages:
+            del page.obj["/MediaBox"]
+    pdf.docinfo["/Title"] = title
+    out = io.BytesIO()
+    pdf.save(out)
+    return out.getvalue()
+
+
+def test_joined_parts_keep_their_order_inherited_boxes_and_the_first_title(tmp_path):
+    from pypdf import PdfReader
+    from generator.pdf import concatenate
+    parts = [_part("first", [(200, 300), (200, 300)], inherit=True),
+             _part("second", [(400, 500)], inherit=False),
+             _part("third", [(600, 700), (610, 710)], inherit=True)]
+    path = tmp_path / "joined.pdf"
+    path.write_bytes(concatenate(parts))
+    reader = PdfReader(path)
+    assert [(round(p.mediabox.width), round(p.mediabox.height)) for p in reader.pages] == \
+        [(200, 300), (200, 300), (400, 500), (600, 700), (600, 700)]
+    assert reader.metadata.title == "first"
+    info = subprocess.run(["pdfinfo", "-l", "5", str(path)], capture_output=True, text=True,
+                          check=True).stdout          # poppler reads the same tree
+    sizes = re.findall(r"Page +\d+ size: +(\d+) x (\d+) pts", info)
+    assert sizes == [("200", "300")] * 2 + [("400", "500")] + [("600", "700")] * 2
