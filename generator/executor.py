@@ -16,6 +16,7 @@ from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from typing import Any
 
 from .errors import BuildError
+from .limits import die_with_parent
 
 LOCAL = "local"
 DASK_SCHEME = "dask://"
@@ -24,7 +25,8 @@ CONNECT_TIMEOUT = "10s"
 _shared: dict[str, Any] = {}
 
 
-def _install(shared: Any) -> None:
+def _install(parent: int, shared: Any) -> None:
+    die_with_parent(parent)
     _shared["value"] = shared
 
 
@@ -59,7 +61,7 @@ class Local:
             self.close()
             ctx = multiprocessing.get_context("spawn")
             self._pool = ProcessPoolExecutor(self.workers, mp_context=ctx, initializer=_install,
-                                             initargs=(shared,))
+                                             initargs=(os.getpid(), shared))
             self._shared = shared
         pool = self._pool
         yield from _bounded(lambda c: pool.submit(_call, fn, c), _chain(first, second, chunks),

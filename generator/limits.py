@@ -7,9 +7,11 @@ the time limit and starts a fresh one, so one bad task is reported by name and t
 """
 from __future__ import annotations
 
+import ctypes
 import multiprocessing
 import os
 import resource
+import signal
 import time
 from collections import deque
 from dataclasses import dataclass
@@ -20,6 +22,7 @@ from .errors import BuildError, MemberPortalError
 
 TIMEOUT_ENV = "MEMBERPORTAL_RENDER_TIMEOUT"     # seconds per task
 MEMORY_ENV = "MEMBERPORTAL_RENDER_MEMORY"       # MB of address space per worker
+PR_SET_PDEATHSIG = 1                            # linux/prctl.h
 
 
 @dataclass(frozen=True)
@@ -38,8 +41,24 @@ class Limits:
         return cls(seconds, memory)
 
 
-def _serve(conn, fn: Callable[[Any], Any], memory_mb: int) -> None:
+def die_with_parent(parent: int) -> None:
+    """In a worker: be killed when the process that started it dies (Linux; elsewhere nothing).
+
+    A build killed with SIGKILL cannot stop its workers, and a worker waiting on a pipe whose
+    other end it holds itself (fork inherits it; a spawned pool's queue carries both ends)
+    would wait for ever.
+    """
+    try:
+        prctl = ctypes.CDLL(None, use_errno=True).prctl
+    except (OSError, AttributeError):
+        return
+    if prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0) == 0 and os.getppid() != parent:
+        os._exit(1)  # it died before the line above
+
+
+def _serve(conn, fn: Callable[[Any], Any], memory_mb: int, parent: int) -> None:
     """A worker: apply the memory cap, then run tasks until told to stop."""
+    die_with_parent(parent)
     limit = memory_mb * 1024 * 1024
     _, hard = resource.getrlimit(resource.RLIMIT_AS)
     if hard == resource.RLIM_INFINITY or limit < hard:
@@ -101,7 +120,8 @@ def run_limited(fn: Callable[[Any], Any], tasks: list[Any], labels: list[str],
 
     def start() -> _Worker:
         parent, child = ctx.Pipe()
-        process = ctx.Process(target=_serve, args=(child, fn, limits.memory_mb), daemon=True)
+        process = ctx.Process(target=_serve, args=(child, fn, limits.memory_mb, os.getpid()),
+                              daemon=True)
         process.start()
         child.close()
         return _Worker(process, parent)

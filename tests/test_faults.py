@@ -68,6 +68,51 @@ def build_cli(root: Path, **kw) -> subprocess.Popen:
                             stderr=subprocess.PIPE, text=True, **kw)
 
 
+def descendants(pid: int) -> set[int]:
+    """The processes `pid` started, and theirs (Linux: /proc/PID/task/*/children)."""
+    found: set[int] = set()
+    todo = [pid]
+    while todo:
+        for listing in Path(f"/proc/{todo.pop()}/task").glob("*/children"):
+            try:
+                kids = {int(k) for k in listing.read_text().split()} - found
+            except OSError:     # gone meanwhile
+                continue
+            found |= kids
+            todo += kids
+    return found
+
+
+def forks(pid: int, command: bytes) -> set[int]:
+    """The processes under `pid` that run its own command (forked workers, not compilers and
+    linkers that ctypes.util.find_library runs)."""
+    def same(child: int) -> bool:
+        try:
+            return Path(f"/proc/{child}/cmdline").read_bytes() == command
+        except OSError:
+            return False
+    return {child for child in descendants(pid) if same(child)}
+
+
+def running(pids: set[int]) -> set[int]:
+    """Those of `pids` still running (not gone, not a zombie waiting to be reaped)."""
+    def alive(pid: int) -> bool:
+        try:
+            stat = Path(f"/proc/{pid}/stat").read_text()
+        except OSError:
+            return False
+        return stat.rsplit(")", 1)[1].split()[0] != "Z"
+    return {p for p in pids if alive(p)}
+
+
+def all_gone(pids: set[int], within: float = 10.0) -> set[int]:
+    """Waits until none of `pids` runs; returns those still running after `within` seconds."""
+    deadline = time.monotonic() + within
+    while running(pids) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    return running(pids)
+
+
 def wait_for_pages(root: Path, proc: subprocess.Popen, at_least: int = 5) -> None:
     """Until the build is writing personal pages into its staging folder."""
     deadline = time.monotonic() + 60
@@ -116,9 +161,12 @@ def test_sigkill_during_pages_keeps_the_site_and_the_next_build_cleans_up_and_ca
     before = tree(out / "site")
     proc = build_cli(project)
     wait_for_pages(project, proc)
+    workers = descendants(proc.pid)
+    assert len(workers) >= 2, workers                     # two page workers, at least
     proc.kill()
     proc.wait()
     assert proc.returncode == -signal.SIGKILL
+    assert all_gone(workers) == set()                     # no orphan waits for ever
     assert tree(out / "site") == before                  # byte for byte
     assert [n for n in leftovers(out) if n.startswith(".staging-")]  # it died mid-build
     done = build_cli(project)
@@ -240,6 +288,27 @@ def test_full_disk_without_root_keeps_the_previous_site(project, monkeypatch):
                                       "--no-progress", "--workers", "1"])
     assert result.exit_code == 1 and "No space left on device" in result.output
     assert isinstance(result.exception, SystemExit)
+
+
+def test_sigkill_while_inserts_render_leaves_no_pdf_and_no_worker(built, project):
+    parcels = project / "parcels.csv"
+    parcels.write_text("order_id,member_id\n" + "".join(
+        f"T{i:05d},B{i % MEMBERS:04d}\n" for i in range(400)), encoding="utf-8")
+    proc = subprocess.Popen([str(EXE), "-C", str(project), "--as-of", AS_OF, "inserts",
+                             "--parcels", str(parcels), "--chunk", "1", "--workers", "2"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    command = Path(f"/proc/{proc.pid}/cmdline").read_bytes()
+    deadline = time.monotonic() + 60
+    while len(workers := forks(proc.pid, command)) < 2:  # both render workers forked
+        assert proc.poll() is None and time.monotonic() < deadline, proc.communicate()
+        time.sleep(0.01)
+    time.sleep(0.5)                                      # rendering, not starting
+    proc.kill()
+    proc.wait()
+    assert proc.returncode == -signal.SIGKILL
+    assert all_gone(workers) == set()
+    out = project / "output" / "print"
+    assert not out.exists() or not [p.name for p in out.iterdir() if "inserts" in p.name]
 
 
 def test_full_disk_while_writing_a_pdf_keeps_the_previous_pdf(tmp_path, monkeypatch):
