@@ -83,15 +83,17 @@ def descendants(pid: int) -> set[int]:
     return found
 
 
+def cmdline(pid: int) -> bytes:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:     # gone meanwhile
+        return b""
+
+
 def forks(pid: int, command: bytes) -> set[int]:
     """The processes under `pid` that run its own command (forked workers, not compilers and
     linkers that ctypes.util.find_library runs)."""
-    def same(child: int) -> bool:
-        try:
-            return Path(f"/proc/{child}/cmdline").read_bytes() == command
-        except OSError:
-            return False
-    return {child for child in descendants(pid) if same(child)}
+    return {child for child in descendants(pid) if cmdline(child) == command}
 
 
 def running(pids: set[int]) -> set[int]:
@@ -297,10 +299,13 @@ def test_sigkill_while_inserts_render_leaves_no_pdf_and_no_worker(built, project
     proc = subprocess.Popen([str(EXE), "-C", str(project), "--as-of", AS_OF, "inserts",
                              "--parcels", str(parcels), "--chunk", "1", "--workers", "2"],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    command = Path(f"/proc/{proc.pid}/cmdline").read_bytes()
+    command = cmdline(proc.pid)
     deadline = time.monotonic() + 60
     while len(workers := forks(proc.pid, command)) < 2:  # both render workers forked
-        assert proc.poll() is None and time.monotonic() < deadline, proc.communicate()
+        if proc.poll() is not None or time.monotonic() > deadline:
+            seen = {k: cmdline(k) for k in descendants(proc.pid)}
+            raise AssertionError(f"no two workers forked: {command!r}, {seen}, "
+                                 f"{proc.communicate()}")
         time.sleep(0.01)
     time.sleep(0.5)                                      # rendering, not starting
     proc.kill()
