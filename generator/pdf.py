@@ -1,11 +1,14 @@
 """WeasyPrint made safe and strict: a fenced URL fetcher, bundled fonts, warnings as errors, atomic writes, imposition."""
 from __future__ import annotations
 
+import atexit
 import html as htmllib
 import io
 import os
 import re
+import shutil
 import tempfile
+import weakref
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
@@ -225,15 +228,46 @@ def _lean_html(unused: frozenset[str]):
     return LeanHTML
 
 
+FONTS_PREFIX = "memberportal-fonts-"   # + the owning process id + "-" + random
+
+
 class Renderer:
-    """One per process: the font configuration and fetcher are reused for every document."""
+    """One per process: the font configuration and fetcher are reused for every document.
+
+    WeasyPrint copies each @font-face font (27 MB for the bundled ones) into a temporary folder
+    that its own clean-up never removes when the interpreter exits, nor in forked workers
+    (they end with os._exit): every print run left its fonts in /tmp. Here the folder is ours:
+    removed by close() or at exit; a forked worker writes into a subfolder of it, removed
+    with it even when the worker is killed; folders of processes that no longer run are
+    removed when the next Renderer is made.
+    """
 
     def __init__(self, roots: list[Path]):
         from weasyprint.text.fonts import FontConfiguration
         _skip_empty_margin_boxes()
+        _remove_orphaned_font_folders()
         self.roots = roots
         self.fetcher = _fetcher_class()(roots)
         self.font_config = FontConfiguration()
+        self._use_font_folder(Path(tempfile.mkdtemp(prefix=f"{FONTS_PREFIX}{os.getpid()}-")))
+        _renderers.add(self)
+
+    def _use_font_folder(self, folder: Path) -> None:
+        self.font_config._folder = folder       # where WeasyPrint writes @font-face files
+        self._owner = os.getpid()
+
+    def _after_fork(self) -> None:
+        if self.font_config._folder is not None:
+            folder = self.font_config._folder / f"worker-{os.getpid()}"
+            folder.mkdir(exist_ok=True)
+            self._use_font_folder(folder)
+
+    def close(self) -> None:
+        """Remove the font files (in the process that made the folder; nothing elsewhere)."""
+        folder = self.font_config._folder
+        if folder is not None and self._owner == os.getpid():
+            shutil.rmtree(folder, ignore_errors=True)
+            self.font_config._folder = None
 
     def document(self, html: str, base: Path, what: str):
         """Lay out `html`; any WeasyPrint warning or refused fetch is a TemplateError."""
@@ -342,6 +376,35 @@ def write_atomic(path: Path, data: bytes) -> Path:
 
 
 # --- assembling and imposing -----------------------------------------------------------------
+
+
+_renderers: weakref.WeakSet[Renderer] = weakref.WeakSet()
+
+
+def _remove_orphaned_font_folders() -> None:
+    for folder in Path(tempfile.gettempdir()).glob(f"{FONTS_PREFIX}*"):
+        pid = folder.name[len(FONTS_PREFIX):].split("-", 1)[0]
+        if pid.isdigit() and not _running(int(pid)):
+            shutil.rmtree(folder, ignore_errors=True)
+
+
+def _running(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:     # someone else's process
+        return True
+    return True
+
+
+def _close_renderers() -> None:
+    for renderer in list(_renderers):
+        renderer.close()
+
+
+os.register_at_fork(after_in_child=lambda: [r._after_fork() for r in list(_renderers)])
+atexit.register(_close_renderers)
 
 
 class Joiner:

@@ -292,13 +292,21 @@ def test_full_disk_without_root_keeps_the_previous_site(project, monkeypatch):
     assert isinstance(result.exception, SystemExit)
 
 
-def test_sigkill_while_inserts_render_leaves_no_pdf_and_no_worker(built, project):
+def test_sigkill_while_inserts_render_leaves_no_pdf_and_no_worker(built, project, tmp_path):
+    temp = tmp_path / "tmp"                              # where the fonts are copied
+    temp.mkdir()
+    env = {**os.environ, "TMPDIR": str(temp)}
+
+    def inserts(parcels: Path) -> subprocess.Popen:
+        return subprocess.Popen([str(EXE), "-C", str(project), "--as-of", AS_OF, "inserts",
+                                 "--parcels", str(parcels), "--chunk", "1", "--workers", "2"],
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                                env=env)
+
     parcels = project / "parcels.csv"
     parcels.write_text("order_id,member_id\n" + "".join(
         f"T{i:05d},B{i % MEMBERS:04d}\n" for i in range(400)), encoding="utf-8")
-    proc = subprocess.Popen([str(EXE), "-C", str(project), "--as-of", AS_OF, "inserts",
-                             "--parcels", str(parcels), "--chunk", "1", "--workers", "2"],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    proc = inserts(parcels)
     command = cmdline(proc.pid)
     deadline = time.monotonic() + 60
     while len(workers := forks(proc.pid, command)) < 2:  # both render workers forked
@@ -314,6 +322,14 @@ def test_sigkill_while_inserts_render_leaves_no_pdf_and_no_worker(built, project
     assert all_gone(workers) == set()
     out = project / "output" / "print"
     assert not out.exists() or not [p.name for p in out.iterdir() if "inserts" in p.name]
+    # Its fonts folder stays behind (nothing runs at a kill -9); the next run removes it.
+    assert [p.name.startswith(f"memberportal-fonts-{proc.pid}-") for p in temp.iterdir()] \
+        == [True]
+    few = project / "few.csv"
+    few.write_text("order_id,member_id\nF1,B0001\nF2,B0002\n", encoding="utf-8")
+    again = inserts(few)
+    assert again.wait(timeout=120) == 0, again.communicate()
+    assert list(temp.iterdir()) == []
 
 
 def test_full_disk_while_writing_a_pdf_keeps_the_previous_pdf(tmp_path, monkeypatch):

@@ -374,19 +374,23 @@ def test_uncovered_character_names_member(tmp_path):
     assert not out.exists()
 
 
-def test_cli_inserts_and_preview(env):
+def test_cli_inserts_and_preview_leave_no_temporary_files(env, tmp_path):
     root, project, job = env
     exe = Path(sys.executable).parent / "memberportal"
+    temp = {**os.environ, "TMPDIR": str(tmp_path)}  # where WeasyPrint copies the fonts
     run = subprocess.run([str(exe), "-C", str(root), "--as-of", "2026-11-24", "inserts",
-                          "--parcels", str(root / "parcels.csv")], capture_output=True, text=True)
+                          "--parcels", str(root / "parcels.csv"), "--chunk", "1",
+                          "--workers", "2"], capture_output=True, text=True, env=temp)
     assert run.returncode == 0, run.stderr
     assert "5 inserts" in run.stdout
+    assert list(tmp_path.iterdir()) == []           # nor the forked workers' fonts
     run = subprocess.run([str(exe), "-C", str(root), "--as-of", "2026-11-24", "preview",
-                          "insert", "M0001"], capture_output=True, text=True)
+                          "insert", "M0001"], capture_output=True, text=True, env=temp)
     assert run.returncode == 0, run.stderr
     paths = run.stdout.split()
     assert paths[0].endswith("insert-M0001.pdf") and paths[1].endswith(".png")
     assert all(Path(p).is_file() for p in paths)
+    assert list(tmp_path.iterdir()) == []
 
 
 def _part(title: str, sizes: list[tuple[int, int]], inherit: bool) -> bytes:
