@@ -123,15 +123,15 @@ def qr_png(data: str, level: str = "M", border: int = 4) -> bytes:
     """
     n, pixels = _modules(data, level)
     side = n + 2 * border
-    light = b"\xff" * border
-    rows = [b"\xff" * side] * border + \
-        [light + pixels[r * n:(r + 1) * n] + light for r in range(n)] + [b"\xff" * side] * border
     pad = (-side) % 8
-    raw = bytearray()
-    for row in rows:
-        raw.append(0)  # PNG filter: none
-        bits = row.translate(_AS_BITS) + b"1" * pad     # 1 = white in a greyscale image
-        raw += int(bits, 2).to_bytes((side + pad) // 8, "big")
+    # One string of bits for the whole image, each row led by its filter byte (0: none) and
+    # padded to whole bytes, packed by one int(): 1 = white in a greyscale image.
+    bits = pixels.translate(_AS_BITS)
+    edge, tail = b"1" * border, b"1" * (border + pad)
+    blank = [b"00000000" + b"1" * (side + pad)] * border
+    rows = b"".join(blank + [b"00000000" + edge + bits[r * n:(r + 1) * n] + tail
+                             for r in range(n)] + blank)
+    raw = int(rows, 2).to_bytes(len(rows) // 8, "big")
 
     def chunk(kind: bytes, body: bytes) -> bytes:
         return (struct.pack(">I", len(body)) + kind + body +
@@ -139,7 +139,7 @@ def qr_png(data: str, level: str = "M", border: int = 4) -> bytes:
 
     header = struct.pack(">IIBBBBB", side, side, 1, 0, 0, 0, 0)
     return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header)
-            + chunk(b"IDAT", zlib.compress(bytes(raw), 6)) + chunk(b"IEND", b""))
+            + chunk(b"IDAT", zlib.compress(raw, 6)) + chunk(b"IEND", b""))
 
 
 def qr_data_uri(data: str, level: str = "M") -> str:
