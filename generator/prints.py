@@ -437,14 +437,10 @@ def build_inserts(job: Job, project: Project, parcels: list[Parcel], out: Path,
     return {"path": out, "inserts": len(parcels), "bytes": len(data)}
 
 
-def _chunk_label(inserts: list[dict] | list[Parcel]) -> str:
-    """Names the chunk's lines and members; `inserts` are contexts or parcels."""
-    ids = list(dict.fromkeys(one.member_id if isinstance(one, Parcel) else one["member"]["id"]
-                             for one in inserts))
-    first, last = (one.line if isinstance(one, Parcel) else one["line"]
-                   for one in (inserts[0], inserts[-1]))
+def _chunk_label(parcels: list[Parcel]) -> str:
+    ids = list(dict.fromkeys(p.member_id for p in parcels))
     who = ", ".join(ids[:5]) + (", …" if len(ids) > 5 else "")
-    return (f"inserts for lines {first}–{last} of the parcels file "
+    return (f"inserts for lines {parcels[0].line}–{parcels[-1].line} of the parcels file "
             f"(member{'s' if len(ids) > 1 else ''} {who})")
 
 
