@@ -292,11 +292,25 @@ class Brand:
 
 
 def _clear(out: Path) -> None:
+    if _ours(out):
+        shutil.rmtree(out)
+
+
+def set_aside(out: Path, trash: Path) -> None:
+    """Move a brand made earlier into `trash` (same filesystem), for the caller to delete
+    after its timings: see bench/build.py for why not now."""
+    if _ours(out):
+        trash.mkdir(parents=True, exist_ok=True)
+        out.rename(trash / f"{out.name}-{time.time_ns()}")
+
+
+def _ours(out: Path) -> bool:
+    """`out` exists and may be emptied (made by this script, or empty)."""
     if not out.exists():
-        return
+        return False
     if not (out / MARKER).exists() and any(out.iterdir()):
         raise SystemExit(f"{out} is not empty and was not made by this script; choose another --out")
-    shutil.rmtree(out)
+    return True
 
 
 def make(n: int, out: Path, seed: int = 1, layout: str = "sharded", as_of: date = AS_OF,
