@@ -418,8 +418,11 @@ STAGES: list[tuple[str, Stage]] = [("gather", gather), ("assets", assets), ("por
 def run(root: Path, as_of: date, stages: list[tuple[str, Stage]] | None = None,
         strict: bool = False, show_progress: bool = True,
         on_stage: Callable[[str], None] | None = None, executor: str | None = None,
-        workers: int | None = None, chunk: int = CHUNK) -> Build:
-    """Run the stages; the live site changes only in the swap stage, and only if all ran."""
+        workers: int | None = None, chunk: int = CHUNK, then_exit: bool = False) -> Build:
+    """Run the stages; the live site changes only in the swap stage, and only if all ran.
+
+    `then_exit`: the process ends after the build (the command line), so the garbage
+    collector stays off (see paused_gc)."""
     b = Build(root.resolve(), as_of, strict=strict, show_progress=show_progress,
               executor=executor, workers=workers, chunk=chunk)
     try:
@@ -428,7 +431,8 @@ def run(root: Path, as_of: date, stages: list[tuple[str, Stage]] | None = None,
         raise _os_error(e, "start", False, b.out) from None
     # paused_gc: the main process keeps ~100 small objects per member and frees few; the
     # collector walking them all, again and again, cost more than the pages stage's own work
-    with _lock(b.out), _signals_stop_the_build(), _build_date(as_of), paused_gc():
+    with _lock(b.out), _signals_stop_the_build(), _build_date(as_of), \
+            paused_gc(resume=not then_exit):
         recover(b.out)
         swapped = False
         try:

@@ -15,6 +15,11 @@ from .project import Project, find_root, load
 from .rules import STAGES, Status
 
 
+# True in the `memberportal` program, which ends after its one command; False where the
+# commands run inside another process (tests, a host application).
+_one_command = False
+
+
 class Context:
     def __init__(self, root: Path | None, as_of: date | None, lang: str):
         self._root = root
@@ -166,7 +171,7 @@ def build(obj: Context, strict: bool, progress: bool, executor: str, workers: in
     from .build import CHUNK, run
     start = time.perf_counter()
     b = run(obj.root, obj.as_of, strict=strict, show_progress=progress, executor=executor,
-            workers=workers, chunk=chunk or CHUNK)
+            workers=workers, chunk=chunk or CHUNK, then_exit=_one_command)
     for error in b.failures:
         click.echo(str(error), err=True)
     stages = ", ".join(f"{name} {sec:.1f}s" for name, sec in b.timings.items())
@@ -414,6 +419,8 @@ def preview(obj: Context, kind: str, member_id: str):
 
 
 def main() -> None:
+    global _one_command
+    _one_command = True
     cli(prog_name="memberportal")
 
 

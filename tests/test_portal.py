@@ -332,3 +332,38 @@ def test_a_swap_cut_off_midway_is_finished_by_the_next_build(project, monkeypatc
     assert not list((project / "output").glob(".staging-*"))
     again = build(project)
     assert again.rendered == 0 and again.reused == len(MEMBERS)
+
+
+def test_the_collector_stays_off_after_a_build_only_in_the_one_command_program(
+        project, monkeypatch):
+    """`memberportal build` ends after the build: run(then_exit=True) leaves the garbage
+    collector off (turned on it would pass once over everything the build made). Where the
+    command runs inside another process (CliRunner here) it is back on afterwards."""
+    import gc
+    import sys
+
+    from generator import cli as cli_mod
+    assert gc.isenabled()
+    result = CliRunner().invoke(cli, ["-C", str(project), "--as-of", AS_OF, "build",
+                                      "--no-progress"])
+    assert result.exit_code == 0, result.output
+    assert gc.isenabled()
+
+    calls = []
+
+    def recorded(*args, **kw):
+        calls.append(kw)
+        return run(*args, **kw)
+
+    monkeypatch.setattr(cli_mod, "_one_command", False)  # restored afterwards
+    monkeypatch.setattr(build_mod, "run", recorded)
+    monkeypatch.setattr(sys, "argv", ["memberportal", "-C", str(project), "--as-of", AS_OF,
+                                      "build", "--no-progress"])
+    try:
+        with pytest.raises(SystemExit) as end:
+            cli_mod.main()
+        assert end.value.code == 0
+        assert calls and calls[0]["then_exit"] is True
+        assert not gc.isenabled()
+    finally:
+        gc.enable()
