@@ -39,6 +39,7 @@ sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "bench"))
 
 from generator.build import run  # noqa: E402
+import machine  # noqa: E402
 
 AS_OF = date(2026, 11, 24)
 
@@ -150,7 +151,8 @@ def main() -> None:
     root = args.out or REPO / "output" / "bench" / f"build-{n}"
     import make_brand
     print(f"bench/build.py: {n:,} members, {os.cpu_count()} cores, executor {args.executor}"
-          f"{f' ({args.workers} workers)' if args.workers else ''}", flush=True)
+          f"{f' ({args.workers} workers)' if args.workers else ''}; {machine.describe()}",
+          flush=True)
     trash = root.parent / ".bench-trash"  # deleted after the timings (see the docstring)
     if not (args.reuse and (root / make_brand.MARKER).exists()):
         make_brand.set_aside(root, trash)
@@ -178,6 +180,7 @@ def main() -> None:
     me = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     kids = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
     print(f"getrusage high-water: this process {me:,.0f} MB, largest child {kids:,.0f} MB")
+    print(f"after the timings: {machine.describe()}", flush=True)
     if trash.exists():
         import shutil
         start = time.perf_counter()

@@ -50,11 +50,13 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
+sys.path.insert(0, str(REPO / "bench"))
 
 from tqdm import tqdm  # noqa: E402
 
 from generator import prints  # noqa: E402
 from generator.project import load, paused_gc  # noqa: E402
+import machine  # noqa: E402
 
 AS_OF = date(2026, 11, 24)
 
@@ -167,7 +169,8 @@ def main() -> None:
 def run(args, members: int, work: Path) -> None:
     import weasyprint
     print(f"machine: {os.cpu_count()} cores, load average {os.getloadavg()[0]:.2f} "
-          f"(shared machines make timings noisy); WeasyPrint {weasyprint.__version__}")
+          f"(shared machines make timings noisy), {machine.describe()}; "
+          f"WeasyPrint {weasyprint.__version__}", flush=True)
     t = time.perf_counter()
     how = make_brand(work / "brand", members)
     project = load(work / "brand")
@@ -232,7 +235,7 @@ def run(args, members: int, work: Path) -> None:
             ratios.append(f"{each / per:.0f}x {against}")
     print(f"RESULT: {rate:.1f} inserts/s for {args.parcels:,} parcels (target >= 120); "
           + ("; ".join(ratios) + " (target >= 500x the naive way)" if ratios else "no naive sample")
-          + f"; load average now {os.getloadavg()[0]:.2f}")
+          + f"; load average now {os.getloadavg()[0]:.2f}, {machine.describe()}")
 
     if args.profile:
         profile(job, project, parcels[:args.chunk])
