@@ -367,3 +367,22 @@ def test_the_collector_stays_off_after_a_build_only_in_the_one_command_program(
         assert not gc.isenabled()
     finally:
         gc.enable()
+
+
+def test_removing_the_old_site_after_a_full_exchange_is_timed(project):
+    """Every page changes (a new page template): the staged site is exchanged whole and the
+    old one, left in staging, is deleted before run() returns, timed as "cleanup"."""
+    first = build(project)
+    assert set(first.timings) >= {"gather", "pages", "swap", "cleanup"}
+    (project / "templates" / "member").mkdir(parents=True)
+    original = (Path(build_mod.__file__).parent.parent / "templates" / "member" /
+                "page.html").read_text(encoding="utf-8")
+    (project / "templates" / "member" / "page.html").write_text(
+        "<!-- v2 -->" + original, encoding="utf-8")
+    again = build(project)
+    assert again.rendered == len(MEMBERS) and again.reused == 0
+    assert again.timings["cleanup"] >= 0
+    assert sorted(p.name for p in (project / "output").iterdir()) == [
+        ".build.lock", "portal-state.json", "site", "site-manifest.json"]
+    page = site(project) / "m" / tokens_of(project)["A001"] / "index.html"
+    assert "<!-- v2 -->" in page.read_text(encoding="utf-8")
