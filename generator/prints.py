@@ -376,12 +376,11 @@ def build_inserts(job: Job, project: Project, parcels: list[Parcel], out: Path,
     `progress(n)` is called as each chunk of `n` inserts is rendered (e.g. a progress bar).
     """
     brand, page = brand_context(project), sheet.css()
-    spans = [parcels[s:s + chunk] for s in range(0, len(parcels), chunk)]
     remote = bool(executor and executor != LOCAL)
-    if remote:  # the cluster gets contexts: no project, no secret
-        contexts = insert_contexts(job, project, parcels)
-        spans = [contexts[s:s + chunk] for s in range(0, len(contexts), chunk)]
-    chunks = [(i, brand, page, span) for i, span in enumerate(spans)]
+    # the cluster gets contexts (no project, no secret); forked workers make their own
+    items = insert_contexts(job, project, parcels) if remote else parcels
+    chunks = [(i, brand, page, items[s:s + chunk])
+              for i, s in enumerate(range(0, len(items), chunk))]
     errors: list[MemberPortalError] = []
     joiner = Joiner()                 # chunks are joined in file order as they arrive
     early: dict[int, bytes] = {}      # chunks back before an earlier one
