@@ -162,9 +162,7 @@ def main() -> None:
         print(f"{'make_brand':<28} {time.perf_counter() - start:7.1f} s  "
               f"{counts['orders']:,} orders in {counts['files']:,} files", flush=True)
     for old in (root / "output", root / ".memberportal" / "cache"):
-        if old.exists():
-            trash.mkdir(parents=True, exist_ok=True)
-            old.rename(trash / f"{old.name}-{time.time_ns()}")
+        machine.set_aside(old, trash)
 
     full = build(root, "full build", args)
     build(root, "rebuild, nothing changed", args)

@@ -1,7 +1,9 @@
-"""How fast this shared machine is right now: a fixed pure-Python workload, timed."""
+"""This shared machine: how fast it is right now (a fixed workload, timed), and clean-up that
+does not slow the timings down (set_aside)."""
 from __future__ import annotations
 
 import time
+from pathlib import Path
 
 
 def yardstick(rounds: int = 5) -> float:
@@ -19,6 +21,16 @@ def yardstick(rounds: int = 5) -> float:
         " ".join(words).encode().decode().split()
         best = min(best, time.process_time() - start)
     return best * 1000
+
+
+def set_aside(path: Path, trash: Path) -> None:
+    """Move `path` (if it exists) into `trash` on the same filesystem, for the caller to delete
+    after its timings. On ext4 without a journal (the development machine's disk) files made
+    in the minutes after a large deletion cost several times the system time: see
+    bench/build.py."""
+    if path.exists():
+        trash.mkdir(parents=True, exist_ok=True)
+        path.rename(trash / f"{path.name}-{time.time_ns()}")
 
 
 def describe() -> str:

@@ -27,6 +27,7 @@ sys.path.insert(0, str(REPO))
 
 from generator.project import PROGRAM_FILE, load_program  # noqa: E402
 from generator.rules import add_months  # noqa: E402
+import machine  # noqa: E402
 
 AS_OF = date(2026, 11, 24)
 FIRST_DAY = date(2019, 1, 1)
@@ -297,11 +298,9 @@ def _clear(out: Path) -> None:
 
 
 def set_aside(out: Path, trash: Path) -> None:
-    """Move a brand made earlier into `trash` (same filesystem), for the caller to delete
-    after its timings: see bench/build.py for why not now."""
+    """Move a brand made earlier into `trash`, for the caller to delete after its timings."""
     if _ours(out):
-        trash.mkdir(parents=True, exist_ok=True)
-        out.rename(trash / f"{out.name}-{time.time_ns()}")
+        machine.set_aside(out, trash)
 
 
 def _ours(out: Path) -> bool:

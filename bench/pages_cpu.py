@@ -33,6 +33,7 @@ from generator.portal import PRIVATE_DIR, build_portal, language  # noqa: E402
 from generator.project import load_program, member_stamps, read_members  # noqa: E402
 from generator.templates import environment  # noqa: E402
 from generator.tokens import load_secret  # noqa: E402
+from machine import set_aside  # noqa: E402
 
 AS_OF = date(2026, 11, 24)
 BATCH = 100
@@ -71,12 +72,8 @@ def main() -> None:
 
     trash = root / "output" / "bench-pages-cpu-trash"
 
-    def fresh() -> None:
-        # moved aside, deleted at the end: on ext4 without a journal, pages written just
-        # after deleting others cost several times the system time (bench/build.py)
-        if scratch.exists():
-            trash.mkdir(parents=True, exist_ok=True)
-            scratch.rename(trash / str(time.time_ns()))
+    def fresh() -> None:  # the last run's pages are deleted at the end, not before this run
+        set_aside(scratch, trash)
         (scratch / "site").mkdir(parents=True)
 
     def step(name, run):
