@@ -453,12 +453,39 @@ def run(root: Path, as_of: date, stages: list[tuple[str, Stage]] | None = None,
         finally:
             # With a journal, the swap was cut off midway: the next build finishes it.
             if b.staging and not (b.staging / JOURNAL).exists():
-                # After a full exchange the old site is in staging: 100,000 pages took 40 s
-                # to delete on the development machine, so it is timed with the stages.
                 start = time.perf_counter()
-                shutil.rmtree(b.staging, ignore_errors=True)
+                try:
+                    _remove_staging(b.staging, b.show_progress)
+                except _Stop as stop:  # what is left goes at the next build (recover)
+                    stop.swapped = swapped
+                    raise
                 b.timings["cleanup"] = time.perf_counter() - start
     return b
+
+
+def _remove_staging(staging: Path, show_progress: bool) -> None:
+    """Delete the staging folder. After a full exchange it holds the old site: 100,000 pages
+    took 40 s to delete on the development machine, so they go one by one under a bar."""
+    pages = staging / SITE_DIR / PRIVATE_DIR
+    try:
+        with os.scandir(pages) as entries:
+            names = [e.name for e in entries if e.is_dir(follow_symlinks=False)]
+    except OSError:
+        names = []
+    if names:
+        from tqdm import tqdm
+        with tqdm(total=len(names), desc="removing the previous site", unit="page",
+                  file=sys.stderr, disable=not show_progress or None, leave=False,
+                  miniters=1000) as bar:
+            for name in names:
+                folder = f"{pages}/{name}"
+                try:  # a page folder holds index.html only; anything else: rmtree
+                    os.unlink(f"{folder}/index.html")
+                    os.rmdir(folder)
+                except OSError:
+                    shutil.rmtree(folder, ignore_errors=True)
+                bar.update()
+    shutil.rmtree(staging, ignore_errors=True)
 
 
 # --- faults: signals, full disks, the build date ---------------------------------------------

@@ -2,9 +2,11 @@
 atomic swap."""
 from __future__ import annotations
 
+import io
 import json
 import os
 import re
+import sys
 from datetime import date
 from pathlib import Path
 
@@ -369,7 +371,12 @@ def test_the_collector_stays_off_after_a_build_only_in_the_one_command_program(
         gc.enable()
 
 
-def test_removing_the_old_site_after_a_full_exchange_is_timed(project):
+class _Terminal(io.StringIO):
+    def isatty(self) -> bool:
+        return True
+
+
+def test_removing_the_old_site_after_a_full_exchange_is_timed(project, monkeypatch):
     """Every page changes (a new page template): the staged site is exchanged whole and the
     old one, left in staging, is deleted before run() returns, timed as "cleanup"."""
     first = build(project)
@@ -379,9 +386,13 @@ def test_removing_the_old_site_after_a_full_exchange_is_timed(project):
                 "page.html").read_text(encoding="utf-8")
     (project / "templates" / "member" / "page.html").write_text(
         "<!-- v2 -->" + original, encoding="utf-8")
-    again = build(project)
+    terminal = _Terminal()
+    monkeypatch.setattr(sys, "stderr", terminal)
+    again = run(project, DAY, show_progress=True)
     assert again.rendered == len(MEMBERS) and again.reused == 0
     assert again.timings["cleanup"] >= 0
+    shown = terminal.getvalue()              # a progress bar while the old pages go
+    assert "\rremoving the" in shown and f"| 0/{len(MEMBERS)} [00:00<?, ?page/s]" in shown
     assert sorted(p.name for p in (project / "output").iterdir()) == [
         ".build.lock", "portal-state.json", "site", "site-manifest.json"]
     page = site(project) / "m" / tokens_of(project)["A001"] / "index.html"
