@@ -376,6 +376,19 @@ class _Terminal(io.StringIO):
         return True
 
 
+def test_pages_put_live_in_place_show_a_progress_bar(project, monkeypatch):
+    build(project)
+    path = project / "members" / "A001.yml"
+    path.write_text(path.read_text(encoding="utf-8").replace("price: 900", "price: 950"),
+                    encoding="utf-8")
+    terminal = _Terminal()
+    monkeypatch.setattr(sys, "stderr", terminal)
+    again = run(project, DAY, show_progress=True)
+    assert again.rendered == 1 and again.reused == len(MEMBERS) - 1
+    shown = terminal.getvalue()
+    assert "\rputting pages live" in shown and "| 0/1 [00:00<?, ?page/s]" in shown
+
+
 def test_removing_the_old_site_after_a_full_exchange_is_timed(project, monkeypatch):
     """Every page changes (a new page template): the staged site is exchanged whole and the
     old one, left in staging, is deleted before run() returns, timed as "cleanup"."""
