@@ -308,19 +308,25 @@ def _out(obj: Context, given: Path | None, name: str) -> Path:
 @click.option("--executor", default="local", show_default=True, metavar="local|dask://HOST:PORT",
               help="Where batches render (Dask workers need the project folder at the same "
                    "path).")
+@click.option("--progress/--no-progress", default=True, show_default=True,
+              help="Show a progress bar (tqdm) while the inserts render.")
 @click.pass_obj
 def inserts(obj: Context, parcels_file, output, size, bleed, no_marks, impose, workers, chunk,
-            executor):
+            executor, progress):
     """One print-ready PDF with an insert per parcel, in the file's order."""
     import time
+    from tqdm import tqdm
     from .prints import Sheet, build_inserts, parse_impose, read_parcels
     project = obj.project
     parcels = read_parcels(parcels_file, project)
     started = time.perf_counter()
     out = _out(obj, output, f"inserts-{parcels_file.stem}.pdf")
-    result = build_inserts(_print_job(obj), project, parcels, out,
-                           Sheet(size, bleed, not no_marks), workers, chunk,
-                           parse_impose(impose) if impose else None, executor=executor)
+    with tqdm(total=len(parcels), desc="inserts", unit="insert", file=sys.stderr,
+              disable=not progress or None, leave=False, smoothing=0.05) as bar:
+        result = build_inserts(_print_job(obj), project, parcels, out,
+                               Sheet(size, bleed, not no_marks), workers, chunk,
+                               parse_impose(impose) if impose else None, executor=executor,
+                               progress=bar.update)
     took = time.perf_counter() - started
     click.echo(f"{result['path']}: {result['inserts']} inserts, "
                f"{result['bytes'] / 1e6:.1f} MB, {took:.1f} s "

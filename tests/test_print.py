@@ -1,11 +1,16 @@
 """Print artifacts read back: pages, boxes, text, embedded fonts, QR codes; bad input refused."""
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import os
+import pty
 import re
 import shutil
+import struct
 import subprocess
 import sys
+import termios
 import textwrap
 from datetime import date
 from pathlib import Path
@@ -391,6 +396,31 @@ def test_cli_inserts_and_preview_leave_no_temporary_files(env, tmp_path):
     assert paths[0].endswith("insert-M0001.pdf") and paths[1].endswith(".png")
     assert all(Path(p).is_file() for p in paths)
     assert list(tmp_path.iterdir()) == []
+
+
+def test_cli_inserts_show_a_progress_bar_on_a_terminal(env, tmp_path):
+    root, project, job = env
+    exe = Path(sys.executable).parent / "memberportal"
+    command = [str(exe), "-C", str(root), "--as-of", "2026-11-24", "inserts", "--parcels",
+               str(root / "parcels.csv"), "--chunk", "2", "--workers", "2"]
+    shown = {}
+    for flag in ("--progress", "--no-progress"):
+        master, terminal = pty.openpty()                 # stderr is a terminal, as by hand
+        fcntl.ioctl(terminal, termios.TIOCSWINSZ, struct.pack("HHHH", 24, 100, 0, 0))
+        proc = subprocess.Popen(command + [flag, "-o", str(tmp_path / f"{flag}.pdf")],
+                                stdout=subprocess.DEVNULL, stderr=terminal)
+        os.close(terminal)
+        out = b""
+        with contextlib.suppress(OSError):               # EIO: the program has ended
+            while chunk := os.read(master, 4096):        # read as it is written
+                out += chunk
+        os.close(master)
+        assert proc.wait(timeout=120) == 0, out
+        shown[flag] = out.decode()
+    # tqdm's bar: count of the whole, elapsed<remaining, rate
+    assert re.search(r"inserts: +\d+%\|.*\| \d/5 \[\d\d:\d\d<[?\d:]+, +[?\d.]+insert/s\]",
+                     shown["--progress"]), shown
+    assert "inserts:" not in shown["--no-progress"]
 
 
 def _part(title: str, sizes: list[tuple[int, int]], inherit: bool) -> bytes:
