@@ -339,12 +339,20 @@ def inserts(obj: Context, parcels_file, output, size, bleed, no_marks, impose, w
 @click.option("--layout", type=click.Choice(["sheet", "single"]), default="sheet",
               show_default=True, help="10-up A4 sheets for duplex, or one face per page.")
 @click.option("--member", "member_ids", multiple=True, help="Only these members.")
+@click.option("--workers", type=int, default=None, help="Processes (default: up to 2).")
+@click.option("--progress/--no-progress", default=True, show_default=True,
+              help="Show a progress bar (tqdm) while the cards render.")
 @click.pass_obj
-def cards(obj: Context, output, layout, member_ids):
+def cards(obj: Context, output, layout, member_ids, workers, progress):
     """Retention cards (90×54 mm) for every member with an active retention offer."""
-    from .prints import build_cards
-    result = build_cards(_print_job(obj), obj.project, _out(obj, output, "cards.pdf"), layout,
-                         list(member_ids) or None)
+    from tqdm import tqdm
+    from .prints import card_contexts, render_cards
+    job, project = _print_job(obj), obj.project
+    chosen = card_contexts(job, project, list(member_ids) or None)
+    with tqdm(total=len(chosen), desc="cards", unit="card", file=sys.stderr,
+              disable=not progress or None, leave=False, smoothing=0.05) as bar:
+        result = render_cards(job, project, chosen, _out(obj, output, "cards.pdf"), layout,
+                              workers, progress=bar.update)
     click.echo(f"{result['path']}: {result['cards']} cards, {result['bytes'] / 1e6:.1f} MB")
 
 

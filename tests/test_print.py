@@ -197,6 +197,24 @@ def test_cards_sheet_duplex_and_codes(env):
     assert "李*" in pdftotext(out, 1)
 
 
+def test_cards_in_chunks_on_workers_equal_one_document(env, tmp_path, monkeypatch):
+    from pypdf import PdfReader
+    root, project, job = env
+    cards = prints.card_contexts(job, project) * 9               # 27 cards, three sheets
+    whole, chunked = tmp_path / "whole.pdf", tmp_path / "chunked.pdf"
+    prints.render_cards(job, project, cards, whole, workers=1)   # CARD_CHUNK 100: one document
+    monkeypatch.setattr(prints, "CARD_CHUNK", 10)                # one sheet a document
+    done = []
+    result = prints.render_cards(job, project, cards, chunked, workers=2, progress=done.append)
+    assert result["cards"] == 27 and done and sum(done) == 27 and len(done) == 3
+    pages = len(PdfReader(str(whole)).pages)
+    assert pages == len(PdfReader(str(chunked)).pages) == 6      # front, back, ×3
+    for page in range(1, pages + 1):
+        assert pdftotext(chunked, page) == pdftotext(whole, page), page
+    assert len(qr_codes(raster(chunked, 6, dpi=200))) == 7       # the last back sheet
+    assert all(r["emb"] == "yes" for r in fonts(chunked))
+
+
 def test_cards_single_layout_has_bleed(env):
     from pypdf import PdfReader
     root, project, job = env
@@ -398,29 +416,37 @@ def test_cli_inserts_and_preview_leave_no_temporary_files(env, tmp_path):
     assert list(tmp_path.iterdir()) == []
 
 
-def test_cli_inserts_show_a_progress_bar_on_a_terminal(env, tmp_path):
+def _on_a_terminal(command: list[str]) -> str:
+    """What `command` writes to its stderr when that is a terminal (100 columns), as by hand."""
+    master, terminal = pty.openpty()
+    fcntl.ioctl(terminal, termios.TIOCSWINSZ, struct.pack("HHHH", 24, 100, 0, 0))
+    proc = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=terminal)
+    os.close(terminal)
+    out = b""
+    with contextlib.suppress(OSError):               # EIO: the program has ended
+        while chunk := os.read(master, 4096):        # read as it is written
+            out += chunk
+    os.close(master)
+    assert proc.wait(timeout=120) == 0, out
+    return out.decode()
+
+
+@pytest.mark.parametrize("what, unit, total, args", [
+    ("inserts", "insert", 5, ["--parcels", "{root}/parcels.csv", "--chunk", "2"]),
+    ("cards", "card", 3, []),
+])
+def test_cli_print_runs_show_a_progress_bar_on_a_terminal(env, tmp_path, what, unit, total,
+                                                          args):
     root, project, job = env
     exe = Path(sys.executable).parent / "memberportal"
-    command = [str(exe), "-C", str(root), "--as-of", "2026-11-24", "inserts", "--parcels",
-               str(root / "parcels.csv"), "--chunk", "2", "--workers", "2"]
-    shown = {}
-    for flag in ("--progress", "--no-progress"):
-        master, terminal = pty.openpty()                 # stderr is a terminal, as by hand
-        fcntl.ioctl(terminal, termios.TIOCSWINSZ, struct.pack("HHHH", 24, 100, 0, 0))
-        proc = subprocess.Popen(command + [flag, "-o", str(tmp_path / f"{flag}.pdf")],
-                                stdout=subprocess.DEVNULL, stderr=terminal)
-        os.close(terminal)
-        out = b""
-        with contextlib.suppress(OSError):               # EIO: the program has ended
-            while chunk := os.read(master, 4096):        # read as it is written
-                out += chunk
-        os.close(master)
-        assert proc.wait(timeout=120) == 0, out
-        shown[flag] = out.decode()
+    command = [str(exe), "-C", str(root), "--as-of", "2026-11-24", what, "--workers", "2"] + \
+        [a.format(root=root) for a in args]
+    shown = {flag: _on_a_terminal(command + [flag, "-o", str(tmp_path / f"{flag}.pdf")])
+             for flag in ("--progress", "--no-progress")}
     # tqdm's bar: count of the whole, elapsed<remaining, rate
-    assert re.search(r"inserts: +\d+%\|.*\| \d/5 \[\d\d:\d\d<[?\d:]+, +[?\d.]+insert/s\]",
+    assert re.search(rf"{what}: +\d+%\|.*\| \d/{total} \[\d\d:\d\d<[?\d:]+, +[?\d.]+{unit}/s\]",
                      shown["--progress"]), shown
-    assert "inserts:" not in shown["--no-progress"]
+    assert f"{what}:" not in shown["--no-progress"]
 
 
 def _part(title: str, sizes: list[tuple[int, int]], inherit: bool) -> bytes:
