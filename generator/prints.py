@@ -482,16 +482,17 @@ def card_contexts(job: Job, project: Project, member_ids: list[str] | None = Non
     refs_ok = member_refs(job.secret, [m.id for m in project.members])  # collision check
     del refs_ok
     out = []
-    for m in project.members:
-        if member_ids is not None and m.id not in member_ids:
-            continue
-        ctx = member_context(job, project, m.id, project.status(m, job.as_of))
-        if ctx["offer"] is None:
-            if member_ids is not None:
-                raise BuildError("has no active retention offer on "
-                                 f"{job.as_of.isoformat()}", member=m.id, kind="card")
-            continue
-        out.append(ctx)
+    with paused_gc():  # as in Project.statuses: every member's status is made
+        for m in project.members:
+            if member_ids is not None and m.id not in member_ids:
+                continue
+            ctx = member_context(job, project, m.id, project.status(m, job.as_of))
+            if ctx["offer"] is None:
+                if member_ids is not None:
+                    raise BuildError("has no active retention offer on "
+                                     f"{job.as_of.isoformat()}", member=m.id, kind="card")
+                continue
+            out.append(ctx)
     return out
 
 

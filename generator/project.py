@@ -64,11 +64,13 @@ class Project:
     def statuses(self, as_of: date) -> tuple[list[Status], list[MemberPortalError]]:
         """Every member's status; a member whose records contradict each other is an error."""
         out, errors = [], []
-        for m in self.members:
-            try:
-                out.append(self.status(m, as_of))
-            except MemberPortalError as e:
-                errors.append(e)
+        # all kept: with the collector on, 100,000 statuses took 35 s, 19 s of it collecting
+        with paused_gc(freeze=True):
+            for m in self.members:
+                try:
+                    out.append(self.status(m, as_of))
+                except MemberPortalError as e:
+                    errors.append(e)
         return out, errors
 
 
@@ -360,18 +362,23 @@ def read_all(root: Path, paths: list[Path], program: Program | None,
 
 
 @contextmanager
-def paused_gc(resume: bool = True):
+def paused_gc(resume: bool = True, freeze: bool = False):
     """Loading allocates millions of objects and frees none; the cyclic collector would walk
     every one of them again and again (measured: half the load time for large files).
 
     `resume=False` leaves it off afterwards, for a process that ends soon: turned back on, it
     collects once over everything made while it was off (0.2-0.3 s after a 100,000-member
-    build), which the exit makes pointless."""
+    build), which the exit makes pointless. `freeze=True` puts what is alive then out of the
+    collector's sight for good (gc.freeze), for data the process keeps: turned back on, the
+    collector walks objects made while it was off once per generation as they age (100,000
+    statuses: 12.5 s in three passes over ten million objects)."""
     enabled = gc.isenabled()
     gc.disable()
     try:
         yield
     finally:
+        if freeze:
+            gc.freeze()
         if enabled and resume:
             gc.enable()
 
