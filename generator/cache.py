@@ -26,10 +26,11 @@ def _key(program_file: Path) -> str:
 
 
 def cached(root: Path, files: list[tuple[Path, str]], program_file: Path,
-           read: Callable[[Path, str], T], keep: Callable[[T], bool]) -> list[T]:
+           read: Callable[[Path, str], T], keep: Callable[[T], bool],
+           progress: Callable[[int], None] | None = None) -> list[T]:
     """read(path, shown) for every file, in order, reusing results of files whose size and
     modification time are unchanged. The cache is written only when `keep` approves of
-    every result."""
+    every result. `progress(n)` is told of files done: taken from the cache or read."""
     stats = [path.stat() for path, _ in files]
     total = sum(s.st_size for s in stats)
     count = max(1, min(1024, total // BUCKET_BYTES))
@@ -45,14 +46,20 @@ def cached(root: Path, files: list[tuple[Path, str]], program_file: Path,
     for b, indexes in buckets.items():
         entries = _read_bucket(folder / f"members-{count}-{b}.pickle", key)
         stored[b] = entries
+        hits = 0
         for i in indexes:
             hit = entries.get(files[i][1])
             if hit is not None and hit[0] == stamps[i]:
                 results[i] = hit[1]
+                hits += 1
             else:
                 missing.append(i)
+        if progress:
+            progress(hits)
     for i in missing:
         results[i] = read(*files[i])
+        if progress:
+            progress(1)
     if not all(keep(r) for r in results):
         return results  # a project with errors writes nothing, not even its cache
     touched = set(missing)

@@ -26,6 +26,7 @@ class Context:
         self.as_of = as_of or date.today()
         self.lang = lang
         self._project: Project | None = None
+        self.show_progress = True     # a command's --no-progress turns its bars off
 
     @property
     def root(self) -> Path:
@@ -34,8 +35,18 @@ class Context:
     @property
     def project(self) -> Project:
         if self._project is None:
-            self._project = load(self.root)
+            from .project import member_files
+            root = self.root
+            files = member_files(root)
+            with self.bar(len(files), "reading members", "file") as bar:
+                self._project = load(root, files=files, progress=bar.update)
         return self._project
+
+    def bar(self, total: int, desc: str, unit: str):
+        """A tqdm progress bar on stderr, drawn only on a terminal, gone when done."""
+        from tqdm import tqdm
+        return tqdm(total=total, desc=desc, unit=unit, file=sys.stderr, leave=False,
+                    disable=not self.show_progress or None, smoothing=0.05)
 
 
 def _fail(error: MemberPortalError) -> None:
@@ -75,7 +86,8 @@ def cli(ctx, root, as_of, lang):
 def check(obj: Context):
     """Validate every file and print a summary (members per tier and per stage)."""
     project = obj.project
-    statuses, errors = project.statuses(obj.as_of)
+    with obj.bar(len(project.members), "members", "member") as bar:
+        statuses, errors = project.statuses(obj.as_of, bar.update)
     if errors:
         raise ValidationFailed(errors)
     tiers = Counter(s.tier.tier.id for s in statuses)
@@ -252,7 +264,8 @@ def report(obj: Context, save_snapshot: bool):
     from .snapshot import load_snapshot, save_snapshot as save, tiers_of
     project = obj.project
     snapshot = load_snapshot(project.root)
-    path, data = write_report(project, obj.as_of, obj.lang, snapshot)
+    with obj.bar(len(project.members), "members", "member") as bar:
+        path, data = write_report(project, obj.as_of, obj.lang, snapshot, bar.update)
     kpi = data["kpi"]
     click.echo(f"{rel(path, project.root)}: {kpi['members']} members, {kpi['calls']} calls due "
                f"this week ({kpi['calls_late']} overdue), {kpi['at_risk']} at risk, "
@@ -315,14 +328,13 @@ def inserts(obj: Context, parcels_file, output, size, bleed, no_marks, impose, w
             executor, progress):
     """One print-ready PDF with an insert per parcel, in the file's order."""
     import time
-    from tqdm import tqdm
     from .prints import Sheet, build_inserts, parse_impose, read_parcels
+    obj.show_progress = progress
     project = obj.project
     parcels = read_parcels(parcels_file, project)
     started = time.perf_counter()
     out = _out(obj, output, f"inserts-{parcels_file.stem}.pdf")
-    with tqdm(total=len(parcels), desc="inserts", unit="insert", file=sys.stderr,
-              disable=not progress or None, leave=False, smoothing=0.05) as bar:
+    with obj.bar(len(parcels), "inserts", "insert") as bar:
         result = build_inserts(_print_job(obj), project, parcels, out,
                                Sheet(size, bleed, not no_marks), workers, chunk,
                                parse_impose(impose) if impose else None, executor=executor,
@@ -345,12 +357,11 @@ def inserts(obj: Context, parcels_file, output, size, bleed, no_marks, impose, w
 @click.pass_obj
 def cards(obj: Context, output, layout, member_ids, workers, progress):
     """Retention cards (90×54 mm) for every member with an active retention offer."""
-    from tqdm import tqdm
     from .prints import card_contexts, render_cards
+    obj.show_progress = progress
     job, project = _print_job(obj), obj.project
     chosen = card_contexts(job, project, list(member_ids) or None)
-    with tqdm(total=len(chosen), desc="cards", unit="card", file=sys.stderr,
-              disable=not progress or None, leave=False, smoothing=0.05) as bar:
+    with obj.bar(len(chosen), "cards", "card") as bar:
         result = render_cards(job, project, chosen, _out(obj, output, "cards.pdf"), layout,
                               workers, progress=bar.update)
     click.echo(f"{result['path']}: {result['cards']} cards, {result['bytes'] / 1e6:.1f} MB")

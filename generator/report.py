@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from datetime import date, timedelta
 from decimal import Decimal
 from pathlib import Path
+from typing import Callable
 
 from .errors import BuildError, ValidationFailed
 from .models import Member, Tier
@@ -81,9 +82,10 @@ def week_end(as_of: date) -> date:
     return as_of + timedelta(days=6 - as_of.weekday())
 
 
-def gather(project: Project, as_of: date, snapshot: Snapshot | None) -> dict:
+def gather(project: Project, as_of: date, snapshot: Snapshot | None,
+           progress: Callable[[int], None] | None = None) -> dict:
     """Everything the report shows, as plain values for the template."""
-    statuses, errors = project.statuses(as_of)
+    statuses, errors = project.statuses(as_of, progress)
     if errors:
         raise ValidationFailed(errors)
     program = project.program
@@ -237,9 +239,10 @@ def output_path(root: Path) -> Path:
 
 
 def write_report(project: Project, as_of: date, lang: str, snapshot: Snapshot | None,
-                 ) -> tuple[Path, dict]:
-    """Render the report and write it atomically; returns its path and the gathered data."""
-    data = gather(project, as_of, snapshot)
+                 progress: Callable[[int], None] | None = None) -> tuple[Path, dict]:
+    """Render the report and write it atomically; returns its path and the gathered data.
+    `progress(n)`: n more members' statuses made."""
+    data = gather(project, as_of, snapshot, progress)
     env = environment([project.root / "templates"], lang, project.program.currency_symbol)
     html = render(env, TEMPLATE, **data)
     target = output_path(project.root)

@@ -432,21 +432,28 @@ def _on_a_terminal(command: list[str]) -> str:
 
 
 @pytest.mark.parametrize("what, unit, total, args", [
-    ("inserts", "insert", 5, ["--parcels", "{root}/parcels.csv", "--chunk", "2"]),
-    ("cards", "card", 3, []),
+    ("inserts", "insert", 5, ["--parcels", "{root}/parcels.csv", "--chunk", "2", "--workers",
+                              "2", "-o", "{tmp}/{flag}.pdf", "{flag}"]),
+    ("cards", "card", 3, ["--workers", "2", "-o", "{tmp}/{flag}.pdf", "{flag}"]),
+    ("check", "member", None, []),                               # every member
+    ("report", "member", None, []),
 ])
-def test_cli_print_runs_show_a_progress_bar_on_a_terminal(env, tmp_path, what, unit, total,
-                                                          args):
+def test_cli_long_runs_show_progress_bars_on_a_terminal(env, tmp_path, what, unit, total, args):
     root, project, job = env
     exe = Path(sys.executable).parent / "memberportal"
-    command = [str(exe), "-C", str(root), "--as-of", "2026-11-24", what, "--workers", "2"] + \
-        [a.format(root=root) for a in args]
-    shown = {flag: _on_a_terminal(command + [flag, "-o", str(tmp_path / f"{flag}.pdf")])
-             for flag in ("--progress", "--no-progress")}
-    # tqdm's bar: count of the whole, elapsed<remaining, rate
-    assert re.search(rf"{what}: +\d+%\|.*\| \d/{total} \[\d\d:\d\d<[?\d:]+, +[?\d.]+{unit}/s\]",
-                     shown["--progress"]), shown
-    assert f"{what}:" not in shown["--no-progress"]
+    files = len(list((root / "members").glob("*.yml"))) - 1      # not tiers.yml
+    flags = ("--progress", "--no-progress") if "{flag}" in args else ("",)
+    shown = {flag: _on_a_terminal(
+        [str(exe), "-C", str(root), "--as-of", "2026-11-24", what] +
+        [a.format(root=root, tmp=tmp_path, flag=flag) for a in args]) for flag in flags}
+    # tqdm's bars: count of the whole, elapsed<remaining, rate
+    bar = r": +\d+%\|.*\| \d+/{} \[\d\d:\d\d<[?\d:]+, +[?\d.]+{}/s\]"
+    first = shown[flags[0]]
+    assert re.search("reading members" + bar.format(files, "file"), first), first
+    label = "members" if what in ("check", "report") else what
+    assert re.search(label + bar.format(total or len(project.members), unit), first), first
+    if "--no-progress" in shown:
+        assert "%|" not in shown["--no-progress"], shown["--no-progress"]
 
 
 def _part(title: str, sizes: list[tuple[int, int]], inherit: bool) -> bytes:
