@@ -85,15 +85,23 @@ def cli(ctx, root, as_of, lang):
 @click.pass_obj
 def check(obj: Context):
     """Validate every file and print a summary (members per tier and per stage)."""
+    from .project import paused_gc
     project = obj.project
-    with obj.bar(len(project.members), "members", "member") as bar:
-        statuses, errors = project.statuses(obj.as_of, bar.update)
+    tiers: Counter = Counter()
+    stages: Counter = Counter()
+    errors: list[MemberPortalError] = []
+    # counted, not kept (0.65 GB for 100,000 statuses); only an error makes cyclic garbage
+    with obj.bar(len(project.members), "members", "member") as bar, paused_gc():
+        for s in project.each_status(obj.as_of, bar.update):
+            if isinstance(s, MemberPortalError):
+                errors.append(s)
+            else:
+                tiers[s.tier.tier.id] += 1
+                stages[s.stage.key] += 1
     if errors:
         raise ValidationFailed(errors)
-    tiers = Counter(s.tier.tier.id for s in statuses)
-    stages = Counter(s.stage.key for s in statuses)
     program = project.program
-    click.echo(f"{program.brand.name}: {len(statuses)} members, valid "
+    click.echo(f"{program.brand.name}: {sum(tiers.values())} members, valid "
                f"(as of {obj.as_of.isoformat()})")
     click.echo("\nmembers per tier")
     for t in program.tiers:

@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from functools import cached_property, partial
 from datetime import date
 from pathlib import Path
-from typing import Any, Callable, Iterable, NamedTuple
+from typing import Any, Callable, Iterable, Iterator, NamedTuple
 
 from pydantic import BaseModel, ValidationError
 
@@ -68,16 +68,23 @@ class Project:
         out, errors = [], []
         # all kept: with the collector on, 100,000 statuses took 35 s, 19 s of it collecting
         with paused_gc(freeze=True):
-            for i, m in enumerate(self.members, 1):
-                try:
-                    out.append(self.status(m, as_of))
-                except MemberPortalError as e:
-                    errors.append(e)
-                if progress and i % 1000 == 0:
-                    progress(1000)
-            if progress and len(self.members) % 1000:
-                progress(len(self.members) % 1000)
+            for status in self.each_status(as_of, progress):
+                (errors if isinstance(status, MemberPortalError) else out).append(status)
         return out, errors
+
+    def each_status(self, as_of: date, progress: Callable[[int], None] | None = None,
+                    ) -> Iterator[Status | MemberPortalError]:
+        """Each member's status (or its error) in member order, for a caller that keeps only
+        what it counts: the statuses of 100,000 members take 0.65 GB."""
+        for i, m in enumerate(self.members, 1):
+            try:
+                yield self.status(m, as_of)
+            except MemberPortalError as e:
+                yield e
+            if progress and i % 1000 == 0:
+                progress(1000)
+        if progress and len(self.members) % 1000:
+            progress(len(self.members) % 1000)
 
 
 def find_root(start: Path | None = None) -> Path:
