@@ -186,7 +186,7 @@ def run(args, members: int, work: Path) -> None:
     phases = Phases(("read_parcels", "insert_contexts", "write_atomic"))
     phases.wrap_method(prints.Joiner, "add", "joining (during rendering)")
     phases.wrap_method(prints.Joiner, "finish", "joining (at the end)")
-    bar = tqdm(total=args.parcels, unit="insert", smoothing=0.1, mininterval=1)
+    bar = tqdm(total=args.parcels, unit="insert", smoothing=0.1, mininterval=1, disable=None)
     cpu0 = cpu_seconds()
     t0 = time.perf_counter()
     parcels = prints.read_parcels(csv_path, project)
@@ -245,7 +245,7 @@ def naive(job, project, parcels, folder: Path, cold: bool) -> float:
     """Seconds per insert, rendering each parcel as its own one-row batch on one worker."""
     if not cold:   # set up once, untimed: the batch set up its workers, not this process
         prints.build_inserts(job, project, parcels[:1], folder / "warm-up.pdf", workers=1)
-    bar = tqdm(total=len(parcels), unit="insert", mininterval=1)
+    bar = tqdm(total=len(parcels), unit="insert", mininterval=1, disable=None)
     t0 = time.perf_counter()
     for p in parcels:
         if cold:
@@ -286,7 +286,7 @@ def naive_system(job, project, parcels, folder: Path, batch_pdf: Path) -> float:
     renderer, env, _ = prints._tools(job)
     brand, sheet = prints.brand_context(project), prints.Sheet().css()
     base = prints._template_dir(env, "print/insert.html")
-    bar = tqdm(total=len(parcels), unit="insert", mininterval=1)
+    bar = tqdm(total=len(parcels), unit="insert", mininterval=1, disable=None)
     paths = []
     t0 = time.perf_counter()
     for p in parcels:
