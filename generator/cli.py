@@ -269,7 +269,7 @@ def import_(obj: Context, orders: Path, mapping: str | None, dry_run: bool):
 def report(obj: Context, save_snapshot: bool):
     """Write the staff report (output/staff/report.html): confidential, never published."""
     from .report import write_report
-    from .snapshot import load_snapshot, save_snapshot as save, tiers_of
+    from .snapshot import load_snapshot, save_snapshot as save
     project = obj.project
     snapshot = load_snapshot(project.root)
     with obj.bar(len(project.members), "members", "member") as bar:
@@ -284,8 +284,7 @@ def report(obj: Context, save_snapshot: bool):
     else:
         click.echo("  no previous build recorded: tier changes are not shown")
     if save_snapshot:
-        statuses, _ = project.statuses(obj.as_of)
-        saved = save(project.root, obj.as_of, tiers_of(statuses))
+        saved = save(project.root, obj.as_of, data["member_tiers"])
         click.echo(f"  saved this run's tiers to {rel(saved, project.root)}")
 
 

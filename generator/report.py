@@ -14,7 +14,7 @@ from .errors import BuildError, ValidationFailed
 from .models import Member, Tier
 from .project import Project
 from .rules import STAGES, Reminder, Status, add_months, anniversary, window_start_12m
-from .snapshot import Snapshot
+from .snapshot import Snapshot, tiers_of
 from .templates import environment, render
 
 TEMPLATE = "staff/report.html"
@@ -146,6 +146,7 @@ def gather(project: Project, as_of: date, snapshot: Snapshot | None,
         "calls": calls, "changes": changes,
         "birthdays": _birthdays(pairs, program, as_of, rank),
         "at_risk": at_risk,
+        "member_tiers": tiers_of(statuses),   # what --save-snapshot records
     }
 
 
