@@ -10,11 +10,11 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Callable
 
-from .errors import BuildError, ValidationFailed
+from .errors import BuildError, MemberPortalError, ValidationFailed
 from .models import Member, Tier
-from .project import Project
+from .project import Project, paused_gc
 from .rules import STAGES, Reminder, Status, add_months, anniversary, window_start_12m
-from .snapshot import Snapshot, tiers_of
+from .snapshot import Snapshot
 from .templates import environment, render
 
 TEMPLATE = "staff/report.html"
@@ -84,20 +84,46 @@ def week_end(as_of: date) -> date:
 
 def gather(project: Project, as_of: date, snapshot: Snapshot | None,
            progress: Callable[[int], None] | None = None) -> dict:
-    """Everything the report shows, as plain values for the template."""
-    statuses, errors = project.statuses(as_of, progress)
+    """Everything the report shows, as plain values for the template.
+
+    One pass over the members' statuses: counted as they come, and kept only for the members
+    a list shows (calls, tier changes, birthdays, at risk): 100,000 statuses take 0.65 GB."""
+    program = project.program
+    rank = {t.id: i for i, t in enumerate(program.tiers)}
+    end = week_end(as_of)
+    month_start = as_of.replace(day=1)
+    tier_counts: Counter = Counter()
+    stage_counts: Counter = Counter()
+    churn_counts: Counter = Counter()
+    member_tiers: dict[str, str] = {}     # what --save-snapshot records
+    joined = buyers = repeat = 0
+    calls: list[Call] = []
+    shown: list[tuple[Member, Status]] = []
+    errors: list[MemberPortalError] = []
+    with paused_gc(freeze=True):  # what is kept stays: see Project.statuses
+        for m, s in zip(project.members, project.each_status(as_of, progress)):
+            if isinstance(s, MemberPortalError):
+                errors.append(s)
+                continue
+            tier = s.tier.tier.id
+            tier_counts[tier] += 1
+            stage_counts[s.stage.key] += 1
+            churn_counts[s.churn.level] += 1
+            member_tiers[m.id] = tier
+            joined += m.joined >= month_start
+            buyers += s.orders >= 1
+            repeat += s.orders >= 2
+            due = tuple(r for r in s.reminders if r.remind_on <= end)  # sorted by remind_on
+            if due:
+                calls.append(Call(m, s, due, due[0].remind_on, (as_of - due[0].remind_on).days))
+            if due or s.churn.level == "at_risk" or _born_in(m, as_of.month) or \
+                    (snapshot is not None and snapshot.tiers.get(m.id) != tier):
+                shown.append((m, s))
     if errors:
         raise ValidationFailed(errors)
-    program = project.program
-    members = {m.id: m for m in project.members}
-    pairs = [(members[s.member_id], s) for s in statuses]
-    rank = {t.id: i for i, t in enumerate(program.tiers)}
-    total = len(pairs) or 1
-
-    tier_counts = Counter(s.tier.tier.id for _, s in pairs)
+    total = len(member_tiers) or 1
     tiers = [Bar(t.id, t.name, tier_counts[t.id], tier_counts[t.id] / total, t.color,
                  note=t.threshold) for t in program.tiers]
-    stage_counts = Counter(s.stage.key for _, s in pairs)
     stages, reached = [], 0
     for key in reversed(STAGES):
         reached += stage_counts[key]
@@ -110,32 +136,22 @@ def gather(project: Project, as_of: date, snapshot: Snapshot | None,
     new_rev = sum((_first_order_total(m, start, as_of) for m in project.members), Decimal(0))
     all_rev = sum((o.total for m in project.members for o in m.orders
                    if start <= o.date <= as_of), Decimal(0))
-    buyers = [s for _, s in pairs if s.orders >= 1]
-    repeat = [s for s in buyers if s.orders >= 2]
 
-    end = week_end(as_of)
-    calls = []
-    for m, s in pairs:
-        due = tuple(r for r in s.reminders if r.remind_on <= end)  # sorted by remind_on
-        if due:
-            calls.append(Call(m, s, due, due[0].remind_on, (as_of - due[0].remind_on).days))
     calls.sort(key=lambda c: (c.call_on, c.member.id))
-    changes = _tier_changes(pairs, program, snapshot, rank)
-    at_risk = sorted(((m, s) for m, s in pairs if s.churn.level == "at_risk"),
+    changes = _tier_changes(shown, set(member_tiers), program, snapshot, rank)
+    at_risk = sorted(((m, s) for m, s in shown if s.churn.level == "at_risk"),
                      key=lambda p: (-p[1].spend_12m, p[1].last_order or as_of, p[0].id))
-    churn_counts = Counter(s.churn.level for _, s in pairs)
-    month_start = as_of.replace(day=1)
     return {
         "brand": program.brand, "program": program, "as_of": as_of, "week_end": end,
         "snapshot": snapshot,
         "kpi": {
-            "members": len(pairs),
-            "joined_this_month": sum(1 for m, _ in pairs if m.joined >= month_start),
-            "buyers": len(buyers),
-            "active": sum(1 for _, s in pairs if s.churn.level == "active"),
+            "members": len(member_tiers),
+            "joined_this_month": joined,
+            "buyers": buyers,
+            "active": churn_counts["active"],
             "revenue_12m": all_rev,
             "returning_share": (all_rev - new_rev) / all_rev if all_rev else None,
-            "repurchase_rate": len(repeat) / len(buyers) if buyers else None,
+            "repurchase_rate": repeat / buyers if buyers else None,
             "calls": len(calls), "calls_late": sum(1 for c in calls if c.days_late > 0),
             "at_risk": churn_counts["at_risk"], "lost": churn_counts["lost"],
             "tier_changes": len(changes["changed"]),
@@ -144,10 +160,16 @@ def gather(project: Project, as_of: date, snapshot: Snapshot | None,
         "revenue_max": nice_ceiling(max((mo.total for mo in months), default=Decimal(0))),
         "new_revenue_12m": new_rev, "returning_revenue_12m": all_rev - new_rev,
         "calls": calls, "changes": changes,
-        "birthdays": _birthdays(pairs, program, as_of, rank),
+        "birthdays": _birthdays(shown, program, as_of, rank),
         "at_risk": at_risk,
-        "member_tiers": tiers_of(statuses),   # what --save-snapshot records
+        "member_tiers": member_tiers,
     }
+
+
+def _born_in(member: Member, month: int) -> bool:
+    """The member or a child has a birthday in `month` (29 February falls in February)."""
+    return (member.birthday is not None and member.birthday.month == month) or \
+        any(c.birthday.month == month for c in member.children)
 
 
 def nice_ceiling(value: Decimal) -> Decimal:
@@ -183,7 +205,10 @@ def _revenue_by_month(members: list[Member], as_of: date) -> list[Month]:
     return [Month(f, Decimal(new[f]), Decimal(returning[f])) for f in firsts]
 
 
-def _tier_changes(pairs, program, snapshot: Snapshot | None, rank: dict[str, int]) -> dict:
+def _tier_changes(pairs, current: set[str], program, snapshot: Snapshot | None,
+                  rank: dict[str, int]) -> dict:
+    """Against the snapshot: `pairs` holds at least every member whose tier differs from it
+    (or who is not in it); `current` is every member's id."""
     if snapshot is None:
         return {"changed": [], "new": [], "gone": 0}
     by_id = {t.id: t for t in program.tiers}
@@ -196,7 +221,6 @@ def _tier_changes(pairs, program, snapshot: Snapshot | None, rank: dict[str, int
             up = rank.get(before, -1) < rank[s.tier.tier.id]
             changed.append(TierChange(m, s, by_id.get(before), before, s.tier.tier, up))
     changed.sort(key=lambda c: (not c.up, -rank[c.after.id], c.member.id))
-    current = {m.id for m, _ in pairs}
     return {"changed": changed, "new": new,
             "gone": sum(1 for mid in snapshot.tiers if mid not in current)}
 

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import sys
 from datetime import date
 from decimal import Decimal
 
@@ -12,9 +13,10 @@ from generator.cli import cli
 from generator.errors import BuildError, InputError
 from generator.project import load
 from generator.report import gather, nice_ceiling, output_path
-from generator.snapshot import load_snapshot, save_snapshot, snapshot_path, tiers_of
+from generator.snapshot import Snapshot, load_snapshot, save_snapshot, snapshot_path, tiers_of
 
 from browser import chromium, open_page, serve
+from conftest import REPO
 from staff_fixtures import make_project
 
 AS_OF = date(2026, 11, 24)
@@ -102,6 +104,37 @@ def test_report_data(project):
     assert calls == {"M0001": ["WIPES-80x6"]}  # runs out 12-05, call on 11-28
     assert sum(mo.total for mo in data["months"]) == Decimal(4053)
     assert data["changes"] == {"changed": [], "new": [], "gone": 0}
+
+
+def test_report_lists_keep_everyone_they_would_show_from_all_statuses(tmp_path):
+    # gather() keeps a status only for the members its lists show: with a birthday in the
+    # month (member or child), calls due, at risk, a tier other than the snapshot's. The lists
+    # must be what the same functions give over every member's status.
+    sys.path.insert(0, str(REPO / "bench"))
+    from make_brand import make
+    from generator import report
+    root = tmp_path / "brand"
+    make(300, root, seed=5)
+    p = load(root)
+    statuses, errors = p.statuses(AS_OF)
+    assert not errors
+    pairs = list(zip(p.members, statuses))
+    tiers = {s.member_id: s.tier.tier.id for s in statuses}
+    ids = sorted(tiers)
+    before = {k: ("member" if tiers[k] != "member" else "gold") if i % 7 == 0 else tiers[k]
+              for i, k in enumerate(ids) if i % 11}            # changed, new (absent) and...
+    before["GONE"] = "gold"                                      # ...one no longer there
+    for snapshot in (None, Snapshot(AS_OF, before)):
+        data = gather(p, AS_OF, snapshot)
+        rank = {t.id: i for i, t in enumerate(p.program.tiers)}
+        assert data["birthdays"] == report._birthdays(pairs, p.program, AS_OF, rank)
+        assert data["changes"] == report._tier_changes(pairs, set(tiers), p.program, snapshot,
+                                                       rank)
+        everyone = [(m, s) for m, s in pairs if s.churn.level == "at_risk"]
+        assert sorted(data["at_risk"], key=lambda x: x[0].id) == everyone
+        assert data["member_tiers"] == tiers and data["kpi"]["members"] == 300
+    assert data["birthdays"] and data["at_risk"] and data["calls"]
+    assert data["changes"]["changed"] and data["changes"]["new"] and data["changes"]["gone"] == 1
 
 
 def test_report_in_english(project):
