@@ -371,6 +371,20 @@ class _InOrder:
                 self.joiner.add(self.early.pop(self.joined))
             self.joined += 1
 
+    def run_forked(self, job: Job, fn: Callable[[Any], Any], chunks: list, labels: list[str],
+                   workers: int | None) -> None:
+        """fn(chunk) for every chunk on forked workers (run_limited), taken as they finish."""
+        _tools(job)  # made once here: every forked worker inherits fonts and templates ready
+        # Everything alive now (the project, the statuses, fonts) outlives the batch: frozen,
+        # the garbage collector no longer walks it after every chunk, here and in the forked
+        # workers (with 10,000 members each walk took ~0.5 s).
+        gc.freeze()
+        try:
+            run_limited(fn, chunks, labels, workers or min(2, os.cpu_count() or 1),
+                        on_result=self.take)
+        finally:
+            gc.unfreeze()
+
     def finish(self) -> bytes:
         if self.errors:
             raise ValidationFailed(self.errors)
@@ -421,30 +435,20 @@ def build_inserts(job: Job, project: Project, parcels: list[Parcel], out: Path,
     chunks = [(i, brand, page, items[s:s + chunk])
               for i, s in enumerate(range(0, len(items), chunk))]
     collect = _InOrder([len(c[3]) for c in chunks], progress)   # in file order
-    take = collect.take
     if remote:
         # On a cluster, the cluster's own limits (dask worker --memory-limit) bound a chunk.
         pool = make_executor(executor, workers)
         try:  # the workers get no secret: codes and URLs are in the contexts already
             # map() yields chunks as they finish: their own index keeps the file's order.
             for index, result in pool.map(_run_chunk, replace(job, secret=b""), chunks):
-                take(index, result)
+                collect.take(index, result)
         finally:
             pool.close()
     else:
-        _tools(job)  # made once here: every forked worker inherits fonts and templates ready
-        # Everything alive now (the project, the statuses, fonts) outlives the batch: frozen,
-        # the garbage collector no longer walks it after every chunk, here and in the forked
-        # workers (with 10,000 members each walk took ~0.5 s).
-        gc.freeze()
-        try:
-            # Forked workers have the project: each works out its own chunk's statuses and
-            # contexts (for 10,000 parcels 3 s that this process spent before any rendering).
-            run_limited(partial(_run_parcels, job, project), chunks,
-                        [_chunk_label(c[3]) for c in chunks],
-                        workers or min(2, os.cpu_count() or 1), on_result=take)
-        finally:
-            gc.unfreeze()
+        # Forked workers have the project: each works out its own chunk's statuses and
+        # contexts (for 10,000 parcels 3 s that this process spent before any rendering).
+        collect.run_forked(job, partial(_run_parcels, job, project), chunks,
+                           [_chunk_label(c[3]) for c in chunks], workers)
     data = collect.finish()
     if impose:
         sheet_name, cols, rows = impose
@@ -519,14 +523,9 @@ def render_cards(job: Job, project: Project, cards: list[dict], out: Path,
     chunks = [(i, layout, brand, cards[s:s + CARD_CHUNK])
               for i, s in enumerate(range(0, len(cards), CARD_CHUNK))]
     collect = _InOrder([len(c[3]) for c in chunks], progress)
-    _tools(job)  # made once here: every forked worker inherits fonts and templates ready
-    gc.freeze()
-    try:
-        run_limited(partial(_card_chunk, job), chunks,
-                    [f"retention cards for {c[3][0]['id']}–{c[3][-1]['id']}" for c in chunks],
-                    workers or min(2, os.cpu_count() or 1), on_result=collect.take)
-    finally:
-        gc.unfreeze()
+    collect.run_forked(job, partial(_card_chunk, job), chunks,
+                       [f"retention cards for {c[3][0]['id']}–{c[3][-1]['id']}"
+                        for c in chunks], workers)
     data = collect.finish()
     write_atomic(out, data)
     return {"path": out, "cards": len(cards), "bytes": len(data)}
