@@ -37,7 +37,7 @@ from .pages import batch_error, page_job, render_batch, render_index
 from .portal import CONFIG_FILE, CONTENT_DIR, PRIVATE_DIR, Portal, Shell, build_portal, language, \
     read_config
 from .project import PROGRAM_FILE, check_across, load, load_program, member_stamps, \
-    paused_gc, referral_counts
+    paused_gc, progress_bar, referral_counts
 from .templates import environment
 from .tokens import load_generations, load_secret
 from .snapshot import save_snapshot
@@ -196,8 +196,6 @@ def pages(b: Build) -> None:
     it has. The second pass reads the files of everyone left. A page whose inputs did not
     change stays where it is in the live site (checked by size and modification time).
     """
-    from tqdm import tqdm
-
     program = b.program
     job = page_job(b.portal.shell, b.search_path(), b.lang, program.currency_symbol,
                    code_version())
@@ -228,8 +226,8 @@ def pages(b: Build) -> None:
     errors: list[MemberPortalError] = []
     awaiting: dict[str, Outcome] = {}     # rendered elsewhere (Dask)
     failed: set[str] = set()              # rendered elsewhere and failed
-    bar = tqdm(total=len(first), desc="members", unit="file", file=sys.stderr,
-               disable=not b.show_progress or None, leave=False, smoothing=0.05)
+    bar = progress_bar(b.show_progress, total=len(first), desc="members", unit="file",
+                       smoothing=0.05)
 
     def fail(member_id: str, error: MemberPortalError, token: str | None) -> None:
         before = old.get(token) if token else None
@@ -473,10 +471,8 @@ def _remove_staging(staging: Path, show_progress: bool) -> None:
     except OSError:
         names = []
     if names:
-        from tqdm import tqdm
-        with tqdm(total=len(names), desc="removing the previous site", unit="page",
-                  file=sys.stderr, disable=not show_progress or None, leave=False,
-                  miniters=1000) as bar:
+        with progress_bar(show_progress, total=len(names), desc="removing the previous site",
+                          unit="page", miniters=1000) as bar:
             for name in names:
                 folder = f"{pages}/{name}"
                 try:  # a page folder holds index.html only; anything else: rmtree
@@ -661,12 +657,11 @@ def recover(out: Path) -> list[str]:
 
 def _apply(out: Path, staging: Path, plan: dict, show_progress: bool = False) -> None:
     """The in-place swap; every step can run again, so a cut-off swap is finished later."""
-    from tqdm import tqdm
     live, site = out / SITE_DIR, staging / SITE_DIR
     pages, staged = live / PRIVATE_DIR, site / PRIVATE_DIR
     # 16,000 pages took 5.5 s on the development machine, with signals held meanwhile
-    for token in tqdm(plan["write"], desc="putting pages live", unit="page", file=sys.stderr,
-                      disable=not show_progress or None, leave=False, miniters=1000):
+    for token in progress_bar(show_progress, plan["write"], desc="putting pages live",
+                              unit="page", miniters=1000):
         page = staged / token / "index.html"
         if page.exists():
             (pages / token).mkdir(exist_ok=True)

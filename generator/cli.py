@@ -11,7 +11,7 @@ import click
 from . import __version__
 from .errors import MemberPortalError, ValidationFailed, rel
 from .messages import day, money, say, word
-from .project import Project, find_root, load
+from .project import Project, find_root, load, progress_bar
 from .rules import STAGES, Status
 
 
@@ -43,10 +43,8 @@ class Context:
         return self._project
 
     def bar(self, total: int, desc: str, unit: str):
-        """A tqdm progress bar on stderr, drawn only on a terminal, gone when done."""
-        from tqdm import tqdm
-        return tqdm(total=total, desc=desc, unit=unit, file=sys.stderr, leave=False,
-                    disable=not self.show_progress or None, smoothing=0.05)
+        return progress_bar(self.show_progress, total=total, desc=desc, unit=unit,
+                            smoothing=0.05)
 
 
 def _fail(error: MemberPortalError) -> None:
