@@ -25,7 +25,7 @@ from ruamel.yaml.util import load_yaml_guess_indent
 from .errors import InputError, MemberPortalError, ValidationFailed, Where, rel
 from .loading import read_yaml
 from .models import Record
-from .project import Project, load_members, member_files, validation_errors
+from .project import Project, load_members, member_files, paused_gc, validation_errors
 from .snapshot import state_dir
 from .tokens import derive, load_secret
 
@@ -648,7 +648,8 @@ def _validate_staged(project: Project, staged: dict[Path, Path], as_of: date) ->
     members, where, errors = load_members(root, project.program, files)
     if not errors:
         merged = Project(root, project.program, members, where, project.redeemed)
-        _, errors = merged.statuses(as_of)
+        with paused_gc():  # only the errors are kept, as in `check`
+            errors = [s for s in merged.each_status(as_of) if isinstance(s, MemberPortalError)]
     for e in errors:  # name the member file, not its staged copy
         if e.where and e.where.file in shown:
             e.where = Where(shown[e.where.file], e.where.line)
