@@ -3,8 +3,8 @@
     .venv/bin/python bench/load.py [N] [--layout sharded|batched] [--out DIR]   (default 100000)
 
 Phases, each in a fresh process so its peak memory is its own: make the brand, load with no
-cache, statuses, load again from the cache, load after one member
-file changed.
+cache, statuses, load again from the cache, `memberportal check` and `memberportal report` as
+staff run them (warm cache), load after one member file changed.
 """
 from __future__ import annotations
 
@@ -42,8 +42,23 @@ def measure(root: Path, statuses: bool) -> dict:
     return out
 
 
-def phase(root: Path, statuses: bool = False) -> dict:
+def measure_command(root: Path, command: str) -> dict:
+    """One command of the CLI in this process, its output thrown away: wall seconds, peak RSS."""
+    import contextlib
+    import io
+    from generator.cli import cli
+    start = time.perf_counter()
+    with contextlib.redirect_stdout(io.StringIO()):
+        cli.main(["-C", str(root), "--as-of", AS_OF.isoformat(), command],
+                 standalone_mode=False)
+    return {"wall": time.perf_counter() - start,
+            "rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
+
+
+def phase(root: Path, statuses: bool = False, command: str | None = None) -> dict:
     cmd = [sys.executable, __file__, "--measure", str(root)] + (["--statuses"] if statuses else [])
+    if command:
+        cmd += ["--command", command]
     return json.loads(subprocess.run(cmd, check=True, capture_output=True, text=True).stdout)
 
 
@@ -66,9 +81,11 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--measure", type=Path, help=argparse.SUPPRESS)
     parser.add_argument("--statuses", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--command", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.measure:
-        print(json.dumps(measure(args.measure, args.statuses)))
+        print(json.dumps(measure_command(args.measure, args.command) if args.command else
+                         measure(args.measure, args.statuses)))
         return
     sys.path.insert(0, str(REPO / "bench"))
     from make_brand import make
@@ -82,6 +99,10 @@ def main() -> None:
     shutil.rmtree(root / ".memberportal", ignore_errors=True)
     report("load, no cache + statuses", phase(root, statuses=True))
     report("load from cache", phase(root))
+    for command in ("check", "report"):
+        r = phase(root, command=command)
+        print(f"memberportal {command:<15} {r['wall']:6.2f} s, peak RSS {r['rss_mb']:,.0f} MB",
+              flush=True)
     first = sorted((root / "members").rglob("*.yml"))[0]
     text = first.read_text(encoding="utf-8")
     first.write_text(text.replace("region: ", "region: 上海 ", 1), encoding="utf-8")
