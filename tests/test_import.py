@@ -236,3 +236,33 @@ def test_encoding_detection_prefers_utf8_only_when_it_fits():
     assert importing.detect_encoding([zh.encode("gbk")]) == "gb18030"
     assert importing.detect_encoding([b"a,b\n"]) == "utf-8"
 
+
+
+def test_a_merged_member_whose_status_fails_stops_the_import(project, monkeypatch):
+    # Records that validate can still contradict each other once merged (a redemption the
+    # balance no longer covers): the import stops, names the member file (not its staged
+    # copy) and the order, and writes nothing.
+    from generator import project as project_module
+    p = load(project)
+    plan = importing.plan_import(p, IMPORTS / "taobao-orders.csv")
+    change = next(c for c in plan.changes if not c.new_member)
+    who, had = change.members[0], len(p.member(change.members[0]).orders)
+    shown = str(change.path.relative_to(project))
+    real = project_module.evaluate
+
+    def evaluate(member, *args, **kw):
+        if member.id == who and len(member.orders) > had:
+            raise importing.InputError("redeems 900 points but the balance is 100",
+                                       args[3] if len(args) > 3 else None,
+                                       field="orders", member=who, path=("orders", had))
+        return real(member, *args, **kw)
+
+    monkeypatch.setattr(project_module, "evaluate", evaluate)
+    before = tree_digest(project / "members")
+    with pytest.raises(ValidationFailed) as failed:
+        importing.apply(p, plan, date(2026, 11, 24))
+    [error] = failed.value.errors
+    assert error.where.file == shown and error.member == who
+    assert error.where.line > 1              # the new order's line in the merged file
+    assert "nothing was written" in failed.value.message
+    assert tree_digest(project / "members") == before
