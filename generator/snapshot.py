@@ -7,10 +7,8 @@ import tempfile
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
-from typing import Iterable
 
 from .errors import InputError, Where
-from .rules import Status
 from .tokens import STATE_DIR
 
 SNAPSHOT_FILE = "last-build.json"
@@ -34,11 +32,6 @@ def state_dir(root: Path) -> Path:
     if not ignore.exists():
         ignore.write_text("*\n")
     return folder
-
-
-def tiers_of(statuses: Iterable[Status]) -> dict[str, str]:
-    """{member id: tier id}: what a snapshot keeps of each status."""
-    return {s.member_id: s.tier.tier.id for s in statuses}
 
 
 def save_snapshot(root: Path, as_of: date, tiers: dict[str, str]) -> Path:

@@ -13,7 +13,7 @@ from generator.cli import cli
 from generator.errors import BuildError, InputError
 from generator.project import load
 from generator.report import gather, nice_ceiling, output_path
-from generator.snapshot import Snapshot, load_snapshot, save_snapshot, snapshot_path, tiers_of
+from generator.snapshot import Snapshot, load_snapshot, save_snapshot, snapshot_path
 
 from browser import chromium, open_page, serve
 from conftest import REPO
@@ -166,7 +166,7 @@ def test_report_never_lands_in_the_published_site(project):
 def test_snapshot_round_trip_and_bad_files(project):
     p = load(project)
     statuses, _ = p.statuses(AS_OF)
-    path = save_snapshot(project, AS_OF, tiers_of(statuses))
+    path = save_snapshot(project, AS_OF, {s.member_id: s.tier.tier.id for s in statuses})
     assert path == snapshot_path(project) and path.parent.name == ".memberportal"
     assert (path.parent / ".gitignore").read_text() == "*\n"
     data = json.loads(path.read_text())
