@@ -11,7 +11,7 @@ import click
 from . import __version__
 from .errors import MemberPortalError, ValidationFailed, rel
 from .messages import day, money, say, word
-from .project import Project, find_root, load, progress_bar
+from .project import Project, find_root, load, member_files, paused_gc, progress_bar
 from .rules import STAGES, Status
 
 
@@ -35,7 +35,6 @@ class Context:
     @property
     def project(self) -> Project:
         if self._project is None:
-            from .project import member_files
             root = self.root
             files = member_files(root)
             with self.bar(len(files), "reading members", "file") as bar:
@@ -83,7 +82,6 @@ def cli(ctx, root, as_of, lang):
 @click.pass_obj
 def check(obj: Context):
     """Validate every file and print a summary (members per tier and per stage)."""
-    from .project import paused_gc
     project = obj.project
     tiers: Counter = Counter()
     stages: Counter = Counter()
