@@ -90,6 +90,17 @@ def cmdline(pid: int) -> bytes:
         return b""
 
 
+def command_of(proc: subprocess.Popen, within: float = 10.0) -> bytes:
+    """The command line `proc` runs. Popen returns when the exec closes the parent's pipe, a
+    moment before the kernel sets up the new program's arguments: /proc/PID/cmdline is empty
+    until then (seen in CI, and in about 1 of 100 Popen calls on this machine)."""
+    deadline = time.monotonic() + within
+    while not (line := cmdline(proc.pid)):
+        assert proc.poll() is None and time.monotonic() < deadline, proc.communicate()
+        time.sleep(0.001)
+    return line
+
+
 def forks(pid: int, command: bytes) -> set[int]:
     """The processes under `pid` that run its own command (forked workers, not compilers and
     linkers that ctypes.util.find_library runs)."""
@@ -337,7 +348,7 @@ def test_sigkill_while_inserts_render_leaves_no_pdf_and_no_worker(built, project
     parcels.write_text("order_id,member_id\n" + "".join(
         f"T{i:05d},B{i % MEMBERS:04d}\n" for i in range(400)), encoding="utf-8")
     proc = inserts(parcels)
-    command = cmdline(proc.pid)
+    command = command_of(proc)
     deadline = time.monotonic() + 60
     while len(workers := forks(proc.pid, command)) < 2:  # both render workers forked
         if proc.poll() is not None or time.monotonic() > deadline:
