@@ -1,6 +1,7 @@
 """Safe YAML reading that keeps the line of every value: no aliases, no tags, no duplicate keys."""
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +20,11 @@ except ImportError:  # pragma: no cover
 _STD = "tag:yaml.org,2002:"
 _STR, _MAP, _SEQ, _MERGE = _STD + "str", _STD + "map", _STD + "seq", _STD + "merge"
 _SCALAR_TAGS = {_STD + t for t in ("str", "int", "float", "bool", "null", "timestamp")}
+_NULL = _STD + "null"
+_NULL_TEXT = re.compile(r"(?:~|null|Null|NULL|)\Z")  # YAML 1.1's null, as PyYAML resolves it
+_MEANS = {_STD + "int": "a whole number (!!int)", _STD + "float": "a number (!!float)",
+          _STD + "bool": "true or false (!!bool)", _NULL: "nothing (!!null)",
+          _STD + "timestamp": "a date, YYYY-MM-DD (!!timestamp)"}
 _Path = tuple  # a path into a document: keys and list indexes
 MAX_DEPTH = 32  # a member record nests about six deep; deeper is an attack or an accident
 _NO_KEY = object()  # a mapping frame waiting for its next key
@@ -153,13 +159,17 @@ class _Builder:
         key = (tag, ev.value)
         if key in _scalar_cache:
             return _scalar_cache[key]
+        if tag == _NULL and not _NULL_TEXT.match(ev.value):  # PyYAML drops such text
+            raise self.fail(f"cannot read {ev.value!r} as {_MEANS[tag]}", line, path)
         try:
             value = self.scalars.yaml_constructors[tag](self.scalars,
                                                         yaml.ScalarNode(tag, ev.value))
         except ValueError as e:
             if tag == _STD + "timestamp":
                 raise self.fail(f"impossible date {ev.value!r} ({e})", line, path) from None
-            raise self.fail(f"cannot read {ev.value!r}: {e}", line, path) from None
+            raise self.fail(f"cannot read {ev.value!r} as {_MEANS[tag]}", line, path) from None
+        except (IndexError, KeyError, AttributeError, TypeError):  # e.g. `!!int` of nothing
+            raise self.fail(f"cannot read {ev.value!r} as {_MEANS[tag]}", line, path) from None
         _remember(_scalar_cache, key, value)
         if plain:
             _remember(_plain_cache, ev.value, value)

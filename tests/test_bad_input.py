@@ -75,6 +75,20 @@ def test_impossible_date(fixture_project):
     assert "impossible date '2026-02-30'" in str(e)
 
 
+@pytest.mark.parametrize("value, means", [
+    ("!!int", "a whole number"), ("!!int _", "a whole number"), ("!!float", "a number"),
+    ("!!bool maybe", "true or false"), ("!!timestamp 2026", "a date, YYYY-MM-DD"),
+    ("!!null 李娜", "nothing")])
+def test_a_tagged_value_its_tag_cannot_read(fixture_project, value, means):
+    # PyYAML's constructors raise IndexError, KeyError or AttributeError on these (a traceback
+    # before), and read `!!null` of any text as None (the text silently lost).
+    fixture_project.write("members/a.yml", f"id: M1\nname: {value}\nphone: '138'\n"
+                          "joined: 2026-02-03\n")
+    e = only_error(fixture_project)
+    assert (e.where.file, e.where.line, e.field) == ("members/a.yml", 2, "name")
+    assert f"as {means} (!!" in str(e), str(e)
+
+
 def test_unknown_tier_in_a_member(fixture_project):
     fixture_project.add(member(tier_override={"tier": "platinum", "until": "2027-01-01",
                                               "reason": "VIP"}))
