@@ -110,6 +110,7 @@ def parse_yaml(text: str, shown: str, lines: bool = True) -> Document:
 
 _scalar_cache: dict[tuple[str, str], Any] = {}  # (tag, text) -> value; values are immutable
 _plain_cache: dict[str, Any] = {}  # untagged plain text -> value: skips the resolver's regexes
+_plain_keys: dict[str, str] = {}  # untagged plain keys that key() took as their own text
 _MISS = object()
 
 
@@ -216,27 +217,41 @@ class _Builder:
         return Document(self.file, data, self.lines, self.text, complete=self.track)
 
     def node(self, get) -> Any:
-        """One whole node: a loop over events with an explicit stack (no recursion)."""
-        track, lines = self.track, self.lines
+        """One whole node: a loop over events with an explicit stack (no recursion).
+
+        Plain keys and values seen before skip key() and scalar(): most of a member file is
+        the same few dozen field names and values, and the loop is half the parse."""
+        track, lines, plain = self.track, self.lines, _plain_cache
         stack: list[list] = []  # [container, its path, pending key (mappings)]
         root: Any = None
         while True:
             ev = get()
+            kind = type(ev)
             if stack:
                 top = stack[-1]
                 container = top[0]
                 if type(container) is dict:
                     if top[2] is _NO_KEY:
-                        if type(ev) is MappingEndEvent:
+                        if kind is MappingEndEvent:
                             stack.pop()
                             if not stack:
                                 return root
                             continue
+                        if kind is ScalarEvent and ev.tag is None:
+                            key = _plain_keys.get(ev.value) if ev.implicit[0] else None
+                            if key is not None and key not in container:
+                                top[2] = key
+                                if track or not top[1]:
+                                    lines[top[1] + (key,)] = ev.start_mark.line + 1
+                                continue
                         top[2] = self.key(ev, container, top[1])
+                        if type(top[2]) is str and top[2] == ev.value and ev.tag is None \
+                                and ev.implicit[0] and top[2] != "<<":
+                            _remember(_plain_keys, ev.value, top[2])
                         continue
                     path = top[1] + (top[2],) if track or len(stack) < 2 else None
                 else:
-                    if type(ev) is SequenceEndEvent:
+                    if kind is SequenceEndEvent:
                         stack.pop()
                         if not stack:
                             return root
@@ -244,13 +259,20 @@ class _Builder:
                     path = top[1] + (len(container),) if track or len(stack) < 2 else None
             else:
                 path = ()
-            kind = type(ev)
-            line = ev.start_mark.line + 1
             if path is not None:
-                lines.setdefault(path, line)
+                lines.setdefault(path, ev.start_mark.line + 1)
             if kind is ScalarEvent:
-                value = self.scalar(ev, path if path is not None else top[1])
+                if ev.tag is None:
+                    if not ev.implicit[0]:
+                        value = ev.value  # quoted: always text
+                    else:
+                        value = plain.get(ev.value, _MISS)
+                        if value is _MISS:
+                            value = self.scalar(ev, path if path is not None else top[1])
+                else:
+                    value = self.scalar(ev, path if path is not None else top[1])
             elif kind is MappingStartEvent or kind is SequenceStartEvent:
+                line = ev.start_mark.line + 1
                 mapping = kind is MappingStartEvent
                 if ev.tag not in (None, "!", _MAP if mapping else _SEQ):
                     raise self.fail(f"tag {ev.tag!r} is not allowed", line,
@@ -262,7 +284,7 @@ class _Builder:
             elif kind is AliasEvent:
                 raise self.alias(ev, path if path is not None else top[1])
             else:  # pragma: no cover - the parser never sends anything else here
-                raise self.fail(f"unexpected {kind.__name__}", line, ())
+                raise self.fail(f"unexpected {kind.__name__}", ev.start_mark.line + 1, ())
             if not stack:
                 root = value
             elif type(container) is dict:
