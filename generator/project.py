@@ -4,6 +4,7 @@ from __future__ import annotations
 import difflib
 import gc
 import os
+import re
 import sys
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -235,6 +236,34 @@ def locate(root: Path, member_at: Where, path: tuple) -> Where:
     return doc.where(prefix + tuple(path))
 
 
+_ID_LINE = re.compile(r"""^(-[ ]+|[ ]{2})?id:[ ]*(["']?)([^\s"'#]+)\2[ ]*(?:#.*)?$""")
+_ENTRY = re.compile(r"^-(?:[ ]|$)")
+
+
+def member_near(path: Path, line: int) -> str | None:
+    """Whose record holds `line` of a member file YAML could not read, when the text says so
+    plainly: a one-member file with one `id:` line at the left edge, or in a list file the
+    entry around `line` with one `id:` of its own (`- id:` or indented by two). Else None:
+    better no member named than the wrong one (read again: errors only)."""
+    try:
+        lines = path.read_text(encoding="utf-8-sig").splitlines()
+    except (OSError, UnicodeError):
+        return None
+    content = [t for t in lines if t.strip() and not t.startswith(("#", "---", "%"))]
+    if content and _ENTRY.match(content[0]):  # a list of members
+        starts = [i for i, t in enumerate(lines) if _ENTRY.match(t)]
+        before = [i for i in starts if i < line]
+        if not before:
+            return None
+        end = next((i for i in starts if i > before[-1]), len(lines))
+        block = lines[before[-1]:end]
+        ids = [m[3] for j, t in enumerate(block)
+               if (m := _ID_LINE.match(t)) and m[1] and (m[1][0] == "-") == (j == 0)]
+    else:
+        ids = [m[3] for t in lines if (m := _ID_LINE.match(t)) and not m[1]]
+    return ids[0] if len(ids) == 1 else None
+
+
 @dataclass
 class FileMembers:
     """What one member file holds: its valid members (with where each starts) and its errors."""
@@ -249,6 +278,8 @@ def read_members(path: Path, shown: str, program: Program | None) -> FileMembers
     try:
         doc = read_yaml(path, shown, lines=False)
     except InputError as e:
+        if e.member is None and e.where and e.where.line:
+            e.member = member_near(path, e.where.line)
         out.errors.append(e)
         return out
     if doc.data is None:

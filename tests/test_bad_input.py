@@ -34,6 +34,23 @@ def test_yaml_syntax_error_names_file_and_line(fixture_project):
     e = only_error(fixture_project)
     assert e.where.file == "members/a.yml" and e.where.line in (4, 5)
     assert "YAML syntax error" in str(e)
+    assert e.member == "M1" and "member M1: YAML syntax error" in str(e)
+
+
+def test_a_yaml_error_in_a_list_file_names_the_member_whose_entry_holds_the_line(
+        fixture_project):
+    fixture_project.write("members/shop.yml", "- id: M1\n  name: 李娜\n  orders:\n"
+                          "  - id: O1\n    date: 2026-01-02\n- name: 王芳\n  id: M2\n"
+                          "  orders:\n  - id: O2\n    date: !!timestamp 2026\n")
+    e = only_error(fixture_project)
+    assert (e.where.line, e.member, e.field) == (10, "M2", "1.orders.0.date")
+
+
+def test_a_yaml_error_names_no_member_when_the_text_does_not_say_whose_it_is(fixture_project):
+    # No `id:` line of the member's own (only an order's): naming O1 would be wrong.
+    fixture_project.write("members/a.yml", "name: 李娜\norders:\n- id: O1\n  date: [\n")
+    e = only_error(fixture_project)
+    assert e.where.file == "members/a.yml" and e.member is None
 
 
 def test_duplicate_key_names_both_lines(fixture_project):
@@ -85,7 +102,7 @@ def test_a_tagged_value_its_tag_cannot_read(fixture_project, value, means):
     fixture_project.write("members/a.yml", f"id: M1\nname: {value}\nphone: '138'\n"
                           "joined: 2026-02-03\n")
     e = only_error(fixture_project)
-    assert (e.where.file, e.where.line, e.field) == ("members/a.yml", 2, "name")
+    assert (e.where.file, e.where.line, e.field, e.member) == ("members/a.yml", 2, "name", "M1")
     assert f"as {means} (!!" in str(e), str(e)
 
 
@@ -187,7 +204,7 @@ def test_all_errors_in_one_run_and_exit_1_with_nothing_written(fixture_project):
     assert result.exit_code == 1
     out = result.output
     assert "members/a.yml:3, member M1, field 'phone'" in out
-    assert "members/b.yml:3, field 'name': duplicate key" in out
+    assert "members/b.yml:3, member M2, field 'name': duplicate key" in out
     assert "members/c.yml:4" in out and "3 errors found" in out
     assert "Traceback" not in out
     assert sorted(os.walk(fixture_project.root)) == before
