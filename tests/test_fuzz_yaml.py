@@ -61,6 +61,23 @@ def test_mutated_valid_member(tmp_path, data):
     load_text(tmp_path, bytes(text))
 
 
+TOKENS = ["!!int ", "!!float ", "!!bool ", "!!null ", "!!timestamp ", "!!str ", "!!binary ",
+          "!custom ", "&a ", "*a", "<<: ", "? ", "--- ", "\t", "\ufeff", "%YAML 1.1\n"]
+
+
+@SETTINGS
+@given(st.data())
+def test_yaml_tokens_inserted_into_a_valid_member(tmp_path, data):
+    # Tags, anchors, merge keys and directives where values stand: `!!bool` before a name or
+    # `!!int` before nothing made PyYAML's constructors raise KeyError and IndexError.
+    text = VALID
+    for _ in range(data.draw(st.integers(1, 3))):
+        starts = [i + 2 for i in range(len(text) - 1) if text[i:i + 2] == ": "] or [0]
+        pos = data.draw(st.sampled_from(starts + [0, len(text)]))
+        text = text[:pos] + data.draw(st.sampled_from(TOKENS)) + text[pos:]
+    load_text(tmp_path, text.encode())
+
+
 @SETTINGS
 @given(st.dictionaries(fields, values, max_size=8))
 def test_random_structures(tmp_path, record):
