@@ -141,11 +141,14 @@ def write_page(site: Path, outcome: Outcome, data: bytes) -> dict:
 def _do_file(shared: Shared, item: Item) -> FileResult:
     found = read_members(shared.root / item.shown, item.shown, shared.program)
     result = FileResult(item.shown, item.stamp, errors=found.errors)
+    # A member naming what the program lacks (an activity, a tier) is reported and stops the
+    # build after this pass; the rules would fail on it, as they assume a valid project.
+    refused = {e.member for e in found.errors}
     for member, where in found.members:
         record = Record(*facts_of(member, where), shared.generations.get(member.id, 0),
                         member.id in shared.redeemed)
         result.records.append(record)
-        if item.only is not None and member.id not in item.only:
+        if item.only is not None and member.id not in item.only or member.id in refused:
             continue
         if item.counts is None and member.referrals:
             continue  # waits for the second pass

@@ -244,6 +244,28 @@ def test_a_failing_page_names_member_the_rest_is_built_and_exit_is_nonzero(proje
     assert not (site(project) / "m" / tokens["A004"]).exists()
 
 
+@pytest.mark.parametrize("record, at, problem", [
+    ("activities:\n  - {type: bogus, date: 2026-03-01}\n", "23, member A005, field "
+     "'activities.0.type'", "unknown activity 'bogus'"),
+    ("tier_override: {tier: platinum, until: 2027-01-01, reason: VIP}\n", "22, member A005, "
+     "field 'tier_override.tier'", "unknown tier 'platinum'")])
+def test_a_member_naming_what_the_program_lacks_stops_the_build_with_its_error(
+        project, record, at, problem):
+    # A005 refers nobody, so the build's first pass evaluates it at once: the rules raised
+    # KeyError (a traceback) on the unknown activity or tier before this was checked.
+    build(project)
+    before = snapshot(site(project))
+    path = project / "members" / "A005.yml"
+    path.write_text(path.read_text(encoding="utf-8").replace("referrals: []\n", record),
+                    encoding="utf-8")
+    result = CliRunner().invoke(cli, ["-C", str(project), "--as-of", AS_OF, "build",
+                                      "--no-progress"])
+    assert result.exit_code == 1, result.output
+    assert isinstance(result.exception, SystemExit), result.exception
+    assert f"members/A005.yml:{at}: {problem}" in result.output
+    assert snapshot(site(project)) == before
+
+
 def test_referral_code_is_short_crockford_and_stable():
     secret = b"s" * 40
     code = referral_code(secret, "M0001")
