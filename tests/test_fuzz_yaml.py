@@ -1,6 +1,7 @@
 """Fuzzing member files: whatever the bytes, the loader answers with errors, never a traceback."""
 from __future__ import annotations
 
+from datetime import date
 from pathlib import Path
 
 from hypothesis import HealthCheck, given, settings
@@ -10,9 +11,11 @@ from conftest import dump, member, order
 from generator.errors import MemberPortalError
 from generator.models import Program
 from generator.project import load_members
+from generator.rules import evaluate
 from conftest import program as example_program
 
 PROGRAM = Program.model_validate(example_program())
+AS_OF = date(2026, 11, 24)
 VALID = dump(member(orders=[order("O1", "2026-01-02", 100)], children=[{"birthday": "2024-02-29"}],
                     activities=[{"type": "checkin", "date": "2026-03-01"}]))
 scalars = st.one_of(st.none(), st.booleans(), st.integers(), st.floats(allow_nan=True),
@@ -29,9 +32,16 @@ def load_text(folder: Path, raw: bytes) -> None:
     path = folder / "members" / "fuzz.yml"
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_bytes(raw)
-    members, _, errors = load_members(folder, PROGRAM, [path])
+    members, where, errors = load_members(folder, PROGRAM, [path])
     assert all(isinstance(e, MemberPortalError) and e.where and e.where.file for e in errors)
     assert members or errors
+    refused = {e.member for e in errors}
+    for m in members:  # what the build evaluates at once: those without an error of their own
+        if m.id not in refused:
+            try:
+                evaluate(m, PROGRAM, AS_OF, frozenset(), where[m.id], 0)
+            except MemberPortalError:
+                pass
 
 
 SETTINGS = settings(max_examples=300, deadline=None,
