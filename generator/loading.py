@@ -110,7 +110,6 @@ def parse_yaml(text: str, shown: str, lines: bool = True) -> Document:
 
 _scalar_cache: dict[tuple[str, str], Any] = {}  # (tag, text) -> value; values are immutable
 _plain_cache: dict[str, Any] = {}  # untagged plain text -> value: skips the resolver's regexes
-_plain_keys: dict[str, str] = {}  # untagged plain keys that key() took as their own text
 _MISS = object()
 
 
@@ -219,8 +218,9 @@ class _Builder:
     def node(self, get) -> Any:
         """One whole node: a loop over events with an explicit stack (no recursion).
 
-        Plain keys and values seen before skip key() and scalar(): most of a member file is
-        the same few dozen field names and values, and the loop is half the parse."""
+        Plain keys and values seen before (in _plain_cache) skip key() and scalar(): most of
+        a member file is the same few dozen field names and values, and the loop is half the
+        parse. A key read as text goes in as it is; others (2024:, dates) take key()."""
         track, lines, plain = self.track, self.lines, _plain_cache
         stack: list[list] = []  # [container, its path, pending key (mappings)]
         root: Any = None
@@ -237,17 +237,14 @@ class _Builder:
                             if not stack:
                                 return root
                             continue
-                        if kind is ScalarEvent and ev.tag is None:
-                            key = _plain_keys.get(ev.value) if ev.implicit[0] else None
-                            if key is not None and key not in container:
+                        if kind is ScalarEvent and ev.tag is None and ev.implicit[0]:
+                            key = plain.get(ev.value)
+                            if type(key) is str and key not in container:
                                 top[2] = key
                                 if track or not top[1]:
                                     lines[top[1] + (key,)] = ev.start_mark.line + 1
                                 continue
                         top[2] = self.key(ev, container, top[1])
-                        if type(top[2]) is str and top[2] == ev.value and ev.tag is None \
-                                and ev.implicit[0] and top[2] != "<<":
-                            _remember(_plain_keys, ev.value, top[2])
                         continue
                     path = top[1] + (top[2],) if track or len(stack) < 2 else None
                 else:
