@@ -2,8 +2,9 @@
 
     .venv/bin/python bench/build.py [N]          N members (default 100,000)
     .venv/bin/python bench/build.py --small      2,000 members, a quick look
-    options: --out DIR (the synthetic brand; default output/bench/build-N), --reuse (keep a
-    brand made earlier), --executor local|dask://HOST:PORT, --workers K, --no-progress
+    options: --out DIR (the synthetic brand; default output/bench/build-N), --reuse (keep the
+    members of a brand made earlier; mkdocs.yml, content/ and templates/ are copied again),
+    --executor local|dask://HOST:PORT, --workers K, --no-progress
 
 Makes the brand with bench/make_brand.py, then times each build in this process (the page
 workers are its children) and prints figures; it asserts nothing. Peak memory is the largest
@@ -161,6 +162,8 @@ def main() -> None:
         counts = make_brand.make(n, root)
         print(f"{'make_brand':<28} {time.perf_counter() - start:7.1f} s  "
               f"{counts['orders']:,} orders in {counts['files']:,} files", flush=True)
+    else:
+        make_brand.copy_design(root)  # the members as made, the templates as they are now
     for old in (root / "output", root / ".memberportal" / "cache"):
         machine.set_aside(old, trash)
 

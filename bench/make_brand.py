@@ -292,6 +292,18 @@ class Brand:
         return [self.member_id(p) for p in picks]
 
 
+def copy_design(out: Path, source: Path = REPO) -> None:
+    """mkdocs.yml, content/ and templates/ as the repository has them now: a brand made
+    earlier and reused (bench/build.py --reuse) is measured with today's templates."""
+    if (source / "mkdocs.yml").is_file():
+        shutil.copyfile(source / "mkdocs.yml", out / "mkdocs.yml")
+    for folder in ("content", "templates"):
+        if (out / folder).exists():
+            shutil.rmtree(out / folder)
+        if (source / folder).is_dir():
+            shutil.copytree(source / folder, out / folder)
+
+
 def _clear(out: Path) -> None:
     if _ours(out):
         shutil.rmtree(out)
@@ -322,11 +334,7 @@ def make(n: int, out: Path, seed: int = 1, layout: str = "sharded", as_of: date 
     (out / "members").mkdir(parents=True)
     (out / MARKER).write_text("made by bench/make_brand.py; safe to delete\n")
     shutil.copyfile(source / PROGRAM_FILE, out / PROGRAM_FILE)
-    if (source / "mkdocs.yml").is_file():
-        shutil.copyfile(source / "mkdocs.yml", out / "mkdocs.yml")
-    for folder in ("content", "templates"):
-        if (source / folder).is_dir():
-            shutil.copytree(source / folder, out / folder)
+    copy_design(out, source)
     brand = Brand(n, seed, program, as_of)
     files = 0
     for start in range(1, n + 1, PER_FOLDER):
