@@ -26,6 +26,9 @@ from .templates import render
 CONFIG_FILE = "mkdocs.yml"
 CONTENT_DIR = "content"
 CSS_FILE = "assets/memberportal.css"
+# Scripts of the personal pages, copied as they are (not templates): the page template loads them.
+SCRIPTS = {"assets/memberportal-qr.js": "portal/memberportal-qr.js",
+           "assets/lean-qr.js": "portal/lean-qr.js"}
 # Pages written from members/tiers.yml at every build: never hand-copied, never stale.
 GENERATED = {"tiers.md": "portal/tiers.md.j2", "points.md": "portal/points.md.j2"}
 PRIVATE_DIR = "m"                      # personal pages live in m/<token>/
@@ -138,15 +141,17 @@ def _write_docs(root: Path, program: Program, env: jinja2.Environment, docs: Pat
 
     ctx = {"program": program, "brand": program.brand, "amount": amount,
            "discount": lambda percent: discount(percent, lang)}
-    for name, template in {**GENERATED, SHELL_DOC: "portal/shell.md.j2",
-                           CSS_FILE: "portal/memberportal.css.j2"}.items():
+    made = {**GENERATED, SHELL_DOC: "portal/shell.md.j2", CSS_FILE: "portal/memberportal.css.j2"}
+    for name, template in {**made, **SCRIPTS}.items():
         target = docs / name
         if target.exists():
-            raise InputError(f"{CONTENT_DIR}/{name} would be overwritten by the page generated "
-                             "from members/tiers.yml; rename or remove it",
-                             Where(f"{CONTENT_DIR}/{name}"))
+            source = "members/tiers.yml" if name in GENERATED else f"templates/{template}"
+            raise InputError(f"{CONTENT_DIR}/{name} would be overwritten by the file generated "
+                             f"from {source}; rename or remove it", Where(f"{CONTENT_DIR}/{name}"))
         target.parent.mkdir(parents=True, exist_ok=True)
-        target.write_text(render(env, template, marker=MARKER, **ctx), encoding="utf-8")
+        text = render(env, template, marker=MARKER, **ctx) if name in made else \
+            env.loader.get_source(env, template)[0]
+        target.write_text(text, encoding="utf-8")
 
 
 def _run_mkdocs(root: Path, docs: Path, site_dir: Path, strict: bool) -> list[str]:

@@ -61,10 +61,11 @@ def chromium():
 
 
 def open_page(browser, url: str, screenshot: str | None = None, width: int = 1280,
-              height: int = 900, full_page: bool = True) -> PageReport:
+              height: int = 900, full_page: bool = True, scripts: bool = True) -> PageReport:
     """Load `url`; requests to any host but the page's own are recorded and blocked."""
     home = urlsplit(url).netloc
-    page = browser.new_page(viewport={"width": width, "height": height})
+    page = browser.new_page(viewport={"width": width, "height": height},
+                            java_script_enabled=scripts)
     errors: list[str] = []
     requests: list[str] = []
     foreign: list[str] = []

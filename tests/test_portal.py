@@ -118,18 +118,26 @@ def test_home_and_personal_page_in_chromium_and_qr_decodes(project):
                    open_page(browser, base + "/tiers/", screenshot="portal-tiers.png"),
                    open_page(browser, f"{base}/m/{token}/", screenshot="member-page-375.png",
                              width=375, height=812),
-                   open_page(browser, f"{base}/m/{token}/", screenshot="member-page-1280.png")]
+                   open_page(browser, f"{base}/m/{token}/", screenshot="member-page-1280.png"),
+                   open_page(browser, f"{base}/m/{token}/", screenshot="member-page-no-js.png",
+                             scripts=False)]
     for r in reports:
         assert r.status == 200, r.url
         assert r.console_errors == [], (r.url, r.console_errors)
         assert r.foreign_requests == [], (r.url, r.foreign_requests)
-    home, tiers, phone_view, _ = reports
+    home, tiers, phone_view, _, no_js = reports
     assert "小禾家母婴" in home.title
     assert "金禾会员" in tiers.text and "¥3,000" in tiers.text
     assert "王*梅" in phone_view.text and "银禾会员" in phone_view.text
     assert referral_code(secret, "A001") in phone_view.text.replace(" ", "").replace("\n", "")
+    # the code is drawn by the page's script (assets/memberportal-qr.js) from its own address
     found = zxingcpp.read_barcodes(Image.open(phone_view.screenshot))
     assert [c.text for c in found if c.format == zxingcpp.BarcodeFormat.QRCode] == [expected]
+    assert any(u.endswith("/assets/lean-qr.js") for u in phone_view.requests)
+    # without scripts the page is whole but for its code, whose section stays hidden
+    assert "王*梅" in no_js.text and "银禾会员" in no_js.text
+    assert "在手机上打开" in phone_view.text and "在手机上打开" not in no_js.text
+    assert zxingcpp.read_barcodes(Image.open(no_js.screenshot)) == []
 
 
 def test_tier_change_rebuilds_tiers_page_and_exactly_the_affected_members(project):
