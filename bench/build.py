@@ -1,4 +1,4 @@
-"""The build at scale: full build, one member changed, one tier threshold changed, peak memory.
+"""Build timings at scale: full, nothing changed, one member, a threshold, the next day; peak RSS.
 
     .venv/bin/python bench/build.py [N]          N members (default 100,000)
     .venv/bin/python bench/build.py --small      2,000 members, a quick look
@@ -32,7 +32,7 @@ import resource
 import sys
 import threading
 import time
-from datetime import date
+from datetime import date, timedelta
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
@@ -82,7 +82,7 @@ class PeakRSS:
             self._thread.join()
 
 
-def build(root: Path, label: str, args) -> argparse.Namespace:
+def build(root: Path, label: str, args, as_of: date = AS_OF) -> argparse.Namespace:
     # The previous step's writes (1.6 GB of pages after a full build) are flushed first, not
     # timed: without this the next rebuild shares the disk with their writeback.
     t = time.perf_counter()
@@ -92,7 +92,7 @@ def build(root: Path, label: str, args) -> argparse.Namespace:
     with PeakRSS() as rss:
         start = time.perf_counter()
         # then_exit as `memberportal build` does: each build is a process of its own there
-        b = run(root, AS_OF, show_progress=args.progress, executor=args.executor,
+        b = run(root, as_of, show_progress=args.progress, executor=args.executor,
                 workers=args.workers, then_exit=True)
         took = time.perf_counter() - start
     gc.enable()  # and its exit frees what it made: here one collection, not timed
@@ -176,6 +176,8 @@ def main() -> None:
         b = build(root, f"rebuild, threshold {what}", args)
     finally:  # as it was, for the next --reuse (which sets this output aside anyway)
         (root / "members" / "tiers.yml").write_text(was, encoding="utf-8")
+    # A brand's daily build: every page shows the day and what expires by it, so all change.
+    build(root, "rebuild, the next day", args, AS_OF + timedelta(days=1))
     pages = root / "output" / "site" / "m"
     size = sum(p.stat().st_size for p in pages.glob("*/index.html"))
     count = max(1, full.rendered)
