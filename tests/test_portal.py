@@ -252,6 +252,22 @@ def test_a_failing_page_names_member_the_rest_is_built_and_exit_is_nonzero(proje
     assert not (site(project) / "m" / tokens["A004"]).exists()
 
 
+@pytest.mark.parametrize("name, source", [
+    ("tiers.md", "members/tiers.yml"),
+    ("assets/memberportal-qr.js", "templates/portal/memberportal-qr.js"),
+    ("assets/lean-qr.js", "templates/portal/lean-qr.js")])
+def test_a_content_file_memberportal_would_overwrite_stops_the_build(project, name, source):
+    (project / "content" / name).parent.mkdir(parents=True, exist_ok=True)
+    (project / "content" / name).write_text("mine\n", encoding="utf-8")
+    result = CliRunner().invoke(cli, ["-C", str(project), "--as-of", AS_OF, "build",
+                                      "--no-progress"])
+    assert result.exit_code == 1, result.output
+    assert f"content/{name} would be overwritten by the file generated from {source}" \
+        in result.output
+    assert (project / "content" / name).read_text(encoding="utf-8") == "mine\n"
+    assert not site(project).exists()
+
+
 @pytest.mark.parametrize("record, at, problem", [
     ("activities:\n  - {type: bogus, date: 2026-03-01}\n", "23, member A005, field "
      "'activities.0.type'", "unknown activity 'bogus'"),
