@@ -164,11 +164,10 @@ class _Builder:
         try:
             value = self.scalars.yaml_constructors[tag](self.scalars,
                                                         yaml.ScalarNode(tag, ev.value))
-        except ValueError as e:
-            if tag == _STD + "timestamp":
+        except (ValueError, IndexError, KeyError, AttributeError, TypeError) as e:
+            if tag == _STD + "timestamp" and isinstance(e, ValueError):
                 raise self.fail(f"impossible date {ev.value!r} ({e})", line, path) from None
-            raise self.fail(f"cannot read {ev.value!r} as {_MEANS[tag]}", line, path) from None
-        except (IndexError, KeyError, AttributeError, TypeError):  # e.g. `!!int` of nothing
+            # PyYAML's constructors fail in many ways (`!!int` of nothing: IndexError)
             raise self.fail(f"cannot read {ev.value!r} as {_MEANS[tag]}", line, path) from None
         _remember(_scalar_cache, key, value)
         if plain:
