@@ -2,6 +2,8 @@
 
     .venv/bin/python bench/build.py [N]          N members (default 100,000)
     .venv/bin/python bench/build.py --small      2,000 members, a quick look
+    .venv/bin/python bench/build.py 1000000 --only nothing,member
+                                                 the full build, then only these rebuilds
     options: --out DIR (the synthetic brand; default output/bench/build-N), --reuse (keep the
     members of a brand made earlier; mkdocs.yml, content/ and templates/ are copied again),
     --executor local|dask://HOST:PORT, --workers K, --no-progress
@@ -139,6 +141,18 @@ def change_threshold(root: Path) -> tuple[str, str]:
     return "3000 -> 2800", was
 
 
+REBUILDS = ("nothing", "member", "threshold", "nextday")
+
+
+def _rebuilds(text: str) -> tuple[str, ...]:
+    names = tuple(n.strip() for n in text.split(",") if n.strip())
+    unknown = [n for n in names if n not in REBUILDS]
+    if unknown:
+        raise argparse.ArgumentTypeError(f"unknown rebuild {', '.join(unknown)}: choose from "
+                                         f"{', '.join(REBUILDS)}")
+    return names
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("n", type=int, nargs="?", default=100_000)
@@ -148,6 +162,9 @@ def main() -> None:
     parser.add_argument("--executor", default="local")
     parser.add_argument("--workers", type=int)
     parser.add_argument("--no-progress", dest="progress", action="store_false")
+    parser.add_argument("--only", type=_rebuilds, default=REBUILDS, metavar="A,B",
+                        help=f"the rebuilds after the full build: {','.join(REBUILDS)} "
+                        "(default: all)")
     args = parser.parse_args()
     n = 2000 if args.small else args.n
     root = args.out or REPO / "output" / "bench" / f"build-{n}"
@@ -168,21 +185,25 @@ def main() -> None:
         machine.set_aside(old, trash)
 
     full = build(root, "full build", args)
-    build(root, "rebuild, nothing changed", args)
-    who = change_member(root)
-    build(root, f"rebuild, 1 member ({who})", args)
-    what, was = change_threshold(root)
-    try:
-        b = build(root, f"rebuild, threshold {what}", args)
-    finally:  # as it was, for the next --reuse (which sets this output aside anyway)
-        (root / "members" / "tiers.yml").write_text(was, encoding="utf-8")
-    # A brand's daily build: every page shows the day and what expires by it, so all change.
-    build(root, "rebuild, the next day", args, AS_OF + timedelta(days=1))
+    if "nothing" in args.only:
+        build(root, "rebuild, nothing changed", args)
+    if "member" in args.only:
+        who = change_member(root)
+        build(root, f"rebuild, 1 member ({who})", args)
+    if "threshold" in args.only:
+        what, was = change_threshold(root)
+        try:
+            b = build(root, f"rebuild, threshold {what}", args)
+        finally:  # as it was, for the next --reuse (which sets this output aside anyway)
+            (root / "members" / "tiers.yml").write_text(was, encoding="utf-8")
+        print(f"threshold change re-rendered {b.rendered:,} of {b.pages:,} pages "
+              f"({100 * b.rendered / max(1, b.pages):.1f}%)")
+    if "nextday" in args.only:
+        # A brand's daily build: every page shows the day and what expires by it: all change.
+        build(root, "rebuild, the next day", args, AS_OF + timedelta(days=1))
     pages = root / "output" / "site" / "m"
     size = sum(p.stat().st_size for p in pages.glob("*/index.html"))
     count = max(1, full.rendered)
-    print(f"threshold change re-rendered {b.rendered:,} of {b.pages:,} pages "
-          f"({100 * b.rendered / max(1, b.pages):.1f}%)")
     print(f"personal pages on disk: {size / 1e6:,.0f} MB ({size / count / 1e3:.1f} kB a page)")
     me = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     kids = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
