@@ -52,6 +52,7 @@ PORTAL_STATE = "portal-state.json"     # the live portal's inputs hash and its s
 JOURNAL = "swap.json"                  # in a staging folder: a swap to finish after a crash
 MANIFEST_VERSION = 2
 CHUNK = 100                            # member files per batch sent to a worker
+REMOVERS = 4                           # threads deleting the previous site after a swap
 
 
 @dataclass
@@ -471,16 +472,37 @@ def _remove_staging(staging: Path, show_progress: bool) -> None:
     except OSError:
         names = []
     if names:
-        with progress_bar(show_progress, total=len(names), desc="removing the previous site",
-                          unit="page", miniters=1000) as bar:
-            for name in names:
+        # Threads: each deletion mostly waits for the disk, and the waits overlap (bench:
+        # 1.4x with four on the development machine; the kernel's locks stop more helping).
+        stop, done = threading.Event(), [0] * REMOVERS
+
+        def remove(k: int) -> None:
+            for name in names[k::REMOVERS]:
+                if stop.is_set():
+                    return
                 folder = f"{pages}/{name}"
                 try:  # a page folder holds index.html only; anything else: rmtree
                     os.unlink(f"{folder}/index.html")
                     os.rmdir(folder)
                 except OSError:
                     shutil.rmtree(folder, ignore_errors=True)
-                bar.update()
+                done[k] += 1
+
+        threads = [threading.Thread(target=remove, args=(k,), daemon=True)
+                   for k in range(REMOVERS)]
+        with progress_bar(show_progress, total=len(names), desc="removing the previous site",
+                          unit="page", miniters=1000) as bar:
+            try:
+                for t in threads:
+                    t.start()
+                for t in threads:
+                    while t.is_alive():
+                        t.join(0.2)
+                        bar.update(sum(done) - bar.n)
+            finally:  # a signal: the threads end after their current page
+                stop.set()
+                for t in threads:
+                    t.join()
     shutil.rmtree(staging, ignore_errors=True)
 
 

@@ -177,7 +177,7 @@ def render_explain(project: Project, s: Status, lang: str) -> str:
 @click.option("--workers", type=int, default=None,
               help="Local processes (default: up to 2).")
 @click.option("--chunk", type=click.IntRange(1), default=None,
-              help="Personal pages per batch sent to a worker (default 250).")
+              help="Member files per batch sent to a worker (default 100).")
 @click.pass_obj
 def build(obj: Context, strict: bool, progress: bool, executor: str, workers: int | None,
           chunk: int | None):

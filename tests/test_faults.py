@@ -306,6 +306,37 @@ def test_a_signal_while_the_old_site_is_removed_says_the_new_site_is_live(built,
     assert tree(out / "site") == reference
 
 
+def test_a_signal_while_threads_remove_old_pages_stops_them_and_the_next_build_finishes(
+        built, project, monkeypatch):
+    # The previous site's pages are deleted by threads; Ctrl-C in the middle must stop them
+    # after their current page (not run on to the end), and leave the rest for the next build.
+    _, reference, manifest = built
+    out = project / "output"
+    real = os.rmdir
+    removed = []
+
+    def slow_rmdir(path, *args, **kwargs):
+        if ".staging-" in str(path) and "/m/" in str(path):
+            removed.append(path)
+            if len(removed) == 10:
+                os.kill(os.getpid(), signal.SIGINT)
+            time.sleep(0.01)
+        return real(path, *args, **kwargs)
+
+    monkeypatch.setattr(os, "rmdir", slow_rmdir)
+    with pytest.raises(BuildError) as err:
+        run(project, DAY, show_progress=False, workers=1)
+    assert "interrupted by SIGINT after the new site went live" in str(err.value)
+    assert 10 <= len(removed) < MEMBERS / 2        # stopped soon, not after every page
+    [staging] = [n for n in leftovers(out) if n.startswith(".staging-")]
+    assert len(list((out / staging).glob("site/m/*/index.html"))) > MEMBERS / 2
+    assert tree(out / "site") == reference and manifest_of(out) == manifest
+    monkeypatch.setattr(os, "rmdir", real)
+    again = run(project, DAY, show_progress=False)
+    assert leftovers(out) == [] and again.rendered == 0
+    assert tree(out / "site") == reference
+
+
 def test_full_disk_without_root_keeps_the_previous_site(project, monkeypatch):
     out = project / "output"
     before = tree(out / "site")
