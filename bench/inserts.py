@@ -44,6 +44,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from dataclasses import replace
 from datetime import date
 from inspect import signature
 from pathlib import Path
@@ -139,7 +140,8 @@ def main() -> None:
     ap.add_argument("--members", type=int, help="members in the synthetic brand "
                     "(default: as many as parcels, at most 10,000)")
     ap.add_argument("--workers", type=int, default=min(2, os.cpu_count() or 1))
-    ap.add_argument("--chunk", type=int, default=prints.CHUNK)
+    ap.add_argument("--chunk", type=int, default=None,
+                    help="parcels a worker takes at a time (default: memberportal's)")
     ap.add_argument("--naive", type=int, default=20, help="parcels rendered the naive way")
     ap.add_argument("--naive-cold", type=int, default=5,
                     help="parcels rendered the naive way with nothing reused between them")
@@ -182,7 +184,8 @@ def run(args, members: int, work: Path) -> None:
 
     # --- the batch, as `memberportal inserts` renders it --------------------------------------
     out = work / "inserts.pdf"
-    print(f"batch: {args.parcels:,} parcels, {args.workers} workers, chunks of {args.chunk}")
+    print(f"batch: {args.parcels:,} parcels, {args.workers} workers, chunks of "
+          f"{args.chunk or f'up to {prints.CHUNK:,} (the default)'}")
     phases = Phases(("read_parcels", "insert_contexts", "write_atomic"))
     phases.wrap_method(prints.Joiner, "add", "joining (during rendering)")
     phases.wrap_method(prints.Joiner, "finish", "joining (at the end)")
@@ -238,11 +241,13 @@ def run(args, members: int, work: Path) -> None:
           + f"; load average now {os.getloadavg()[0]:.2f}, {machine.describe()}")
 
     if args.profile:
-        profile(job, project, parcels[:args.chunk])
+        profile(job, project, parcels[:args.chunk or prints.CHUNK])
 
 
 def naive(job, project, parcels, folder: Path, cold: bool) -> float:
-    """Seconds per insert, rendering each parcel as its own one-row batch on one worker."""
+    """Seconds per insert, rendering each parcel as its own one-row batch on one worker,
+    laid out whole by WeasyPrint (no stamping: one WeasyPrint document per insert)."""
+    job = replace(job, stamp=False)
     if not cold:   # set up once, untimed: the batch set up its workers, not this process
         prints.build_inserts(job, project, parcels[:1], folder / "warm-up.pdf", workers=1)
     bar = tqdm(total=len(parcels), unit="insert", mininterval=1, disable=None)

@@ -319,8 +319,9 @@ def _out(obj: Context, given: Path | None, name: str) -> Path:
 @click.option("--impose", "impose", default=None,
               help="Step and repeat on sheets, e.g. '2x1 on A4 landscape'.")
 @click.option("--workers", type=int, default=None, help="Processes (default: up to 2).")
-@click.option("--chunk", type=int, default=100, show_default=True,
-              help="Inserts per rendered document.")
+@click.option("--chunk", type=int, default=None,
+              help="Parcels a worker takes at a time (default: up to 1,000, so that every "
+                   "worker gets at least two).")
 @click.option("--executor", default="local", show_default=True, metavar="local|dask://HOST:PORT",
               help="Where batches render (Dask workers need the project folder at the same "
                    "path).")

@@ -14,6 +14,10 @@ from pathlib import Path
 from typing import Any, Callable
 
 
+from jinja2 import pass_context
+from markupsafe import escape
+
+from . import fields, stamping
 from .assets import check_assets
 from .codes import make_code, member_refs
 from .executor import LOCAL, make_executor
@@ -33,7 +37,8 @@ from .portal import site_url
 from .tokens import load_generations
 
 PARCEL_COLUMNS = ("order_id", "member_id")
-CHUNK = 100            # inserts per HTML document: big enough to share the font work
+CHUNK = 1000           # parcels per task on a worker, at most (stamped: shapes are shared
+WHOLE = 100            # by a worker's tasks); inserts per document when laid out whole
 BACKGROUND = "background"  # id of the insert template's layer laid out once per chunk
 KINDS = ("insert", "card", "notebook")
 
@@ -52,6 +57,7 @@ class Job:
     site_url: str                     # portal.site_url(root): the same address as the pages
     secret: bytes
     generations: dict[str, int] = field(default_factory=dict)
+    stamp: bool = True                # inserts: fields drawn on shapes laid out once
 
     def search_path(self) -> list[Path]:
         return [self.root / "templates", BUILTIN_TEMPLATES]
@@ -77,6 +83,20 @@ def make_job(project: Project, as_of: date, lang: str, secret: bytes) -> Job:
 @lru_cache(maxsize=4096)
 def _qr(data: str) -> str:
     return qr_data_uri(data)
+
+
+@pass_context
+def _qr_src(context, data) -> str:
+    """|qr_src: the code as a data: URI, or marked as a field when inserts are stamped."""
+    if context.get("stamping"):
+        return fields.qr_markup(str(data))
+    return _qr(str(data))
+
+
+@pass_context
+def _field(context, value):
+    """|field: a value that changes from parcel to parcel, drawn on a shape laid out once."""
+    return fields.field_markup(value) if context.get("stamping") else escape(value)
 
 
 def brand_context(project: Project) -> dict[str, Any]:
@@ -228,9 +248,12 @@ def _tools(job: Job) -> tuple[Renderer, Any, Fonts]:
     if _worker.get("key") != key:
         fonts = Fonts.load([job.root / "templates" / "fonts", BUILTIN_TEMPLATES / "fonts"])
         env = environment(job.search_path(), job.lang, job.symbol)
-        env.filters["qr_src"] = _qr
+        env.filters["qr_src"] = _qr_src
+        env.filters["field"] = _field
         env.globals["font_url"] = fonts.url
-        _worker.update(key=key, renderer=Renderer(job.allowed()), env=env, fonts=fonts)
+        renderer = Renderer(job.allowed())
+        _worker.update(key=key, renderer=renderer, env=env, fonts=fonts,
+                       stamper=stamping.Stamper(renderer))
     return _worker["renderer"], _worker["env"], _worker["fonts"]
 
 
@@ -277,19 +300,37 @@ def _render_pdf_task(args) -> tuple[bytes, int]:
     return renderer.pdf(html, _template_dir(env, template), what)
 
 
-def _insert_chunk(job: Job, brand: dict, sheet: dict, inserts: list[dict]) -> bytes:
-    """One PDF page per insert, in order; an insert that overflows its page is an error."""
+def _insert_chunk(job: Job, brand: dict, sheet: dict, inserts: list[dict],
+                  ) -> bytes | list[bytes] | stamping.Stamped:
+    """One PDF page per insert, in order; an insert that overflows its page is an error.
+
+    Stamped (stamping.py) when the template marks fields and this WeasyPrint is one stamping
+    was made for; otherwise every insert is laid out whole, 100 to a document."""
+    renderer, env, fonts = _tools(job)
+    what = f"inserts (lines {inserts[0]['line']}–{inserts[-1]['line']})"
+    base = _template_dir(env, "print/insert.html")
+    if job.stamp and stamping.supported():
+        html = render(env, "print/insert.html", brand=brand, page=sheet, inserts=inserts,
+                      stamping=True)
+        if fields.OPEN in html or fields.QR_OPEN in html:
+            _check_insert_fonts(job, fonts, fields.strip_markers(html), what, brand, sheet,
+                                inserts)
+            try:
+                return _worker["stamper"].chunk(html, base, what, inserts, sheet["marks"])
+            except fields.SplitError:
+                pass                     # not shaped for stamping: laid out whole below
+    if len(inserts) > WHOLE:               # a document of 100 shares the font work; more
+        return [_whole(job, brand, sheet, inserts[s:s + WHOLE])   # only takes memory
+                for s in range(0, len(inserts), WHOLE)]
+    return _whole(job, brand, sheet, inserts)
+
+
+def _whole(job: Job, brand: dict, sheet: dict, inserts: list[dict]) -> bytes:
+    """The inserts laid out whole, in one document: one page each over a background layer."""
     renderer, env, fonts = _tools(job)
     what = f"inserts (lines {inserts[0]['line']}–{inserts[-1]['line']})"
     html = render(env, "print/insert.html", brand=brand, page=sheet, inserts=inserts)
-    try:
-        _check_fonts(fonts, html, None, what)
-    except BuildError:
-        for one in inserts:
-            _check_fonts(fonts, render(env, "print/insert.html", brand=brand, page=sheet,
-                                       inserts=[one]), one["member"]["id"],
-                         f"insert for order {one['order']}")
-        raise
+    _check_insert_fonts(job, fonts, html, what, brand, sheet, inserts)
     doc = renderer.document(html, _template_dir(env, "print/insert.html"), what)
     starts: dict[str, int] = {}
     for number, page in enumerate(doc.pages):
@@ -312,6 +353,20 @@ def _insert_chunk(job: Job, brand: dict, sheet: dict, inserts: list[dict]) -> by
         raise BuildError(f"{what}: {len(doc.pages)} pages for {len(inserts)} inserts",
                          kind="insert")
     return layered_pdf(doc, sheet["marks"]) if layers else doc.write_pdf()
+
+
+def _check_insert_fonts(job: Job, fonts: Fonts, html: str, what: str, brand: dict, sheet: dict,
+                        inserts: list[dict]) -> None:
+    """Every character has a font; else the error names the first insert without one."""
+    _, env, _ = _tools(job)
+    try:
+        _check_fonts(fonts, html, None, what)
+    except BuildError:
+        for one in inserts:
+            _check_fonts(fonts, render(env, "print/insert.html", brand=brand, page=sheet,
+                                       inserts=[one]), one["member"]["id"],
+                         f"insert for order {one['order']}")
+        raise
 
 
 def _run_parcels(job: Job, project: Project, args,
@@ -349,10 +404,11 @@ class _InOrder:
     """Chunks' PDFs joined into one in chunk order as they come back, so joining overlaps
     rendering; a failed chunk is kept as an error while the others still render."""
 
-    def __init__(self, sizes: list[int], progress: Callable[[int], None] | None):
+    def __init__(self, sizes: list[int], progress: Callable[[int], None] | None,
+                 marks: bool = False):
         self.sizes, self.progress = sizes, progress   # sizes: items in each chunk
         self.errors: list[MemberPortalError] = []
-        self.joiner = Joiner()
+        self.joiner = Joiner(marks)
         self.early: dict[int, bytes] = {}             # chunks back before an earlier one
         self.joined = 0
 
@@ -421,20 +477,25 @@ def insert_contexts(job: Job, project: Project, parcels: list[Parcel]) -> list[d
 
 
 def build_inserts(job: Job, project: Project, parcels: list[Parcel], out: Path,
-                  sheet: Sheet = Sheet(), workers: int | None = None, chunk: int = CHUNK,
+                  sheet: Sheet = Sheet(), workers: int | None = None, chunk: int | None = None,
                   impose: tuple[str, int, int] | None = None, executor: str | None = None,
                   progress: Callable[[int], None] | None = None) -> dict[str, Any]:
     """Every parcel's insert in file order, in one PDF written atomically (or nothing).
 
     `progress(n)` is called as each chunk of `n` inserts is rendered (e.g. a progress bar).
+    `chunk` parcels go to a worker at a time: by default up to CHUNK, so that each worker gets
+    at least two chunks.
     """
     brand, page = brand_context(project), sheet.css()
+    if not chunk:
+        spread = 2 * (workers or min(2, os.cpu_count() or 1))
+        chunk = max(1, min(CHUNK, -(-len(parcels) // spread)))
     remote = bool(executor and executor != LOCAL)
     # the cluster gets contexts (no project, no secret); forked workers make their own
     items = insert_contexts(job, project, parcels) if remote else parcels
     chunks = [(i, brand, page, items[s:s + chunk])
               for i, s in enumerate(range(0, len(items), chunk))]
-    collect = _InOrder([len(c[3]) for c in chunks], progress)   # in file order
+    collect = _InOrder([len(c[3]) for c in chunks], progress, page["marks"])   # in file order
     if remote:
         # On a cluster, the cluster's own limits (dask worker --memory-limit) bound a chunk.
         pool = make_executor(executor, workers)

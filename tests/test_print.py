@@ -12,6 +12,7 @@ import subprocess
 import sys
 import termios
 import textwrap
+from dataclasses import replace
 from datetime import date
 from pathlib import Path
 
@@ -251,7 +252,9 @@ def test_notebook_and_booklet(env):
 def test_layered_chunk_reads_on_its_own(env):
     # One worker's chunk before joining: the dropped background page must leave a PDF a strict
     # reader (poppler) takes as it is, not one that only pypdf's joining repairs.
+    # (laid out whole; stamped chunks are joined before they are a PDF: test_stamping.py)
     root, project, job = env
+    job = replace(job, stamp=False)
     parcels = prints.read_parcels(root / "parcels.csv", project)[:2]
     contexts = prints.insert_contexts(job, project, parcels)
     data = prints._insert_chunk(job, prints.brand_context(project), prints.Sheet().css(),

@@ -1,0 +1,171 @@
+"""Stamped inserts (shapes laid out once, each parcel's fields drawn on them) match inserts laid out whole."""
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+from dataclasses import replace
+from pathlib import Path
+
+import pikepdf
+import pytest
+
+sys.path.insert(0, str(Path(__file__).parent))
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "bench"))
+from printing import fonts, pdftotext  # noqa: E402
+from test_print import AS_OF, SECRET, make_project  # noqa: E402
+
+from generator import fields, prints, stamping  # noqa: E402
+from generator.project import load  # noqa: E402
+from generator.templates import BUILTIN_TEMPLATES  # noqa: E402
+
+pytestmark = pytest.mark.skipif(not stamping.supported(),
+                                reason="stamping is made for WeasyPrint 70 only")
+
+
+def pages(pdf: Path, dpi: int) -> list:
+    from PIL import Image
+    with tempfile.TemporaryDirectory() as tmp:
+        subprocess.run(["pdftoppm", "-png", "-r", str(dpi), str(pdf), f"{tmp}/p"], check=True,
+                       capture_output=True)
+        out = []
+        for path in sorted(Path(tmp).glob("p-*.png")):
+            with Image.open(path) as im:
+                out.append(im.convert("RGB"))
+        return out
+
+
+def differing(a, b, level: int = 48) -> int:
+    """Pixels whose colour differs by more than `level` (of 255) in some channel."""
+    from PIL import ImageChops
+    assert a.size == b.size
+    diff = ImageChops.difference(a, b).convert("L")
+    return sum(diff.histogram()[level + 1:])
+
+
+def both(job, project, parcels, folder: Path, **kw) -> tuple[Path, Path]:
+    """The same parcels stamped and laid out whole."""
+    out = []
+    for stamp in (True, False):
+        path = folder / f"inserts-{'stamped' if stamp else 'whole'}.pdf"
+        prints.build_inserts(replace(job, stamp=stamp), project, parcels, path, **kw)
+        out.append(path)
+    return out[0], out[1]
+
+
+def words(text: str) -> str:
+    return re.sub(r"\s+", "", text)
+
+
+def stamped_text_ops(pdf: Path) -> int:
+    """TJ operators written on the pages themselves (not inside shapes): stamped fields."""
+    with pikepdf.open(pdf) as doc:
+        return sum(page.obj.Contents.read_bytes().count(b"] TJ") for page in doc.pages)
+
+
+def assert_same(stamped: Path, whole: Path, dpi: int, tolerance: int = 0) -> None:
+    a, b = pages(stamped, dpi), pages(whole, dpi)
+    assert len(a) == len(b)
+    bad = [(i + 1, n) for i, (x, y) in enumerate(zip(a, b)) if (n := differing(x, y)) > tolerance]
+    assert not bad, f"pages differing from the whole layout (page, pixels): {bad}"
+    assert words(pdftotext(stamped)) == words(pdftotext(whole))
+
+
+@pytest.fixture(scope="module")
+def brand(tmp_path_factory):
+    root = make_project(tmp_path_factory.mktemp("stamp"))
+    project = load(root)
+    return root, project, prints.make_job(project, AS_OF, "zh", SECRET)
+
+
+def test_example_brand_stamped_equals_whole_at_300_dpi(tmp_path):
+    project = load(Path(__file__).resolve().parent.parent)
+    job = prints.make_job(project, AS_OF, "zh", SECRET)
+    parcels = prints.read_parcels(project.root / "members" / "parcels-example.csv", project)
+    stamped, whole = both(job, project, parcels, tmp_path, workers=2, chunk=8)
+    assert stamped_text_ops(stamped) >= 4 * len(parcels)     # names, points, orders... stamped
+    assert_same(stamped, whole, 300)
+    rows = fonts(stamped)
+    assert rows and all(r["emb"] == "yes" and "Print-" in r["name"] for r in rows)
+
+
+def test_synthetic_brand_variety_stamped_equals_whole(tmp_path):
+    """Rare characters (the fallback font, Ext. B), expiring points, birthdays, reminders whose
+    names wrap: every shape and variant against WeasyPrint's own layout."""
+    import make_brand
+    root = tmp_path / "brand"
+    make_brand.make(400, root)
+    project = load(root)
+    job = prints.make_job(project, AS_OF, "zh", SECRET)
+    rows = ["order_id,member_id"] + [f"S{i:05d},{m.id}" for i, m in enumerate(project.members)]
+    (root / "all.csv").write_text("\n".join(rows) + "\n")
+    parcels = prints.read_parcels(root / "all.csv", project)
+    stamped, whole = both(job, project, parcels, tmp_path, workers=2, chunk=100)
+    assert stamped_text_ops(stamped) >= 4 * len(parcels)
+    assert_same(stamped, whole, 40)
+    # each page's own text, so a field cannot move to another insert unnoticed
+    for page in (1, 57, 203, 399):
+        assert words(pdftotext(stamped, page)) == words(pdftotext(whole, page))
+
+
+TEMPLATE = (BUILTIN_TEMPLATES / "print" / "insert.html").read_text(encoding="utf-8")
+
+
+LAYER = "/* the insert's own layer */"
+
+
+@pytest.mark.parametrize("old, new, stamps", [
+    # a field inside a sentence cannot be drawn apart: its value becomes part of the shape
+    ("{{ t('print.thanks', name=m.name)|field }}", "{{ t('print.thanks', name=m.name|field) }}",
+     True),
+    # a selector that tells siblings apart: each insert is laid out as one block
+    (LAYER, LAYER + " .insert > h1:first-child { letter-spacing: 0.05em; }", True),
+    # no field at all: laid out whole, as before stamping
+    ("|field", "", False),
+], ids=["field-in-sentence", "sibling-selector", "no-fields"])
+def test_designers_templates_stay_exact(brand, tmp_path, old, new, stamps):
+    root, _, _ = brand
+    assert old in TEMPLATE
+    folder = tmp_path / "project"
+    shutil.copytree(root, folder, ignore=shutil.ignore_patterns("output"))
+    (folder / "templates" / "print").mkdir(parents=True)
+    (folder / "templates" / "print" / "insert.html").write_text(TEMPLATE.replace(old, new),
+                                                               encoding="utf-8")
+    mine = load(folder)
+    job = prints.make_job(mine, AS_OF, "zh", SECRET)
+    parcels = prints.read_parcels(folder / "parcels.csv", mine)
+    stamped, whole = both(job, mine, parcels, tmp_path, workers=1)
+    assert (stamped_text_ops(stamped) > 0) == stamps
+    assert_same(stamped, whole, 150)
+
+
+def test_split_finds_blocks_fields_and_units():
+    html = ('<html><head><style>.a{position:absolute}</style></head><body>'
+            '<section id="background"></section>\n'
+            '<section class="insert" id="parcel-2"><h1 class="a">' + fields.OPEN + '王*梅' +
+            fields.CLOSE + '</h1>\n  <div class="a"><div style="width: ' + fields.OPEN + '37.5' +
+            fields.CLOSE + '%"></div><img src="' + fields.QR_OPEN + 'https://x/?a=1&amp;b=2' +
+            fields.CLOSE + '"></div></section>\n'
+            '<section class="insert" id="parcel-3"><h1 class="a">' + fields.OPEN + '李*' +
+            fields.CLOSE + '</h1>\n  <div class="a"><div style="width: ' + fields.OPEN + '0' +
+            fields.CLOSE + '%"></div><img src="' + fields.QR_OPEN + 'y' + fields.CLOSE +
+            '"></div></section>\n</body></html>')
+    doc = fields.split(html)
+    assert doc.split_blocks and [i.line for i in doc.inserts] == [2, 3]
+    (b1, f1), (b2, f2) = doc.inserts[0].blocks
+    assert b1.kinds == ("text",) and f1[0].value == "王*梅"
+    assert b2.kinds == ("width", "qr")
+    assert (f2[0].value, f2[0].unit, f2[1].value) == ("37.5", "%", "https://x/?a=1&b=2")
+    assert [b.key for b, _ in doc.inserts[1].blocks] == [b1.key, b2.key]   # same shapes
+    assert fields.MARK in doc.frame and "parcel-" not in doc.frame
+
+    sibling = html.replace(".a{position:absolute}", ".a{position:absolute} h1 + div{top:0}")
+    assert len(fields.split(sibling).inserts[0].blocks) == 1
+    with pytest.raises(fields.SplitError):
+        fields.split(html.replace("</section>\n<section class=\"insert\" id=\"parcel-3\">",
+                                  "</section><p>between</p>\n<section class=\"insert\" "
+                                  "id=\"parcel-3\">"))
+    with pytest.raises(ValueError, match="private-use"):
+        fields.field_markup("a" + fields.CLOSE)
