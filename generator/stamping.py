@@ -129,8 +129,8 @@ def _field_of(box) -> int | None:
 def _sized_by_content(box) -> bool:
     """Whether the box's width follows its content (shrink-to-fit), so a value could move it."""
     s = box.style
-    if s["width"] != "auto":
-        return False
+    if s["width"] != "auto" or type(s).__name__ == "AnonymousStyle":   # an anonymous block
+        return False                                                   # fills its parent
     if s["position"] in ("absolute", "fixed"):
         return s["left"] == "auto" or s["right"] == "auto"
     return s["float"] != "none" or s["display"][0] != "block" or \
