@@ -20,6 +20,7 @@ import re
 import struct
 import zlib
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Any
 
 from . import fields as F
@@ -315,6 +316,7 @@ def width_px(slot: WidthSlot, fld: F.Field) -> float | None:
 
 _SPACES = re.compile(r"[ \t\n\r\f]+")
 _GLYPH = struct.Struct("=IiiiI")        # PangoGlyphInfo: glyph, width, x/y offset, attributes
+_HEX = [f"{i:04x}" for i in range(65536)]
 
 
 @dataclass
@@ -402,9 +404,10 @@ class Shaper:
         ops: list[str] = []
         used: dict[str, dict[int, str]] = {}
         run = first.runs
-        string = ""
         current = None
+        tj: list[str] = []                 # the TJ array's items since the last font change
         stride = ffi.sizeof("PangoGlyphInfo")
+        empty, unknown = pango.PANGO_GLYPH_EMPTY, pango.PANGO_GLYPH_UNKNOWN_FLAG
         while run != ffi.NULL:
             item = run.data
             run = run.next
@@ -415,12 +418,11 @@ class Shaper:
                 return None, {}
             face, size = found
             if found != current:
-                if string:
-                    ops.append(string + "] TJ")
-                string = ""
+                if tj:
+                    ops.append(f"[{' '.join(tj)}] TJ")
+                    tj = []
                 current = found
                 ops.append(f"/{face.name} {_num(size)} Tf")
-            string += "[<" if not string else "<"
             mine = used.setdefault(face.name, {})
             start, length = item.item.offset, item.item.length
             clusters = ffi.unpack(glyphs.log_clusters, count)
@@ -428,30 +430,37 @@ class Shaper:
                 if stride == _GLYPH.size else (
                     (g.glyph, g.geometry.width, g.geometry.x_offset, g.geometry.y_offset, 0)
                     for g in glyphs.glyphs[0:count])
-            widths = face.widths
+            widths, scale = face.widths, 1000 * FROM_UNITS / size
+            hexes: list[str] = []
             for i, (gid, width, x_offset, y_offset, _) in enumerate(infos):
-                if gid == pango.PANGO_GLYPH_EMPTY:
-                    string += f">{-width / size}<"
+                if gid == empty:
+                    if hexes:
+                        tj.append(f"<{''.join(hexes)}>")
+                        hexes = []
+                    tj.append(f"{-width / size}")
                     continue
-                if gid & pango.PANGO_GLYPH_UNKNOWN_FLAG or y_offset:
+                if gid & unknown or y_offset:
                     return None, {}
                 if gid not in mine:
                     t2 = length if i == count - 1 else clusters[i + 1]
                     mine[gid] = utf8[start + clusters[i]:start + t2].decode(errors="replace")
                 offset = x_offset / size
                 if offset:
-                    string += f">{-offset}<"
-                string += f"{gid:04x}"
+                    if hexes:
+                        tj.append(f"<{''.join(hexes)}>")
+                        hexes = []
+                    tj.append(f"{-offset}")
+                hexes.append(_HEX[gid])
                 w = widths.get(gid)
-                kerning = (w if w is not None else face.width(gid)) + offset - \
-                    width * 1000 * FROM_UNITS / size
+                kerning = int((w if w is not None else face.width(gid)) + offset - width * scale)
                 if kerning:
-                    string += f">{int(kerning)}<"
-            string = string[:-1] if string.endswith("<") else string + ">"
-            if string.endswith("["):
-                string = ""
-        if string:
-            ops.append(string + "] TJ")
+                    tj.append(f"<{''.join(hexes)}>")
+                    tj.append(str(kerning))
+                    hexes = []
+            if hexes:
+                tj.append(f"<{''.join(hexes)}>")
+        if tj:
+            ops.append(f"[{' '.join(tj)}] TJ")
         return " ".join(ops), used
 
 
@@ -537,13 +546,17 @@ class FontBook:
 # --- drawing a parcel's fields ----------------------------------------------------------------
 
 
-def _colour_ops(colour, alphas: set) -> str:
+@lru_cache(maxsize=256)
+def _paint(colour: tuple[float, float, float, float]) -> str:
     r, g, b, a = colour
     ops = f"{_num(r)} {_num(g)} {_num(b)} rg"
-    if a != 1:
-        alphas.add(a)
-        ops = f"/a{_num(a)} gs " + ops
-    return ops
+    return ops if a == 1 else f"/a{_num(a)} gs " + ops
+
+
+def _colour_ops(colour, alphas: set) -> str:
+    if colour[3] != 1:
+        alphas.add(colour[3])
+    return _paint(colour)
 
 
 def text_ops(slot: TextSlot, laid: list[Laid], shaper: Shaper, alphas: set,
