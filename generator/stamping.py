@@ -5,7 +5,7 @@ A chunk of inserts is rendered with its fields marked (fields.py). Every distinc
 per worker, the fields present but hidden; that layout tells where each field goes and in which
 style. Each parcel's page is then those shapes as PDF form objects plus its own fields, drawn
 here with WeasyPrint's own text engine (Pango, through WeasyPrint's line breaking) and the
-operators WeasyPrint itself writes: some 0.1 ms a field instead of ~15 ms to lay out a page.
+operators WeasyPrint itself writes: under a millisecond an insert instead of ~15 ms of layout.
 
 Nothing is guessed: a field is drawn here only where this module reproduces WeasyPrint's layout
 of the shape's first value exactly (lines, widths, positions); a value whose lines differ from
@@ -102,7 +102,8 @@ class Shape:
 
     form: str
     slots: list[Any]
-    pinned: tuple[int, ...] = ()   # fields the form shows (their values are part of its key)
+    pinned: tuple[int, ...] = ()   # hidden fields this module cannot draw: a shape showing
+                                   # them (their values in its key) is laid out instead
 
 
 class NoSplit(Exception):
@@ -666,16 +667,25 @@ class Stamper:
         shaped for stamping."""
         if len(self.skeletons) > 5000:
             self.skeletons.clear()
+        if len(self.shapes) > 5000:          # a template whose fields all became shapes:
+            self.shapes = {k: v for k, v in self.shapes.items() if k.startswith("B")}
+            self.shaper = Shaper(self.fonts)  # memory stays bounded (forms sent stay sent)
         doc = F.split(html, known=self.skeletons)
         if doc.frame_key in self.whole:
             doc = F.split(html, blocks=False, known=self.skeletons)
         by_line = {p["line"]: p for p in inserts}
+        sent = set(self.sent_forms)
         try:
-            return self._chunk(doc, base, what, by_line, marks)
-        except NoSplit:
-            self.whole.add(doc.frame_key)
-            return self._chunk(F.split(html, blocks=False, known=self.skeletons), base, what,
-                               by_line, marks)
+            try:
+                return self._chunk(doc, base, what, by_line, marks)
+            except NoSplit:
+                self.sent_forms = set(sent)  # nothing of that try reaches the joined PDF
+                self.whole.add(doc.frame_key)
+                return self._chunk(F.split(html, blocks=False, known=self.skeletons), base,
+                                   what, by_line, marks)
+        except F.SplitError:                 # laid out whole by the caller: the forms this
+            self.sent_forms = sent           # chunk laid out were never sent
+            raise
 
     def _chunk(self, doc: F.Document, base, what, by_line, marks) -> Stamped:
         shapes_out: list = []
@@ -836,6 +846,7 @@ class Stamper:
         if offset and bg not in self.sent_forms:
             mapping.append((0, bg))
             self.sent_forms.add(bg)
+        roots = []
         for i, need in enumerate(needs):
             page = laid.pages[offset + i]
             root = _section(page._page_box, f"{BLOCK_ID}{i}")
@@ -844,6 +855,8 @@ class Stamper:
                                  kind="insert")
             if doc.split_blocks:
                 _check_apart(page._page_box, root)
+            roots.append(root)
+        for i, (need, root) in enumerate(zip(needs, roots)):
             texts = [htmllib.unescape(f.value) if f.kind == "text" and k not in need.visible
                      else None for k, f in enumerate(need.fields)]
             slots = analyse(root, need.fields, texts, self.shaper)
