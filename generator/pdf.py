@@ -301,6 +301,26 @@ class Renderer:
         return data
 
 
+def one_page_each(doc, ids: list[str], what: str) -> tuple[int, int | None]:
+    """Whether the first page is a background layer (an element id="background"; then 1, else
+    0) and the index of the first of `ids` that does not start a page of its own and end before
+    the next (None when each has exactly one page)."""
+    starts: dict[str, int] = {}
+    for number, page in enumerate(doc.pages):
+        for anchor in page.anchors:
+            starts.setdefault(anchor, number)
+    layers = 1 if starts.get("background") == 0 else 0
+    if layers and ids and starts.get(ids[0]) != 1:
+        raise BuildError(f"{what}: the background layer (id=\"background\") must fit on one "
+                         "page", kind="insert")
+    for i, name in enumerate(ids):
+        first = starts.get(name)
+        nxt = starts.get(ids[i + 1]) if i + 1 < len(ids) else len(doc.pages)
+        if first is None or nxt - first != 1:
+            return layers, i
+    return layers, None
+
+
 def layered_pdf(doc, marks: bool = False) -> bytes:
     """PDF bytes of a laid-out document whose first page is a background layer.
 
@@ -554,7 +574,7 @@ class Joiner:
 
     def _marks_form(self):
         import pikepdf
-        from pikepdf import Dictionary, Name
+        from pikepdf import Name
         media, trim = self._boxes["/MediaBox"], self._boxes.get("/TrimBox",
                                                                self._boxes["/MediaBox"])
         ops = _crop_mark_ops(media, trim).encode()

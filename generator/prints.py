@@ -21,13 +21,13 @@ from . import fields, stamping
 from .assets import check_assets
 from .codes import make_code, member_refs
 from .executor import LOCAL, make_executor
-from .errors import BuildError, InputError, MemberPortalError, TemplateError, ValidationFailed, \
+from .errors import BuildError, InputError, MemberPortalError, ValidationFailed, \
     Where, rel
 from .limits import run_limited
 from .loading import decode
 from .messages import say
-from .pdf import Fonts, Joiner, Renderer, booklet, layered_pdf, nup, page_size, \
-    visible_text, write_atomic
+from .pdf import Fonts, Joiner, Renderer, booklet, layered_pdf, nup, one_page_each, \
+    page_size, visible_text, write_atomic
 from .project import Project, paused_gc
 from .qr import qr_data_uri
 from .rules import Status
@@ -39,7 +39,6 @@ from .tokens import load_generations
 PARCEL_COLUMNS = ("order_id", "member_id")
 CHUNK = 1000           # parcels per task on a worker, at most (stamped: shapes are shared
 WHOLE = 100            # by a worker's tasks); inserts per document when laid out whole
-BACKGROUND = "background"  # id of the insert template's layer laid out once per chunk
 KINDS = ("insert", "card", "notebook")
 
 
@@ -332,24 +331,11 @@ def _whole(job: Job, brand: dict, sheet: dict, inserts: list[dict]) -> bytes:
     html = render(env, "print/insert.html", brand=brand, page=sheet, inserts=inserts)
     _check_insert_fonts(job, fonts, html, what, brand, sheet, inserts)
     doc = renderer.document(html, _template_dir(env, "print/insert.html"), what)
-    starts: dict[str, int] = {}
-    for number, page in enumerate(doc.pages):
-        for anchor in page.anchors:
-            starts.setdefault(anchor, number)
     # An element id="background" on the first page: a layer printed under every insert.
-    layers = 1 if starts.get(BACKGROUND) == 0 else 0
-    if layers and starts.get(f"parcel-{inserts[0]['line']}") != 1:
-        raise BuildError(f"{what}: the background layer (id=\"{BACKGROUND}\") must fit on "
-                         "one page", kind="insert")
+    layers, bad = one_page_each(doc, [f"parcel-{one['line']}" for one in inserts], what)
+    if bad is not None:
+        raise stamping.too_long(inserts[bad])
     if len(doc.pages) != len(inserts) + layers:
-        for i, one in enumerate(inserts):
-            first = starts.get(f"parcel-{one['line']}")
-            nxt = starts.get(f"parcel-{inserts[i + 1]['line']}") if i + 1 < len(inserts) \
-                else len(doc.pages)
-            if first is None or nxt - first != 1:
-                raise BuildError(f"the insert for order {one['order']} does not fit on one "
-                                 f"page (line {one['line']}); shorten the template or use a "
-                                 "larger page", member=one["member"]["id"], kind="insert")
         raise BuildError(f"{what}: {len(doc.pages)} pages for {len(inserts)} inserts",
                          kind="insert")
     return layered_pdf(doc, sheet["marks"]) if layers else doc.write_pdf()

@@ -25,13 +25,13 @@ from typing import Any
 
 from . import fields as F
 from .errors import BuildError
+from .pdf import one_page_each
 
 # WeasyPrint versions whose layout tree, text layout and drawing this module reads (boxes,
 # Pango layouts, the page transform); with any other, inserts are laid out whole.
 TESTED_WEASYPRINT = ("70",)
 HIDE = "<style>[data-mp-hide] { visibility: hidden !important; }</style>"
 BLOCK_ID = "mp-block-"
-BACKGROUND = "background"
 EPS = 1e-3                     # CSS px: the positions this module computes agree to 1/1000 px
 
 
@@ -821,23 +821,10 @@ class Stamper:
         if any(page.links or page.bookmarks for page in laid.pages):
             # a form object carries no link annotations or outline entries
             raise F.SplitError("the insert has links or bookmarks")
-        starts: dict[str, int] = {}
-        for number, page in enumerate(laid.pages):
-            for anchor in page.anchors:
-                starts.setdefault(anchor, number)
-        offset = 1 if starts.get(BACKGROUND) == 0 else 0
-        if offset and starts.get(f"{BLOCK_ID}0") != 1:
-            raise BuildError(f"{what}: the background layer (id=\"{BACKGROUND}\") must fit on "
-                             "one page", kind="insert")
-        for i, need in enumerate(needs):
-            first = starts.get(f"{BLOCK_ID}{i}")
-            nxt = starts.get(f"{BLOCK_ID}{i + 1}") if i + 1 < len(needs) else len(laid.pages)
-            if first is None or nxt - first != 1:
-                who = need.who
-                raise BuildError(f"the insert for order {who.get('order', '?')} does not fit "
-                                 f"on one page (line {who.get('line', '?')}); shorten the "
-                                 "template or use a larger page",
-                                 member=who.get("member", {}).get("id"), kind="insert")
+        offset, bad = one_page_each(laid, [f"{BLOCK_ID}{i}" for i in range(len(needs))],
+                                    what)
+        if bad is not None:
+            raise too_long(needs[bad].who)
         self.height = laid.pages[0].height
         mapping = []
         bg = "B" + doc.frame_key
@@ -879,6 +866,13 @@ class Stamper:
                 fonts[font.hash] = face.name
                 used.setdefault(face.name, {}).update(font.to_unicode)
         return data, mapping, fonts
+
+
+def too_long(insert: dict) -> BuildError:
+    """The error for an insert (its context: order, line, member) longer than its page."""
+    return BuildError(f"the insert for order {insert.get('order', '?')} does not fit on one "
+                      f"page (line {insert.get('line', '?')}); shorten the template or use a "
+                      "larger page", member=insert.get("member", {}).get("id"), kind="insert")
 
 
 def _form_name(need: _Need, slots) -> str:
