@@ -212,6 +212,11 @@ def run(args, members: int, work: Path) -> None:
           f"{args.workers * args.parcels / cpu:.0f} inserts/s; the wall figure above is the real one)")
     print("  main process (wall): " + ", ".join(f"{k} {v:.1f} s" for k, v in phases.took.items())
           + f"; the rest of the {took:.1f} s is waiting for the workers")
+    import resource
+    me, kids = (resource.getrusage(w).ru_maxrss for w in (resource.RUSAGE_SELF,
+                                                          resource.RUSAGE_CHILDREN))
+    print(f"  peak RSS (getrusage high-water): this process {me / 1024:.0f} MB, largest worker "
+          f"{kids / 1024:.0f} MB")
 
     # --- the naive ways: one WeasyPrint document (and PDF) per insert -------------------------
     samples = (  # (parcels, name, how, the ratio's wording, run)
