@@ -344,9 +344,12 @@ def inserts(obj: Context, parcels_file, output, size, bleed, no_marks, impose, w
                                parse_impose(impose) if impose else None, executor=executor,
                                progress=bar.update)
     took = time.perf_counter() - started
+    how = [f"{n} laid out whole: {why}" for why, n in result["whole"].items()]
+    if result["inserts"] > sum(result["whole"].values()):
+        how.insert(0, f"fields drawn on {result['shapes']} shapes laid out")
     click.echo(f"{result['path']}: {result['inserts']} inserts, "
                f"{result['bytes'] / 1e6:.1f} MB, {took:.1f} s "
-               f"({result['inserts'] / took:.0f} inserts/s)")
+               f"({result['inserts'] / took:.0f} inserts/s; {'; '.join(how)})")
 
 
 @cli.command()

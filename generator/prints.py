@@ -299,8 +299,16 @@ def _render_pdf_task(args) -> tuple[bytes, int]:
     return renderer.pdf(html, _template_dir(env, template), what)
 
 
+@dataclass
+class Whole:
+    """Inserts laid out whole: their PDFs (100 inserts a document) and why not stamped."""
+
+    parts: list[bytes]
+    reason: str
+
+
 def _insert_chunk(job: Job, brand: dict, sheet: dict, inserts: list[dict],
-                  ) -> bytes | list[bytes] | stamping.Stamped:
+                  ) -> Whole | stamping.Stamped:
     """One PDF page per insert, in order; an insert that overflows its page is an error.
 
     Stamped (stamping.py) when the template marks fields and this WeasyPrint is one stamping
@@ -308,20 +316,23 @@ def _insert_chunk(job: Job, brand: dict, sheet: dict, inserts: list[dict],
     renderer, env, fonts = _tools(job)
     what = f"inserts (lines {inserts[0]['line']}–{inserts[-1]['line']})"
     base = _template_dir(env, "print/insert.html")
-    if job.stamp and stamping.supported():
+    reason = "stamping is off"
+    if job.stamp and not stamping.supported():
+        reason = f"stamping is made for WeasyPrint {', '.join(stamping.TESTED_WEASYPRINT)}"
+    elif job.stamp:
         html = render(env, "print/insert.html", brand=brand, page=sheet, inserts=inserts,
                       stamping=True)
+        reason = "the template marks no field (|field, |qr_src)"
         if fields.OPEN in html or fields.QR_OPEN in html:
             _check_insert_fonts(job, fonts, fields.strip_markers(html), what, brand, sheet,
                                 inserts)
             try:
                 return _worker["stamper"].chunk(html, base, what, inserts, sheet["marks"])
-            except fields.SplitError:
-                pass                     # not shaped for stamping: laid out whole below
-    if len(inserts) > WHOLE:               # a document of 100 shares the font work; more
-        return [_whole(job, brand, sheet, inserts[s:s + WHOLE])   # only takes memory
-                for s in range(0, len(inserts), WHOLE)]
-    return _whole(job, brand, sheet, inserts)
+            except fields.SplitError as e:   # not shaped for stamping: laid out whole below
+                reason = str(e)
+    # a document of 100 inserts shares the font work; more only takes memory
+    return Whole([_whole(job, brand, sheet, inserts[s:s + WHOLE])
+                  for s in range(0, len(inserts), WHOLE)], reason)
 
 
 def _whole(job: Job, brand: dict, sheet: dict, inserts: list[dict]) -> bytes:
@@ -397,6 +408,8 @@ class _InOrder:
         self.joiner = Joiner(marks)
         self.early: dict[int, bytes] = {}             # chunks back before an earlier one
         self.joined = 0
+        self.shapes = 0                               # stamped inserts' shapes laid out
+        self.whole: dict[str, int] = {}               # why inserts were laid out whole
 
     def take(self, index: int, result) -> None:
         if self.progress:
@@ -406,6 +419,11 @@ class _InOrder:
             return
         _, data, errs = result
         self.errors.extend(errs)
+        if isinstance(data, Whole):
+            self.whole[data.reason] = self.whole.get(data.reason, 0) + self.sizes[index]
+            data = data.parts
+        elif isinstance(data, stamping.Stamped):
+            self.shapes += data.laid_out
         if data is not None:
             self.early[index] = data
         while not self.errors and self.joined in self.early:
@@ -501,7 +519,8 @@ def build_inserts(job: Job, project: Project, parcels: list[Parcel], out: Path,
         sheet_name, cols, rows = impose
         data = nup(data, page_size(sheet_name), cols, rows)
     write_atomic(out, data)
-    return {"path": out, "inserts": len(parcels), "bytes": len(data)}
+    return {"path": out, "inserts": len(parcels), "bytes": len(data),
+            "shapes": collect.shapes, "whole": collect.whole}
 
 
 def _chunk_label(parcels: list[Parcel]) -> str:

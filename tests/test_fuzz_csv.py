@@ -35,7 +35,8 @@ def no_rendering(monkeypatch):
     monkeypatch.setenv("MEMBERPORTAL_SECRET", SECRET.decode())
     monkeypatch.setattr("generator.prints.build_inserts",
                         lambda job, project, parcels, out, *a, **k:
-                        {"path": out, "inserts": len(parcels), "bytes": 1})
+                        {"path": out, "inserts": len(parcels), "bytes": 1, "shapes": 1,
+                         "whole": {}})
 
 
 def invoke(brand: Path, raw: bytes, *command: str):

@@ -258,7 +258,7 @@ def test_layered_chunk_reads_on_its_own(env):
     parcels = prints.read_parcels(root / "parcels.csv", project)[:2]
     contexts = prints.insert_contexts(job, project, parcels)
     data = prints._insert_chunk(job, prints.brand_context(project), prints.Sheet().css(),
-                                contexts)
+                                contexts).parts[0]
     chunk = root / "output" / "chunk.pdf"
     chunk.parent.mkdir(parents=True, exist_ok=True)
     chunk.write_bytes(data)
@@ -408,7 +408,7 @@ def test_cli_inserts_and_preview_leave_no_temporary_files(env, tmp_path):
                           "--parcels", str(root / "parcels.csv"), "--chunk", "1",
                           "--workers", "2"], capture_output=True, text=True, env=temp)
     assert run.returncode == 0, run.stderr
-    assert "5 inserts" in run.stdout
+    assert "5 inserts" in run.stdout and "fields drawn on" in run.stdout
     assert list(tmp_path.iterdir()) == []           # nor the forked workers' fonts
     run = subprocess.run([str(exe), "-C", str(root), "--as-of", "2026-11-24", "preview",
                           "insert", "M0001"], capture_output=True, text=True, env=temp)

@@ -47,11 +47,14 @@ def differing(a, b, level: int = 48) -> int:
 
 def both(job, project, parcels, folder: Path, **kw) -> tuple[Path, Path]:
     """The same parcels stamped and laid out whole."""
-    out = []
+    out, said = [], []
     for stamp in (True, False):
         path = folder / f"inserts-{'stamped' if stamp else 'whole'}.pdf"
-        prints.build_inserts(replace(job, stamp=stamp), project, parcels, path, **kw)
+        result = prints.build_inserts(replace(job, stamp=stamp), project, parcels, path, **kw)
         out.append(path)
+        said.append(result["whole"])
+    assert said[1] == {"stamping is off": len(parcels)}
+    both.said = said[0]              # why the stamped run laid inserts out whole, if it did
     return out[0], out[1]
 
 
@@ -93,9 +96,11 @@ def brand(tmp_path_factory):
     return root, project, prints.make_job(project, AS_OF, "zh", SECRET)
 
 
-def test_example_brand_stamped_equals_whole_at_150_dpi(tmp_path):
+@pytest.mark.parametrize("lang", ["zh", "en"])
+def test_example_brand_stamped_equals_whole_at_150_dpi(tmp_path, lang):
+    """Chinese, and English: proportional Latin text, kerning, lines broken between words."""
     project = load(Path(__file__).resolve().parent.parent)
-    job = prints.make_job(project, AS_OF, "zh", SECRET)
+    job = prints.make_job(project, AS_OF, lang, SECRET)
     parcels = prints.read_parcels(project.root / "members" / "parcels-example.csv", project)
     stamped, whole = both(job, project, parcels, tmp_path, workers=2, chunk=8)
     assert stamped_text_ops(stamped) >= 4 * len(parcels)     # names, points, orders... stamped
@@ -140,9 +145,10 @@ LAYER = "/* the insert's own layer */"
     (LAYER, LAYER + " .insert > h1:first-child { letter-spacing: 0.05em; }", True),
     # an element in the flow: the insert's elements depend on each other, one block each
     ('<div class="a welcome">', '<div class="welcome" style="padding-top: 30mm">', True),
-    # a link: a form object cannot carry it, so these inserts are laid out whole
+    # a link: a form object cannot carry it, so these inserts are laid out whole (and the
+    # command says why)
     ('<div class="a order num">', '<a class="a" href="https://shop.example/" style="left: 2mm; '
-     'top: 2mm; width: 20mm">shop</a><div class="a order num">', False),
+     'top: 2mm; width: 20mm">shop</a><div class="a order num">', "links or bookmarks"),
     # no text field (the QR codes are still drawn on the shapes)
     ("|field", "", False),
 ], ids=["field-in-sentence", "sibling-selector", "in-flow", "link", "no-fields"])
@@ -158,6 +164,9 @@ def test_designers_templates_stay_exact(brand, tmp_path, old, new, stamps):
     job = prints.make_job(mine, AS_OF, "zh", SECRET)
     parcels = prints.read_parcels(folder / "parcels.csv", mine)
     stamped, whole = both(job, mine, parcels, tmp_path, workers=1)
+    if isinstance(stamps, str):
+        assert list(both.said) == ["the insert has " + stamps]
+        stamps = False
     assert (stamped_text_ops(stamped) > 0) == stamps
     assert_same(stamped, whole, 150)
     assert links(stamped) == links(whole)
