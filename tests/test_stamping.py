@@ -131,6 +131,19 @@ def test_synthetic_brand_variety_stamped_equals_whole(tmp_path):
         assert words(pdftotext(stamped, page)) == words(pdftotext(whole, page))
 
 
+@pytest.mark.parametrize("sheet", [prints.Sheet("A5", 0, False), prints.Sheet("100x150", 5),
+                                   prints.Sheet("A6 landscape", 2)], ids=str)
+def test_other_pages_bleeds_and_marks(brand, tmp_path, sheet):
+    root, project, job = brand
+    parcels = prints.read_parcels(root / "parcels.csv", project)
+    stamped, whole = both(job, project, parcels, tmp_path, workers=1, sheet=sheet)
+    assert_same(stamped, whole, 100)
+    with pikepdf.open(stamped) as a, pikepdf.open(whole) as b:
+        for box in ("/MediaBox", "/TrimBox", "/BleedBox"):
+            assert [float(v) for v in a.pages[0].obj[box]] == \
+                [float(v) for v in b.pages[0].obj[box]]
+
+
 TEMPLATE = (BUILTIN_TEMPLATES / "print" / "insert.html").read_text(encoding="utf-8")
 
 
