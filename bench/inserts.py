@@ -2,7 +2,8 @@
 
     .venv/bin/python bench/inserts.py [--parcels 10000] [--members N] [--workers 2]
                                       [--chunk C] [--naive 20] [--naive-cold 5]
-                                      [--naive-system 3] [--profile] [--keep DIR]
+                                      [--naive-in-process 20] [--naive-system 3]
+                                      [--profile] [--keep DIR]
 
 1. Makes a synthetic brand with bench/make_brand.py (members with real order histories;
    without that script: the example brand's members, repeated) and a parcels file of
@@ -10,14 +11,20 @@
    again and again (order ids are unique; statuses are computed once per member).
 2. Renders the whole batch with `prints.build_inserts` exactly as `memberportal inserts`
    does (parcels file read, statuses, Chinese text, a QR code per insert and a second one
-   on first-order inserts, concatenation, atomic write) and prints inserts/s, PDF size and
-   pages.
+   on first-order inserts, stamped: shapes laid out once, fields drawn on them; joining,
+   atomic write) and prints inserts/s, PDF size and pages.
 3. In the same run renders the first --naive parcels the naive way: one WeasyPrint
-   document per insert (a one-row batch on one worker, one PDF each), and prints the ratio
+   document per insert, laid out whole (a one-row batch on one worker, one PDF each,
+   stamping off: what every insert cost before stamping.py), and prints the ratio
    of the two per-insert rates; then --naive-cold parcels the same way with nothing reused
    between them (fonts, templates, WeasyPrint's font configuration set up for each, as when
    the command runs once per parcel), and that ratio too.
-4. Then --naive-system parcels the way a naive implementation would do it: one WeasyPrint
+4. Then --naive-in-process parcels one WeasyPrint document each, laid out whole, in this
+   process: the batch's template, contexts, renderer and bundled fonts, nothing else (no
+   worker process, no joining): what WeasyPrint itself takes for one insert in a document
+   of its own. The first two naive ways also pay for what a command pays per call (a worker
+   process, joining, writing).
+5. Then --naive-system parcels the way a naive implementation would do it: one WeasyPrint
    document per insert with the font stack naming the system's Noto Sans/Serif CJK SC
    (Debian fonts-noto-cjk) instead of our bundled subsets. Same template, same context, same
    renderer: only the @font-face rules are dropped and the family names replaced. The run
@@ -145,6 +152,9 @@ def main() -> None:
     ap.add_argument("--naive", type=int, default=20, help="parcels rendered the naive way")
     ap.add_argument("--naive-cold", type=int, default=5,
                     help="parcels rendered the naive way with nothing reused between them")
+    ap.add_argument("--naive-in-process", type=int, default=20,
+                    help="parcels rendered one WeasyPrint document each in this process with "
+                    "the bundled fonts (renderer reused; 0 skips)")
     ap.add_argument("--naive-system", type=int, default=3,
                     help="parcels rendered one document each with the system Noto Sans CJK SC "
                     "font named instead of the bundled subsets (seconds each; 0 skips)")
@@ -228,11 +238,18 @@ def run(args, members: int, work: Path) -> None:
          "(bundled subset fonts; fonts, templates, WeasyPrint set up every time; Python start "
          "not counted)", "the same, cold",
          lambda some: naive(job, project, some, work / "naive-cold", cold=True)),
+        (args.naive_in_process, "naive, in-process", "one WeasyPrint document each in this "
+         "process, laid out whole, bundled subset fonts (renderer, fonts and templates reused; "
+         "no worker process, no joining)",
+         "one WeasyPrint document per insert in this process with our fonts, warm",
+         lambda some: in_process(replace(job, stamp=False), project, some,
+                                 work / "naive-in-process", out, system=False)),
         (args.naive_system, "naive, system font", "one WeasyPrint document each, the same "
          "template and context with the font stack naming the system's Noto Sans/Serif CJK SC "
          "instead of our bundled subsets (renderer reused)",
          "one document per insert naming the system font Noto Sans CJK SC",
-         lambda some: naive_system(job, project, some, work / "naive-system", out)),
+         lambda some: in_process(replace(job, stamp=False), project, some,
+                                 work / "naive-system", out, system=True)),
     )
     per = took / args.parcels
     ratios = []
@@ -284,15 +301,18 @@ def system_font_html(html: str) -> str:
     return out
 
 
-def naive_system(job, project, parcels, folder: Path, batch_pdf: Path) -> float:
-    """Seconds per insert, one WeasyPrint document and PDF each, naming the system font.
+def in_process(job, project, parcels, folder: Path, batch_pdf: Path, system: bool) -> float:
+    """Seconds per insert, one WeasyPrint document and PDF each in this process, laid out
+    whole: our bundled fonts, or (`system`) the font stack naming the system font.
 
-    The batch's own template, contexts and renderer (one worker's: fonts configuration
-    reused, which only favours this way); afterwards (untimed) each PDF must embed Noto CJK and
-    no bundled font, and show the same text as the parcel's page in the batch.
+    The batch's own template, contexts and renderer (fonts configuration reused, which only
+    favours this way; no worker process, no joining); afterwards (untimed) each PDF must embed
+    the fonts named (Noto CJK and no bundled font, or only bundled ones) and show the same text
+    as the parcel's page in the batch.
     """
     from generator.pdf import layered_pdf, write_atomic
     from generator.templates import render
+    what = "naive, system font" if system else "naive, in-process"
     renderer, env, _ = prints._tools(job)
     brand, sheet = prints.brand_context(project), prints.Sheet().css()
     base = prints._template_dir(env, "print/insert.html")
@@ -302,7 +322,8 @@ def naive_system(job, project, parcels, folder: Path, batch_pdf: Path) -> float:
     for p in parcels:
         html = render(env, "print/insert.html", brand=brand, page=sheet,
                       inserts=prints.insert_contexts(job, project, [p]))
-        doc = renderer.document(system_font_html(html), base, f"insert for {p.order_id}")
+        doc = renderer.document(system_font_html(html) if system else html, base,
+                                f"insert for {p.order_id}")
         paths.append(write_atomic(folder / f"{p.order_id}.pdf",
                                   layered_pdf(doc, sheet["marks"])))
         bar.update(1)
@@ -310,12 +331,12 @@ def naive_system(job, project, parcels, folder: Path, batch_pdf: Path) -> float:
     bar.close()
     for page, path in enumerate(paths, 1):
         fonts = embedded_fonts(path)
-        if not any("NotoSansCJK" in f.replace("-", "") for f in fonts) or \
-                any("Print-" in f for f in fonts):
-            raise SystemExit(f"naive, system font: {path.name} embeds {fonts}")
+        system_font = any("NotoSansCJK" in f.replace("-", "") for f in fonts)
+        if system_font != system or system == any("Print-" in f for f in fonts):
+            raise SystemExit(f"{what}: {path.name} embeds {fonts}")
         if words(pdftotext(path)) != words(pdftotext(batch_pdf, page)):
-            raise SystemExit(f"naive, system font: {path.name} does not show the text of "
-                             f"page {page} of the batch")
+            raise SystemExit(f"{what}: {path.name} does not show the text of page {page} of "
+                             "the batch")
     print(f"  checked: each PDF embeds {', '.join(embedded_fonts(paths[0]))} and shows the "
           f"same text as its page in the batch")
     return took / len(parcels)
