@@ -33,6 +33,7 @@ TESTED_WEASYPRINT = ("70",)
 HIDE = "<style>[data-mp-hide] { visibility: hidden !important; }</style>"
 BLOCK_ID = "mp-block-"
 EPS = 1e-3                     # CSS px: the positions this module computes agree to 1/1000 px
+TALLY = 200                    # blocks a worker draws before it judges whether stamping pays
 
 
 def supported() -> bool:
@@ -658,6 +659,7 @@ class Stamper:
         self.sent_fonts: set[str] = set()
         self.sent_forms: set[str] = set()
         self.skeletons: dict = {}          # how inserts were cut into blocks (fields.split)
+        self.tally: dict[str, tuple[int, int]] = {}   # per frame: blocks drawn, shapes laid out
         self._bars: dict = {}              # (slot, width): its operators
         self.height: float | None = None   # the page's height in CSS px (for the flip)
 
@@ -671,6 +673,11 @@ class Stamper:
             self.shapes = {k: v for k, v in self.shapes.items() if k.startswith("B")}
             self.shaper = Shaper(self.fonts)  # memory stays bounded (forms sent stay sent)
         doc = F.split(html, known=self.skeletons)
+        blocks, laid = self.tally.get(doc.frame_key, (0, 0))
+        if blocks >= TALLY and laid > blocks / 2:
+            # a template whose per-parcel values are mostly not marked: a shape per block
+            # costs more than laying the inserts out whole
+            raise F.SplitError("most per-parcel values are not marked |field")
         if doc.frame_key in self.whole:
             doc = F.split(html, blocks=False, known=self.skeletons)
         by_line = {p["line"]: p for p in inserts}
@@ -731,6 +738,9 @@ class Stamper:
             self.sent_fonts.add(name)
             if fresh or data is not None:
                 fonts[name] = (data, fresh)
+        blocks, before = self.tally.get(doc.frame_key, (0, 0))
+        self.tally[doc.frame_key] = (blocks + sum(len(i.blocks) for i in doc.inserts),
+                                     before + laid)
         return Stamped(pages, shapes_out, fonts, alphas, laid)
 
     def _resolve(self, block: F.Block, flds, alphas: set, used: dict):

@@ -187,6 +187,28 @@ def test_designers_templates_stay_exact(brand, tmp_path, old, new, stamps):
     assert links(stamped) == links(whole)
 
 
+def test_a_template_where_every_insert_is_a_shape_is_soon_laid_out_whole(tmp_path,
+                                                                         monkeypatch):
+    """No |field and a selector that keeps each insert one block: every insert would be a shape
+    of its own, costlier than laying it out whole. After stamping.TALLY blocks (40 here, 200 in
+    use) a worker lays the rest out whole and says why."""
+    import make_brand
+    monkeypatch.setattr(stamping, "TALLY", 40)
+    root = tmp_path / "brand"
+    make_brand.make(60, root)
+    (root / "templates" / "print" / "insert.html").write_text(
+        TEMPLATE.replace("|field", "").replace(LAYER, LAYER + " h1 + div { margin: 0; }"),
+        encoding="utf-8")
+    project = load(root)
+    job = prints.make_job(project, AS_OF, "zh", SECRET)
+    rows = ["order_id,member_id"] + [f"S{i:05d},{m.id}" for i, m in enumerate(project.members)]
+    (root / "all.csv").write_text("\n".join(rows) + "\n")
+    parcels = prints.read_parcels(root / "all.csv", project)
+    stamped, whole = both(job, project, parcels, tmp_path, workers=1, chunk=20)
+    assert both.said == {"most per-parcel values are not marked |field": 20}
+    assert_same(stamped, whole, 40)
+
+
 def test_split_finds_blocks_fields_and_units():
     html = ('<html><head><style>.a{position:absolute}</style></head><body>'
             '<section id="background"></section>\n'
