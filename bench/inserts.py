@@ -255,8 +255,10 @@ def run(args, members: int, work: Path) -> None:
     ratios = []
     for count, name, how, against, sample in samples:
         if count:
-            each = sample(parcels[:count])
+            each, checked = sample(parcels[:count])
             print(f"{name}: {count} inserts, {how}: {each * 1000:.0f} ms per insert")
+            if checked:
+                print(checked)
             ratios.append(f"{each / per:.0f}x {against}")
     print(f"RESULT: {rate:.1f} inserts/s for {args.parcels:,} parcels (target >= 120); "
           + ("; ".join(ratios) + " (target >= 500x the naive way)" if ratios else "no naive sample")
@@ -266,7 +268,7 @@ def run(args, members: int, work: Path) -> None:
         profile(job, project, parcels[:args.chunk or prints.CHUNK])
 
 
-def naive(job, project, parcels, folder: Path, cold: bool) -> float:
+def naive(job, project, parcels, folder: Path, cold: bool) -> tuple[float, None]:
     """Seconds per insert, rendering each parcel as its own one-row batch on one worker,
     laid out whole by WeasyPrint (no stamping: one WeasyPrint document per insert)."""
     job = replace(job, stamp=False)
@@ -282,7 +284,7 @@ def naive(job, project, parcels, folder: Path, cold: bool) -> float:
         bar.update(1)
     took = time.perf_counter() - t0
     bar.close()
-    return took / len(parcels)
+    return took / len(parcels), None
 
 
 SYSTEM_FAMILIES = {'"Print Sans"': '"Noto Sans CJK SC"', '"Print Serif"': '"Noto Serif CJK SC"',
@@ -301,9 +303,11 @@ def system_font_html(html: str) -> str:
     return out
 
 
-def in_process(job, project, parcels, folder: Path, batch_pdf: Path, system: bool) -> float:
-    """Seconds per insert, one WeasyPrint document and PDF each in this process, laid out
-    whole: our bundled fonts, or (`system`) the font stack naming the system font.
+def in_process(job, project, parcels, folder: Path, batch_pdf: Path, system: bool,
+               ) -> tuple[float, str]:
+    """Seconds per insert (and what was checked), one WeasyPrint document and PDF each in this
+    process, laid out whole: our bundled fonts, or (`system`) the font stack naming the system
+    font.
 
     The batch's own template, contexts and renderer (fonts configuration reused, which only
     favours this way; no worker process, no joining); afterwards (untimed) each PDF must embed
@@ -337,9 +341,8 @@ def in_process(job, project, parcels, folder: Path, batch_pdf: Path, system: boo
         if words(pdftotext(path)) != words(pdftotext(batch_pdf, page)):
             raise SystemExit(f"{what}: {path.name} does not show the text of page {page} of "
                              "the batch")
-    print(f"  checked: each PDF embeds {', '.join(embedded_fonts(paths[0]))} and shows the "
-          f"same text as its page in the batch")
-    return took / len(parcels)
+    return took / len(parcels), (f"  checked: each PDF embeds {', '.join(embedded_fonts(paths[0]))}"
+                                 " and shows the same text as its page in the batch")
 
 
 def embedded_fonts(pdf: Path) -> list[str]:
