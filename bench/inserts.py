@@ -242,14 +242,12 @@ def run(args, members: int, work: Path) -> None:
          "process, laid out whole, bundled subset fonts (renderer, fonts and templates reused; "
          "no worker process, no joining)",
          "one WeasyPrint document per insert in this process with our fonts, warm",
-         lambda some: in_process(replace(job, stamp=False), project, some,
-                                 work / "naive-in-process", out, system=False)),
+         bare(job, project, work, out, system=False)),
         (args.naive_system, "naive, system font", "one WeasyPrint document each, the same "
          "template and context with the font stack naming the system's Noto Sans/Serif CJK SC "
          "instead of our bundled subsets (renderer reused)",
          "one document per insert naming the system font Noto Sans CJK SC",
-         lambda some: in_process(replace(job, stamp=False), project, some,
-                                 work / "naive-system", out, system=True)),
+         bare(job, project, work, out, system=True)),
     )
     per = took / args.parcels
     ratios = []
@@ -301,6 +299,13 @@ def system_font_html(html: str) -> str:
         raise SystemExit("naive, system font: the template's font stack was not replaced "
                          f"({rules} @font-face rules dropped)")
     return out
+
+
+def bare(job, project, work: Path, batch_pdf: Path, system: bool):
+    """in_process() for some parcels, laid out whole (stamping off)."""
+    folder = work / ("naive-system" if system else "naive-in-process")
+    return lambda some: in_process(replace(job, stamp=False), project, some, folder, batch_pdf,
+                                   system)
 
 
 def in_process(job, project, parcels, folder: Path, batch_pdf: Path, system: bool,

@@ -91,6 +91,21 @@ def assert_same(stamped: Path, whole: Path, dpi: int, tolerance: int = 0) -> Non
     assert words(pdftotext(stamped)) == words(pdftotext(whole))
 
 
+def synthetic(folder: Path, members: int, template: str | None = None):
+    """A bench/make_brand.py brand (its own insert.html if given): project, job, and a parcel
+    for every member."""
+    import make_brand
+    root = folder / "brand"
+    make_brand.make(members, root)
+    if template is not None:
+        (root / "templates" / "print" / "insert.html").write_text(template, encoding="utf-8")
+    project = load(root)
+    rows = ["order_id,member_id"] + [f"S{i:05d},{m.id}" for i, m in enumerate(project.members)]
+    (root / "all.csv").write_text("\n".join(rows) + "\n")
+    return (project, prints.make_job(project, AS_OF, "zh", SECRET),
+            prints.read_parcels(root / "all.csv", project))
+
+
 @pytest.fixture(scope="module")
 def brand(tmp_path_factory):
     root = make_project(tmp_path_factory.mktemp("stamp"))
@@ -114,14 +129,7 @@ def test_example_brand_stamped_equals_whole_at_150_dpi(tmp_path, lang):
 def test_synthetic_brand_variety_stamped_equals_whole(tmp_path):
     """Rare characters (the fallback font, Ext. B), expiring points, birthdays, reminders whose
     names wrap: every shape and variant against WeasyPrint's own layout."""
-    import make_brand
-    root = tmp_path / "brand"
-    make_brand.make(400, root)
-    project = load(root)
-    job = prints.make_job(project, AS_OF, "zh", SECRET)
-    rows = ["order_id,member_id"] + [f"S{i:05d},{m.id}" for i, m in enumerate(project.members)]
-    (root / "all.csv").write_text("\n".join(rows) + "\n")
-    parcels = prints.read_parcels(root / "all.csv", project)
+    project, job, parcels = synthetic(tmp_path, 400)
     stamped, whole = both(job, project, parcels, tmp_path, workers=2, chunk=100)
     assert stamped_text_ops(stamped) >= 4 * len(parcels)
     # names, dates, products, codes are drawn, not laid out: the shapes are few (a field taken
@@ -192,18 +200,9 @@ def test_a_template_where_every_insert_is_a_shape_is_soon_laid_out_whole(tmp_pat
     """No |field and a selector that keeps each insert one block: every insert would be a shape
     of its own, costlier than laying it out whole. After stamping.TALLY blocks (40 here, 200 in
     use) a worker lays the rest out whole and says why."""
-    import make_brand
     monkeypatch.setattr(stamping, "TALLY", 40)
-    root = tmp_path / "brand"
-    make_brand.make(60, root)
-    (root / "templates" / "print" / "insert.html").write_text(
-        TEMPLATE.replace("|field", "").replace(LAYER, LAYER + " h1 + div { margin: 0; }"),
-        encoding="utf-8")
-    project = load(root)
-    job = prints.make_job(project, AS_OF, "zh", SECRET)
-    rows = ["order_id,member_id"] + [f"S{i:05d},{m.id}" for i, m in enumerate(project.members)]
-    (root / "all.csv").write_text("\n".join(rows) + "\n")
-    parcels = prints.read_parcels(root / "all.csv", project)
+    project, job, parcels = synthetic(tmp_path, 60, TEMPLATE.replace("|field", "").replace(
+        LAYER, LAYER + " h1 + div { margin: 0; }"))
     stamped, whole = both(job, project, parcels, tmp_path, workers=1, chunk=20)
     assert both.said == {"most per-parcel values are not marked |field": 20}
     assert_same(stamped, whole, 40)
