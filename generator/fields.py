@@ -69,12 +69,6 @@ class Block:
     parts: tuple[str, ...]   # the HTML around the fields: len(fields) + 1 pieces
     kinds: tuple[str, ...]   # each field's kind, in order
 
-    def html(self, filled: list[str]) -> str:
-        out = [self.parts[0]]
-        for piece, rest in zip(filled, self.parts[1:]):
-            out += [piece, rest]
-        return "".join(out)
-
 
 @dataclass(frozen=True)
 class Insert:

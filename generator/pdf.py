@@ -595,7 +595,7 @@ class Joiner:
                 for key, value in made.items():
                     target[key] = value
             for alpha in sorted(self._alphas):
-                self._resources.ExtGState[f"/a{_num(alpha)}"] = Dictionary(
+                self._resources.ExtGState[f"/a{pdf_number(alpha)}"] = Dictionary(
                     Type=Name.ExtGState, ca=alpha)
         out = io.BytesIO()
         self._pdf.save(out, object_stream_mode=pikepdf.ObjectStreamMode.generate,
@@ -608,7 +608,8 @@ class Joiner:
 _NAMES = re.compile(rb"/([^\s/\[\]<>(){}%]+)")     # the names a content stream uses
 
 
-def _num(value: float) -> str:
+def pdf_number(value: float) -> str:
+    """A number as PDF operators write it: at most six decimals, no trailing zeros."""
     text = f"{value:.6f}".rstrip("0").rstrip(".")
     return text if text not in ("-0", "") else "0"
 

@@ -313,7 +313,7 @@ def _insert_chunk(job: Job, brand: dict, sheet: dict, inserts: list[dict],
 
     Stamped (stamping.py) when the template marks fields and this WeasyPrint is one stamping
     was made for; otherwise every insert is laid out whole, 100 to a document."""
-    renderer, env, fonts = _tools(job)
+    _, env, fonts = _tools(job)
     what = f"inserts (lines {inserts[0]['line']}–{inserts[-1]['line']})"
     base = _template_dir(env, "print/insert.html")
     reason = "stamping is off"

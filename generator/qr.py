@@ -115,23 +115,31 @@ def _escape(text: str) -> str:
             .replace('"', "&quot;"))
 
 
+def qr_bitmap(data: str, level: str = "M", border: int = 4, png_filter: bool = False,
+              ) -> tuple[int, bytes]:
+    """The code's side in pixels (one per module, quiet zone included) and its rows as 1-bit
+    pixels, 1 = white, each padded to whole bytes and, with `png_filter`, led by PNG's filter
+    byte (0: none)."""
+    n, pixels = _modules(data, level)
+    side = n + 2 * border
+    pad = (-side) % 8
+    lead = b"00000000" if png_filter else b""
+    # One string of bits for the whole image, packed by one int()
+    bits = pixels.translate(_AS_BITS)
+    edge, tail = b"1" * border, b"1" * (border + pad)
+    blank = [lead + b"1" * (side + pad)] * border
+    rows = b"".join(blank + [lead + edge + bits[r * n:(r + 1) * n] + tail
+                             for r in range(n)] + blank)
+    return side, int(rows, 2).to_bytes(len(rows) // 8, "big")
+
+
 def qr_png(data: str, level: str = "M", border: int = 4) -> bytes:
     """The code as a 1-bit greyscale PNG, one pixel per module, quiet zone included.
 
     For print: drawn without interpolation (CSS image-rendering: pixelated) it is exactly as
     sharp as a vector, and WeasyPrint places an image ~15× faster than it parses an SVG path.
     """
-    n, pixels = _modules(data, level)
-    side = n + 2 * border
-    pad = (-side) % 8
-    # One string of bits for the whole image, each row led by its filter byte (0: none) and
-    # padded to whole bytes, packed by one int(): 1 = white in a greyscale image.
-    bits = pixels.translate(_AS_BITS)
-    edge, tail = b"1" * border, b"1" * (border + pad)
-    blank = [b"00000000" + b"1" * (side + pad)] * border
-    rows = b"".join(blank + [b"00000000" + edge + bits[r * n:(r + 1) * n] + tail
-                             for r in range(n)] + blank)
-    raw = int(rows, 2).to_bytes(len(rows) // 8, "big")
+    side, raw = qr_bitmap(data, level, border, png_filter=True)
 
     def chunk(kind: bytes, body: bytes) -> bytes:
         return (struct.pack(">I", len(body)) + kind + body +

@@ -25,7 +25,7 @@ from typing import Any
 
 from . import fields as F
 from .errors import BuildError
-from .pdf import one_page_each
+from .pdf import one_page_each, pdf_number as _num
 
 # WeasyPrint versions whose layout tree, text layout and drawing this module reads (boxes,
 # Pango layouts, the page transform); with any other, inserts are laid out whole.
@@ -466,11 +466,6 @@ class Shaper:
         return " ".join(ops), used
 
 
-def _num(value: float) -> str:
-    text = f"{value:.6f}".rstrip("0").rstrip(".")
-    return text if text not in ("-0", "") else "0"
-
-
 # --- fonts the fields use ---------------------------------------------------------------------
 
 
@@ -479,7 +474,6 @@ class Face:
     """A font file the fields draw with: its resource name, advance widths, glyphs' text."""
 
     name: str
-    digest: str
     data: bytes
     upem: int
     advances: Any                          # uharfbuzz Font (advance widths in font units)
@@ -526,7 +520,7 @@ class FontBook:
                 data[:4] not in (b"OTTO", b"\0\1\0\0", b"true"):
             face = None
         else:
-            face = Face("T" + digest, digest, data, hb_face.upem, hb.Font(hb_face))
+            face = Face("T" + digest, data, hb_face.upem, hb.Font(hb_face))
         self._by_digest[digest] = face
         return face
 
@@ -561,7 +555,7 @@ def _colour_ops(colour, alphas: set) -> str:
     return _paint(colour)
 
 
-def text_ops(slot: TextSlot, laid: list[Laid], shaper: Shaper, alphas: set,
+def text_ops(slot: TextSlot, laid: list[Laid], alphas: set,
              used: dict[str, dict[int, str]]) -> str | None:
     if not slot.visible or not laid:
         return ""
@@ -578,24 +572,19 @@ def text_ops(slot: TextSlot, laid: list[Laid], shaper: Shaper, alphas: set,
 
 
 def qr_ops(slot: QrSlot, data: str) -> str:
-    from .qr import _modules
+    """The code as an inline 1-bit image (qr_png's pixels), placed as WeasyPrint places it."""
+    from .qr import qr_bitmap
     if not slot.visible or not slot.w or not slot.h:
         return ""
-    n, pixels = _modules(data, "M")
-    border = 4
-    side = n + 2 * border
-    pad = (-side) % 8
-    bits = pixels.translate(bytes.maketrans(b"\x00\xff", b"01"))
-    blank = [b"1" * (side + pad)] * border
-    edge, tail = b"1" * border, b"1" * (border + pad)
-    rows = b"".join(blank + [edge + bits[r * n:(r + 1) * n] + tail for r in range(n)] + blank)
-    raw = int(rows, 2).to_bytes(len(rows) // 8, "big")
+    side, raw = qr_bitmap(data, "M")
     return (f"q {_num(slot.w)} 0 0 {_num(-slot.h)} {_num(slot.x)} {_num(slot.y + slot.h)} cm "
             f"BI /W {side} /H {side} /BPC 1 /CS /G /I {'true' if slot.interpolate else 'false'}"
             f" /F /AHx ID {raw.hex()}> EI Q")
 
 
-def width_ops(slot: WidthSlot, width: float, alphas: set) -> str:
+def width_ops(slot: WidthSlot, width: float) -> str:
+    """The bar at `width`: WeasyPrint's background, clipped to its rounded box (the caller
+    names the colour's alpha, if any, among the page's states)."""
     if not slot.visible or not slot.colour[3]:       # (a zero width is drawn, as WeasyPrint
         return ""                                    # does: a viewer may show a hairline)
     (tlx, tly), (trx, try_), (brx, bry), (blx, bly) = slot.radii
@@ -619,8 +608,7 @@ def width_ops(slot: WidthSlot, width: float, alphas: set) -> str:
             f"{n(x + bl[0] * r)} {n(y + h)} {n(x)} {n(y + h - bl[1] * r)} {n(x)} "
             f"{n(y + h - bl[1])} c {n(x)} {n(y + tl[1])} l",
             f"{n(x)} {n(y + tl[1] * r)} {n(x + tl[0] * r)} {n(y)} {n(x + tl[0])} {n(y)} c"))
-    return (f"q {path} W n {_colour_ops(slot.colour, alphas)} "
-            f"{n(x)} {n(y)} {n(w)} {n(h)} re f Q")
+    return f"q {path} W n {_paint(slot.colour)} {n(x)} {n(y)} {n(w)} {n(h)} re f Q"
 
 
 # --- a chunk of inserts on a worker -----------------------------------------------------------
@@ -628,7 +616,7 @@ def width_ops(slot: WidthSlot, width: float, alphas: set) -> str:
 
 @dataclass
 class Stamped:
-    """A chunk's pages as content streams over shared forms, for pdf.Assembler."""
+    """A chunk's pages as content streams over shared forms, for pdf.Joiner."""
 
     pages: list[bytes]                                   # zlib-compressed content streams
     shapes: list[tuple[bytes, list[tuple[int, str]], dict[str, str]]]
@@ -793,14 +781,14 @@ class Stamper:
             if slot is None or k in visible:
                 continue
             if fld.kind == "text":
-                ops = text_ops(slot, laid[k], self.shaper, mine_alphas, mine_used)
+                ops = text_ops(slot, laid[k], mine_alphas, mine_used)
             elif fld.kind == "qr":
                 ops = qr_ops(slot, fld.value)
             else:
                 width = width_px(slot, fld)
                 ops = None if width is None else self._bars.get((id(slot), width))
                 if ops is None and width is not None:
-                    ops = self._bars[(id(slot), width)] = width_ops(slot, width, mine_alphas)
+                    ops = self._bars[(id(slot), width)] = width_ops(slot, width)
                 if slot.colour[3] != 1:
                     mine_alphas.add(slot.colour[3])
             if ops is None:
