@@ -24,6 +24,7 @@ demo: $(STAMP)
 	$(BIN)/memberportal --as-of $(AS_OF) notebook --booklet
 
 test: $(STAMP)
+	$(BIN)/ruff check generator tests bench
 	$(BIN)/python -m pytest
 
 golden: $(STAMP)

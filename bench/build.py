@@ -41,7 +41,7 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "bench"))
 
-from generator.build import run  # noqa: E402
+from memberportal.site.build import run  # noqa
 import machine  # noqa: E402
 
 AS_OF = date(2026, 11, 24)

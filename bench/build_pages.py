@@ -15,7 +15,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from generator.build import run  # noqa: E402
+from memberportal.site.build import run  # noqa
 
 SURNAMES = "王李张刘陈杨黄赵吴周徐孙马朱胡郭何高林罗"
 GIVEN = "晓梅娜静丽敏燕芳婷雪琳洁颖慧佳欣怡萱"

@@ -60,11 +60,12 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "bench"))
 
+import machine  # noqa: E402
 from tqdm import tqdm  # noqa: E402
 
-from generator import prints  # noqa: E402
-from generator.project import load, paused_gc  # noqa: E402
-import machine  # noqa: E402
+from memberportal.inputs.project import load  # noqa
+from memberportal.print import prints  # noqa
+from memberportal.runtime.progress import paused_gc  # noqa
 
 AS_OF = date(2026, 11, 24)
 
@@ -219,7 +220,8 @@ def run(args, members: int, work: Path) -> None:
           + ("" if n_pages == args.parcels else f"  ** expected {args.parcels:,} pages **"))
     print(f"  CPU: {cpu:.1f} s in all processes, {cpu / args.parcels * 1000:.1f} ms per insert "
           f"(on {args.workers} idle cores that is at most "
-          f"{args.workers * args.parcels / cpu:.0f} inserts/s; the wall figure above is the real one)")
+          f"{args.workers * args.parcels / cpu:.0f} inserts/s; "
+          "the wall figure above is the real one)")
     print("  main process (wall): " + ", ".join(f"{k} {v:.1f} s" for k, v in phases.took.items())
           + f"; the rest of the {took:.1f} s is waiting for the workers")
     import resource
@@ -319,8 +321,9 @@ def in_process(job, project, parcels, folder: Path, batch_pdf: Path, system: boo
     the fonts named (Noto CJK and no bundled font, or only bundled ones) and show the same text
     as the parcel's page in the batch.
     """
-    from generator.pdf import layered_pdf, write_atomic
-    from generator.templates import render
+    from memberportal.layout import write_atomic
+    from memberportal.print.pdf import layered_pdf
+    from memberportal.render.templates import render
     what = "naive, system font" if system else "naive, in-process"
     renderer, env, _ = prints._tools(job)
     brand, sheet = prints.brand_context(project), prints.Sheet().css()

@@ -26,7 +26,7 @@ AS_OF = date(2026, 11, 24)
 
 def measure(root: Path, statuses: bool) -> dict:
     """One load (and the statuses) in this process: wall seconds and peak RSS."""
-    from generator.project import load
+    from memberportal.inputs.project import load
     start = time.perf_counter()
     project = load(root)
     loaded = time.perf_counter()
@@ -46,7 +46,8 @@ def measure_command(root: Path, command: str) -> dict:
     """One command of the CLI in this process, its output thrown away: wall seconds, peak RSS."""
     import contextlib
     import io
-    from generator.cli import cli
+
+    from memberportal.cli import cli
     start = time.perf_counter()
     with contextlib.redirect_stdout(io.StringIO()):
         cli.main(["-C", str(root), "--as-of", AS_OF.isoformat(), command],

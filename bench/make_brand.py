@@ -25,8 +25,9 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from generator.project import PROGRAM_FILE, load_program  # noqa: E402
-from generator.rules import add_months  # noqa: E402
+from memberportal.layout import PROGRAM_FILE  # noqa
+from memberportal.inputs.project import load_program  # noqa
+from memberportal.core.rules import add_months  # noqa
 import machine  # noqa: E402
 
 AS_OF = date(2026, 11, 24)
@@ -39,13 +40,15 @@ SURNAMES = ("王李张刘陈杨黄赵吴周徐孙马朱胡郭何高林罗郑梁�
             "程苏魏吕丁任沈姚卢姜崔钟谭陆汪范金石廖贾夏韦付方白邹孟熊秦邱江尹薛闫段雷侯龙史陶黎贺"
             "顾毛郝龚邵万钱严覃武戴莫孔向汤")
 COMPOUND_SURNAMES = ("欧阳", "司马", "上官", "诸葛", "东方", "皇甫", "慕容", "令狐", "尉迟", "公孙")
-GIVEN_FEMALE = "晓梅娜静丽敏燕艳芳婷雪琳洁玲颖欣怡佳悦萱涵妍雯倩璐瑶岚蕾莉霞慧娟秀兰英红薇嘉诗雨思梦琪"
+GIVEN_FEMALE = ("晓梅娜静丽敏燕艳芳婷雪琳洁玲颖欣怡佳悦萱涵妍雯倩璐瑶岚"
+                "蕾莉霞慧娟秀兰英红薇嘉诗雨思梦琪")
 GIVEN_MALE = "伟强磊军洋勇杰涛明超斌浩鹏宇航晨俊峰亮辉刚志华建国文博睿"
 RARE = "喆玥珺婧昕堃翀犇淼彧䶮𠇔垚赟燊"  # a few names need a font's rare characters (incl. Ext A/B)
 CHILD_NAMES = ("乐乐", "朵朵", "豆豆", "安安", "糖糖", "果果", "多多", "小宝", "悠悠", "球球",
                "然然", "一一", "可可", "米粒", "橙子", "团团")
 REGIONS = ("浙江 杭州", "浙江 宁波", "江苏 苏州", "江苏 南京", "上海", "北京", "广东 广州",
-           "广东 深圳", "四川 成都", "湖北 武汉", "山东 青岛", "福建 厦门", "湖南 长沙", "河南 郑州",
+           "广东 深圳", "四川 成都", "湖北 武汉", "山东 青岛", "福建 厦门", "湖南 长沙",
+           "河南 郑州",
            "陕西 西安", "重庆", "天津", "辽宁 沈阳", "安徽 合肥", "云南 昆明")
 CONSULTANTS = ("周老师", "陈老师", "林老师", "吴老师", "许老师", "郑老师", "孙老师", "何老师")
 LIFE_SEGMENTS = ("新手妈妈", "二胎妈妈", "职场妈妈", "全职妈妈")
@@ -129,7 +132,8 @@ class Brand:
                 continue
             used.append(p.sku)
             if p.lasts_days:
-                qty = r.choice((1, 1, 2, 2, 3, 3, 4, 6)) if p.lasts_days < 20 else r.choice((1, 1, 2))
+                qty = (r.choice((1, 1, 2, 2, 3, 3, 4, 6)) if p.lasts_days < 20
+                       else r.choice((1, 1, 2)))
             else:
                 qty = 1
             price = p.price or Decimal(0)
@@ -225,7 +229,8 @@ class Brand:
         # Half the members stop buying at some point (they lapse or churn).
         last = as_of if r.random() < 0.5 else self.day_between(joined, as_of)
         n = min(n, (last - joined).days // 7 + 1)
-        days = sorted([joined] + [self.day_between(joined, last) for _ in range(n - 1)]) if n else []
+        days = (sorted([joined] + [self.day_between(joined, last) for _ in range(n - 1)])
+                if n else [])
         out = []
         for day in days:
             channel, prefix, _ = r.choices(CHANNELS, self.channel_weights)[0]
@@ -320,7 +325,8 @@ def _ours(out: Path) -> bool:
     if not out.exists():
         return False
     if not (out / MARKER).exists() and any(out.iterdir()):
-        raise SystemExit(f"{out} is not empty and was not made by this script; choose another --out")
+        raise SystemExit(f"{out} is not empty and was not made by this script; "
+                         "choose another --out")
     return True
 
 

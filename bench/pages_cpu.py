@@ -4,7 +4,7 @@
 
 PROJECT is a brand (bench/make_brand.py N makes one). The portal shell is built once by
 MkDocs (not timed). The first N member files go through the build worker's own code
-(`generator.batches.do_files`, 100 files a batch) R times; each step is also run on its own
+(`memberportal.site.batches.do_files`, 100 files a batch) R times; each step is also run on its own
 so its share is shown: read + validate, + rules, + page context and hash, + render, + write
 (into a folder under PROJECT/output, the filesystem a build writes to). The fastest run
 counts. `--profile` prints a cProfile of one whole run. Asserts nothing.
@@ -25,14 +25,16 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from generator import batches  # noqa: E402
-from generator.batches import Item, Shared, do_files  # noqa: E402
-from generator.build import code_version  # noqa: E402
-from generator.pages import page_job, render_batch  # noqa: E402
-from generator.portal import PRIVATE_DIR, build_portal, language  # noqa: E402
-from generator.project import load_program, member_stamps, read_members  # noqa: E402
-from generator.templates import environment  # noqa: E402
-from generator.tokens import load_secret  # noqa: E402
+from memberportal.site import batches  # noqa
+from memberportal.site.batches import Item, Shared, do_files  # noqa
+from memberportal import code_fingerprint as code_version  # noqa
+from memberportal.site.pages import page_job, render_batch  # noqa
+from memberportal.layout import PRIVATE_DIR  # noqa
+from memberportal.site.portal import build_portal  # noqa
+from memberportal.inputs.config import language  # noqa
+from memberportal.inputs.project import load_program, member_stamps, read_members  # noqa
+from memberportal.render.templates import environment  # noqa
+from memberportal.inputs.secret import load_secret  # noqa
 from machine import set_aside  # noqa: E402
 
 AS_OF = date(2026, 11, 24)

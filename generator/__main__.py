@@ -1,4 +1,4 @@
-"""`python -m generator` runs the memberportal CLI."""
-from .cli import main
+"""`python -m memberportal` runs the memberportal CLI."""
+from memberportal.cli import main
 
 main()

@@ -8,12 +8,13 @@ from pathlib import Path
 
 import click
 
-from . import __version__
-from .errors import MemberPortalError, ValidationFailed, rel
-from .messages import day, money, say, word
-from .project import Project, find_root, load, member_files, paused_gc, progress_bar
-from .rules import STAGES, Status
-
+from memberportal import __version__
+from memberportal.core.rules import STAGES, Status
+from memberportal.errors import MemberPortalError, ValidationFailed
+from memberportal.inputs.project import Project, load, member_files
+from memberportal.layout import find_root, rel
+from memberportal.render.messages import money, say, word
+from memberportal.runtime.progress import paused_gc, progress_bar
 
 # True in the `memberportal` program, which ends after its one command; False where the
 # commands run inside another process (tests, a host application).
@@ -184,7 +185,7 @@ def build(obj: Context, strict: bool, progress: bool, executor: str, workers: in
     """Build the portal and every member's personal page into output/site/."""
     import time
 
-    from .build import CHUNK, run
+    from memberportal.site.build import CHUNK, run
     start = time.perf_counter()
     b = run(obj.root, obj.as_of, strict=strict, show_progress=progress, executor=executor,
             workers=workers, chunk=chunk or CHUNK, then_exit=_one_command)
@@ -207,7 +208,8 @@ def build(obj: Context, strict: bool, progress: bool, executor: str, workers: in
 @click.pass_obj
 def rotate(obj: Context, member_id: str):
     """Give a member a new personal-page URL (when the old one leaked)."""
-    from .tokens import ROTATIONS_FILE, STATE_DIR, rotate as bump
+    from memberportal.inputs.secret import rotate as bump
+    from memberportal.layout import ROTATIONS_FILE, STATE_DIR
     member = obj.project.member(member_id)
     generation = bump(obj.root, member.id)
     click.echo(f"{member.id}: page generation {generation}. The old URL stops working at the "
@@ -222,7 +224,7 @@ def rotate(obj: Context, member_id: str):
 @click.pass_obj
 def serve(obj: Context, port: int, interval: float):
     """Preview the site on 127.0.0.1, rebuilding when content, templates or members change."""
-    from .serve import serve as run_server
+    from memberportal.serve import serve as run_server
     run_server(obj.root, obj.as_of, port=port, interval=interval, say=click.echo, lang=obj.lang)
 # --- staff: import, report, init ------------------------------------------------------------
 
@@ -236,7 +238,7 @@ def serve(obj: Context, port: int, interval: float):
 @click.pass_obj
 def import_(obj: Context, orders: Path, mapping: str | None, dry_run: bool):
     """Add the orders of a shop export (CSV) to the member records."""
-    from .importing import apply, plan_import
+    from memberportal.staff.importing import apply, plan_import
     project = obj.project
     plan = plan_import(project, orders.resolve(), mapping)
     click.echo(f"{plan.table.file}: {len(plan.table.rows)} rows, mapping {plan.mapping.name}, "
@@ -264,8 +266,9 @@ def import_(obj: Context, orders: Path, mapping: str | None, dry_run: bool):
 @click.pass_obj
 def report(obj: Context, save_snapshot: bool):
     """Write the staff report (output/staff/report.html): confidential, never published."""
-    from .report import write_report
-    from .snapshot import load_snapshot, save_snapshot as save
+    from memberportal.inputs.snapshot import load_snapshot
+    from memberportal.inputs.snapshot import save_snapshot as save
+    from memberportal.staff.report import write_report
     project = obj.project
     snapshot = load_snapshot(project.root)
     with obj.bar(len(project.members), "members", "member") as bar:
@@ -288,7 +291,7 @@ def report(obj: Context, save_snapshot: bool):
 @click.argument("folder", type=click.Path(file_okay=False, path_type=Path))
 def init(folder: Path):
     """Start a new brand project in FOLDER (new or empty) from the example brand."""
-    from .scaffold import init_project
+    from memberportal.staff.scaffold import init_project
     copied = init_project(folder)
     members = [c for c in copied if c.startswith("members/") and c != "members/tiers.yml"]
     click.echo(f"created {folder}: {', '.join(c for c in copied if c not in members)}, "
@@ -296,9 +299,10 @@ def init(folder: Path):
     click.echo(f"next: cd {folder} && memberportal check && memberportal build")
 # --- print: inserts, retention cards, notebooks, codes (generator/prints.py, codes.py) --------
 
+
 def _print_job(obj: Context, create_secret: bool = True):
-    from .prints import make_job
-    from .tokens import load_secret
+    from memberportal.inputs.secret import load_secret
+    from memberportal.print.prints import make_job
     return make_job(obj.project, obj.as_of, obj.lang, load_secret(obj.root, create_secret))
 
 
@@ -332,7 +336,8 @@ def inserts(obj: Context, parcels_file, output, size, bleed, no_marks, impose, w
             executor, progress):
     """One print-ready PDF with an insert per parcel, in the file's order."""
     import time
-    from .prints import Sheet, build_inserts, parse_impose, read_parcels
+
+    from memberportal.print.prints import Sheet, build_inserts, parse_impose, read_parcels
     obj.show_progress = progress
     project = obj.project
     parcels = read_parcels(parcels_file, project)
@@ -364,7 +369,7 @@ def inserts(obj: Context, parcels_file, output, size, bleed, no_marks, impose, w
 @click.pass_obj
 def cards(obj: Context, output, layout, member_ids, workers, progress):
     """Retention cards (90×54 mm) for every member with an active retention offer."""
-    from .prints import card_contexts, render_cards
+    from memberportal.print.prints import card_contexts, render_cards
     obj.show_progress = progress
     job, project = _print_job(obj), obj.project
     chosen = card_contexts(job, project, list(member_ids) or None)
@@ -385,7 +390,7 @@ def cards(obj: Context, output, layout, member_ids, workers, progress):
 @click.pass_obj
 def notebook(obj: Context, output, notes, style, member_id, booklet):
     """An A5 notebook: cover, brand story, member handbook, note pages."""
-    from .prints import build_notebook
+    from memberportal.print.prints import build_notebook
     name = "notebook-booklet.pdf" if booklet else "notebook.pdf"
     result = build_notebook(_print_job(obj), obj.project, _out(obj, output, name), notes,
                             style, member_id, booklet)
@@ -393,8 +398,8 @@ def notebook(obj: Context, output, notes, style, member_id, booklet):
 
 
 def _code_lookup(obj: Context):
-    from .codes import member_refs, offer_slot
-    from .tokens import load_secret
+    from memberportal.core.codes import member_refs, offer_slot
+    from memberportal.inputs.secret import load_secret
     project = obj.project
     secret = load_secret(obj.root)
     offer = project.program.retention_offer
@@ -403,7 +408,7 @@ def _code_lookup(obj: Context):
 
 
 def _say_verdict(project: Project, v) -> str:
-    from .templates import mask_name
+    from memberportal.render.templates import mask_name
     who = ""
     if v.member_id:
         who = f"  {mask_name(project.member(v.member_id).name)} ({v.member_id})"
@@ -417,7 +422,7 @@ def _say_verdict(project: Project, v) -> str:
 @click.pass_obj
 def verify(obj: Context, code: str):
     """Say whether a retention code is valid, mistyped, forged, expired or redeemed."""
-    from .codes import verify as check
+    from memberportal.core.codes import verify as check
     project, secret, refs, _ = _code_lookup(obj)
     v = check(secret, code, obj.as_of, refs, project.redeemed)
     click.echo(_say_verdict(project, v))
@@ -429,7 +434,7 @@ def verify(obj: Context, code: str):
 @click.pass_obj
 def redeem(obj: Context, code: str):
     """Record a retention code's redemption in members/redemptions.csv (once only)."""
-    from .codes import redeem as record
+    from memberportal.inputs.ledger import redeem as record
     project, secret, refs, offers = _code_lookup(obj)
     v = record(obj.root, secret, code, obj.as_of, refs, offers)
     if v.ok:
@@ -445,7 +450,7 @@ def redeem(obj: Context, code: str):
 @click.pass_obj
 def preview(obj: Context, kind: str, member_id: str):
     """Render one insert, card or notebook for a member to output/preview/ (PDF and PNG)."""
-    from .prints import preview as make
+    from memberportal.print.prints import preview as make
     for path in make(_print_job(obj), obj.project, kind, member_id):
         click.echo(str(path))
 

@@ -11,11 +11,12 @@ from datetime import date
 from pathlib import Path
 from typing import Callable
 
-from .build import OUTPUT_DIR, SITE_DIR, run
-from .errors import MemberPortalError
-from .project import load
-from .templates import BUILTIN_TEMPLATES, mask_name
-from .tokens import load_secret
+from memberportal.errors import MemberPortalError
+from memberportal.inputs.project import load
+from memberportal.inputs.secret import load_secret
+from memberportal.layout import BUILTIN_TEMPLATES, OUTPUT_DIR, SITE_DIR
+from memberportal.render.templates import mask_name
+from memberportal.site.build import run
 
 WATCHED = ("mkdocs.yml", "content", "members", "templates", ".memberportal/rotations.yml")
 
@@ -42,7 +43,7 @@ PREVIEW_KINDS = ("insert", "card", "notebook")
 def preview_response(root: Path, as_of: date, lang: str, path: str) -> tuple[int, str, bytes]:
     """The designers' print preview: /_preview/ lists members, /_preview/KIND/ID shows the
     piece as the printer gets it (PNG pages and the PDF), rendered from the current files."""
-    from .prints import make_job, preview
+    from memberportal.print.prints import make_job, preview
     parts = [p for p in path[len(PREVIEW):].split("/") if p]
     try:
         project = load(root)

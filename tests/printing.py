@@ -42,6 +42,7 @@ def fonts(pdf: Path) -> list[dict[str, str]]:
 
 def raster(pdf: Path, page: int, dpi: int = 300):
     import tempfile
+
     from PIL import Image
     with tempfile.TemporaryDirectory() as tmp:
         prefix = Path(tmp) / "page"

@@ -13,13 +13,14 @@ from click.testing import CliRunner
 
 sys.path.insert(0, str(Path(__file__).parent))
 from portal_fixture import make_project as make_portal  # noqa: E402
-from test_print import SECRET, make_project as make_print  # noqa: E402
+from test_print import SECRET  # noqa: E402
+from test_print import make_project as make_print
 
-from generator.assets import check_assets, check_image, image_files  # noqa: E402
-from generator.build import run  # noqa: E402
-from generator.cli import cli  # noqa: E402
-from generator.errors import ValidationFailed  # noqa: E402
-from generator.templates import BUILTIN_TEMPLATES  # noqa: E402
+from memberportal.cli import cli  # noqa
+from memberportal.errors import ValidationFailed  # noqa
+from memberportal.inputs.assets import check_assets, check_image, image_files  # noqa
+from memberportal.layout import BUILTIN_TEMPLATES  # noqa
+from memberportal.site.build import run  # noqa
 
 AS_OF = date(2026, 11, 24)
 
@@ -134,9 +135,9 @@ def test_print_commands_check_images_first(tmp_path, monkeypatch):
 
 def test_a_pdf_never_loads_a_file_the_image_check_cannot_see(tmp_path, monkeypatch):
     """The check goes by file name; a file with no image suffix is refused by the fetcher."""
-    from generator import prints
-    from generator.errors import MemberPortalError
-    from generator.project import load
+    from memberportal.errors import MemberPortalError
+    from memberportal.inputs.project import load
+    from memberportal.print import prints
     monkeypatch.setenv("MEMBERPORTAL_SECRET", SECRET.decode())
     root = make_print(tmp_path / "brand")
     folder = root / "templates" / "print"

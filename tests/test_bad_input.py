@@ -5,11 +5,11 @@ import os
 
 import pytest
 from click.testing import CliRunner
-
 from conftest import dump, member, order, program
-from generator.cli import cli
-from generator.errors import ValidationFailed
-from generator.project import load
+
+from memberportal.cli import cli
+from memberportal.errors import ValidationFailed
+from memberportal.inputs.project import load
 
 
 def line_of(project, rel: str, text: str) -> int:

@@ -4,11 +4,11 @@ from __future__ import annotations
 import os
 
 import pytest
-
 from conftest import dump, member, program
-from generator.cache import CACHE_DIR
-from generator.errors import ValidationFailed
-from generator.project import load
+
+from memberportal.errors import ValidationFailed
+from memberportal.inputs.project import load
+from memberportal.layout import CACHE_DIR
 
 
 def test_second_load_reuses_and_sees_every_change(fixture_project):

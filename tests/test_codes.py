@@ -7,13 +7,15 @@ from datetime import date
 from pathlib import Path
 
 import pytest
-from hypothesis import given, strategies as st
+from hypothesis import given
+from hypothesis import strategies as st
 
 sys.path.insert(0, str(Path(__file__).parent))
 from test_print import AS_OF, SECRET, make_project  # noqa: E402
 
-from generator import codes  # noqa: E402
-from generator.project import load  # noqa: E402
+from memberportal.core import codes  # noqa
+from memberportal.inputs import ledger  # noqa
+from memberportal.inputs.project import load  # noqa
 
 UNTIL = date(2027, 10, 2)
 REFS = {codes.member_ref(SECRET, "M0002"): "M0002"}
@@ -71,10 +73,10 @@ def brand(tmp_path):
 
 def test_redeem_once_and_status_shows_it(brand):
     offers = {codes.offer_slot("second-half"): "second-half"}
-    assert codes.redeem(brand, SECRET, code(), AS_OF, REFS, offers).state == "valid"
-    again = codes.redeem(brand, SECRET, code(), AS_OF, REFS, offers)
+    assert ledger.redeem(brand, SECRET, code(), AS_OF, REFS, offers).state == "valid"
+    again = ledger.redeem(brand, SECRET, code(), AS_OF, REFS, offers)
     assert again.state == "redeemed"
-    rows = codes.read_ledger(brand)
+    rows = ledger.read_ledger(brand)
     assert len(rows) == 1 and rows[0]["member"] == "M0002" and rows[0]["offer"] == "second-half"
     project = load(brand)
     assert project.redeemed == frozenset({"M0002"})
@@ -86,7 +88,7 @@ def _redeem_at(args):
     root, start = args
     start.wait()
     offers = {codes.offer_slot("second-half"): "second-half"}
-    return codes.redeem(Path(root), SECRET, code(), AS_OF, REFS, offers).state
+    return ledger.redeem(Path(root), SECRET, code(), AS_OF, REFS, offers).state
 
 
 def test_concurrent_redeems_redeem_exactly_once(brand):
@@ -98,18 +100,19 @@ def test_concurrent_redeems_redeem_exactly_once(brand):
             start.set()
             states = sorted(pending.get(timeout=60))
     assert states == ["redeemed", "valid"]
-    assert len(codes.read_ledger(brand)) == 1
+    assert len(ledger.read_ledger(brand)) == 1
 
 
 def test_broken_ledger_names_the_line(brand):
-    (brand / codes.LEDGER).write_text(",".join(codes.LEDGER_FIELDS) + "\n2026-11-24,X,M0002\n")
+    (brand / ledger.LEDGER).write_text(",".join(ledger.LEDGER_FIELDS) + "\n2026-11-24,X,M0002\n")
     with pytest.raises(Exception, match="redemptions.csv:2"):
         load(brand)
 
 
 def test_cli_verify_and_redeem(brand, monkeypatch):
     from click.testing import CliRunner
-    from generator.cli import cli
+
+    from memberportal.cli import cli
     monkeypatch.setenv("MEMBERPORTAL_SECRET", SECRET.decode())
     project = load(brand)
     c = codes.make_code(SECRET, "M0002", "second-half",

@@ -5,9 +5,9 @@ import subprocess
 import sys
 
 from click.testing import CliRunner
-
 from conftest import REPO
-from generator.cli import cli
+
+from memberportal.cli import cli
 
 AS_OF = "2026-11-24"
 GOLDEN_MEMBERS = ("M0001", "M0002", "M0004", "M0006", "M0014", "M0023")
@@ -37,6 +37,6 @@ def test_explain_unknown_member_suggests():
 
 
 def test_python_dash_m_runs_the_cli():
-    out = subprocess.run([sys.executable, "-m", "generator", "--version"], cwd=REPO,
+    out = subprocess.run([sys.executable, "-m", "memberportal", "--version"], cwd=REPO,
                          capture_output=True, text=True, check=True)
     assert out.stdout.startswith("memberportal, version")

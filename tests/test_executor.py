@@ -4,14 +4,14 @@ from __future__ import annotations
 import shutil
 
 import pytest
-
-from generator import prints
-from generator.build import run
-from generator.executor import make_executor
-from generator.errors import BuildError
-from generator.project import load
 from portal_fixture import make_project
 from test_portal import DAY, snapshot
+
+from memberportal.errors import BuildError
+from memberportal.inputs.project import load
+from memberportal.print import prints
+from memberportal.runtime.executor import make_executor
+from memberportal.site.build import run
 
 distributed = pytest.importorskip("distributed")
 SECRET = "dask-tests-secret-0123456789abcdef0123456789"
@@ -30,7 +30,7 @@ def worker_envs(address: str) -> dict:
     from distributed import Client
 
     def count():
-        from generator import pages
+        from memberportal.site import pages
         return len(pages._envs)
 
     with Client(address.replace("dask://", "tcp://")) as client:
@@ -58,7 +58,7 @@ def test_a_page_that_fails_on_a_worker_names_the_member(cluster, tmp_path, monke
     monkeypatch.setenv("MEMBERPORTAL_SECRET", SECRET)
     root = make_project(tmp_path / "brand")
     (root / "templates" / "member").mkdir(parents=True)
-    from generator.templates import BUILTIN_TEMPLATES
+    from memberportal.layout import BUILTIN_TEMPLATES
     original = (BUILTIN_TEMPLATES / "member" / "page.html").read_text(encoding="utf-8")
     (root / "templates" / "member" / "page.html").write_text(
         "{% if s.member_id == 'A002' %}{{ missing_thing }}{% endif %}" + original,
@@ -71,7 +71,8 @@ def test_a_page_that_fails_on_a_worker_names_the_member(cluster, tmp_path, monke
 
 def insert_run(tmp_path, monkeypatch):
     """The print tests' fixture brand, its print job and its parcels."""
-    from test_print import SECRET as PRINT_SECRET, make_project as print_project
+    from test_print import SECRET as PRINT_SECRET
+    from test_print import make_project as print_project
     monkeypatch.setenv("MEMBERPORTAL_SECRET", PRINT_SECRET.decode())
     root = print_project(tmp_path / "brand")
     project = load(root)
@@ -91,7 +92,7 @@ def test_insert_batches_on_dask_match_a_local_run(cluster, tmp_path, monkeypatch
 
 
 def test_executor_spec_errors(monkeypatch):
-    monkeypatch.setattr("generator.executor.CONNECT_TIMEOUT", "1s")
+    monkeypatch.setattr("memberportal.runtime.executor.CONNECT_TIMEOUT", "1s")
     with pytest.raises(BuildError, match="unknown executor"):
         make_executor("ssh://somewhere")
     with pytest.raises(BuildError, match="HOST:PORT"):

@@ -18,9 +18,9 @@ from click.testing import CliRunner
 sys.path.insert(0, str(Path(__file__).parent))
 from portal_fixture import AS_OF, make_project, manifest_of, member_yaml  # noqa: E402
 
-from generator.build import run  # noqa: E402
-from generator.cli import cli  # noqa: E402
-from generator.errors import BuildError  # noqa: E402
+from memberportal.cli import cli  # noqa
+from memberportal.errors import BuildError  # noqa
+from memberportal.site.build import run  # noqa
 
 DAY = date.fromisoformat(AS_OF)
 SECRET = "fault-tests-secret-0123456789abcdef0123456789"
@@ -254,7 +254,7 @@ def test_full_disk_on_a_real_tmpfs_keeps_the_previous_site(built, project):
 def test_a_signal_while_this_process_renders_stops_the_build(project, monkeypatch, where):
     # One worker renders in this process, inside code that turns any Exception into one
     # page's failure: the signal must still stop the build, not fail a page and go on.
-    from generator import batches, pages
+    from memberportal.site import batches, pages
     out = project / "output"
     before = tree(out / "site")
     module, name = (batches, "page_for") if where == "page_for" else (pages, "render")
@@ -405,7 +405,8 @@ def test_sigkill_while_inserts_render_leaves_no_pdf_and_no_worker(built, project
 
 
 def test_full_disk_while_writing_a_pdf_keeps_the_previous_pdf(tmp_path, monkeypatch):
-    from test_print import SECRET as PRINT_SECRET, make_project as make_print
+    from test_print import SECRET as PRINT_SECRET
+    from test_print import make_project as make_print
     monkeypatch.setenv("MEMBERPORTAL_SECRET", PRINT_SECRET.decode())
     root = make_print(tmp_path / "brand")
     args = ["-C", str(root), "--as-of", AS_OF, "cards"]
@@ -416,7 +417,7 @@ def test_full_disk_while_writing_a_pdf_keeps_the_previous_pdf(tmp_path, monkeypa
     def no_space(fd):
         raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
 
-    monkeypatch.setattr("generator.pdf.os.fsync", no_space)
+    monkeypatch.setattr("memberportal.print.pdf.os.fsync", no_space)
     (root / "members" / "M0002.yml").write_text(
         (root / "members" / "M0002.yml").read_text().replace("李娜", "李丽"))
     result = CliRunner().invoke(cli, args)

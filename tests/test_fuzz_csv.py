@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 sys.path.insert(0, str(Path(__file__).parent))
 from test_print import SECRET, make_project  # noqa: E402
 
-from generator.cli import cli  # noqa: E402
+from memberportal.cli import cli  # noqa
 
 IMPORTS = Path(__file__).resolve().parent / "fixtures" / "imports"
 PARCELS = "order_id,member_id,note\nP-001,M0002,\nP-002,M0001,gift wrap\nP-003,M0003,\n"
@@ -33,7 +33,7 @@ def brand(tmp_path_factory):
 def no_rendering(monkeypatch):
     """Reading is what is fuzzed: a parcels file that reads fine is not rendered."""
     monkeypatch.setenv("MEMBERPORTAL_SECRET", SECRET.decode())
-    monkeypatch.setattr("generator.prints.build_inserts",
+    monkeypatch.setattr("memberportal.print.prints.build_inserts",
                         lambda job, project, parcels, out, *a, **k:
                         {"path": out, "inserts": len(parcels), "bytes": 1, "shapes": 1,
                          "whole": {}})

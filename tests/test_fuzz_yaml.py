@@ -4,15 +4,15 @@ from __future__ import annotations
 from datetime import date
 from pathlib import Path
 
+from conftest import dump, member, order
+from conftest import program as example_program
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from conftest import dump, member, order
-from generator.errors import MemberPortalError
-from generator.models import Program
-from generator.project import load_members
-from generator.rules import evaluate
-from conftest import program as example_program
+from memberportal.core.models import Program
+from memberportal.core.rules import evaluate
+from memberportal.errors import MemberPortalError
+from memberportal.inputs.project import load_members
 
 PROGRAM = Program.model_validate(example_program())
 AS_OF = date(2026, 11, 24)

@@ -4,10 +4,10 @@ from __future__ import annotations
 import dataclasses
 import re
 
-from generator import rules
-from generator.cli import cli
-
 from staff_fixtures import REPO
+
+from memberportal.cli import cli
+from memberportal.core import rules
 
 DESIGNERS = (REPO / "docs" / "guide-designers.md").read_text(encoding="utf-8")
 STAFF = (REPO / "docs" / "guide-staff.md").read_text(encoding="utf-8")

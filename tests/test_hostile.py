@@ -2,7 +2,6 @@
 templates reach for nothing outside the project, huge layouts are stopped by time and memory."""
 from __future__ import annotations
 
-import os
 import re
 import sys
 from datetime import date
@@ -13,17 +12,19 @@ import pytest
 from click.testing import CliRunner
 
 sys.path.insert(0, str(Path(__file__).parent))
-from printing import page_texts, pdftotext  # noqa: E402
 from portal_fixture import make_project as make_portal  # noqa: E402
-from test_print import SECRET, make_project as make_print  # noqa: E402
+from printing import page_texts, pdftotext  # noqa: E402
+from test_print import SECRET  # noqa: E402
+from test_print import make_project as make_print
 
-from generator import prints  # noqa: E402
-from generator.build import run  # noqa: E402
-from generator.cli import cli  # noqa: E402
-from generator.errors import MemberPortalError, ValidationFailed  # noqa: E402
-from generator.project import load  # noqa: E402
-from generator.templates import BUILTIN_TEMPLATES  # noqa: E402
-from generator.tokens import load_secret, page_token  # noqa: E402
+from memberportal.cli import cli  # noqa
+from memberportal.core.tokens import page_token  # noqa
+from memberportal.errors import MemberPortalError, ValidationFailed  # noqa
+from memberportal.inputs.project import load  # noqa
+from memberportal.inputs.secret import load_secret  # noqa
+from memberportal.layout import BUILTIN_TEMPLATES  # noqa
+from memberportal.print import prints  # noqa
+from memberportal.site.build import run  # noqa
 
 AS_OF = date(2026, 11, 24)
 SCRIPT = "<script>alert(1)</script>"
@@ -206,7 +207,7 @@ IN_HTML = {
 @pytest.mark.parametrize("url", OUTSIDE)
 @pytest.mark.parametrize("where", IN_HTML)
 def test_every_way_a_page_can_reference_a_url_is_checked(url, where):
-    from generator.links import refused
+    from memberportal.site.links import refused
     bad = refused(IN_HTML[where].format(u=url), "m/TOKEN")
     assert url in bad and all(url.startswith(b) for b in bad), bad  # url(x) ends at ")"
     inside = IN_HTML[where].format(u="../../assets/x.png")

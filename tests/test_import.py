@@ -7,13 +7,12 @@ from decimal import Decimal
 
 import pytest
 from click.testing import CliRunner
-
-from generator import importing
-from generator.cli import cli
-from generator.errors import ValidationFailed
-from generator.project import load
-
 from staff_fixtures import IMPORTS, LI, SECRET, WANG, make_project, tree_digest
+
+from memberportal.cli import cli
+from memberportal.errors import ValidationFailed
+from memberportal.inputs.project import load
+from memberportal.staff import importing
 
 AS_OF = "2026-11-24"
 
@@ -242,7 +241,7 @@ def test_a_merged_member_whose_status_fails_stops_the_import(project, monkeypatc
     # Records that validate can still contradict each other once merged (a redemption the
     # balance no longer covers): the import stops, names the member file (not its staged
     # copy) and the order, and writes nothing.
-    from generator import project as project_module
+    from memberportal.inputs import project as project_module
     p = load(project)
     plan = importing.plan_import(p, IMPORTS / "taobao-orders.csv")
     change = next(c for c in plan.changes if not c.new_member)

@@ -4,20 +4,18 @@ from __future__ import annotations
 import subprocess
 import sys
 
-import pytest
 from click.testing import CliRunner
-
-from generator import scaffold
-from generator.cli import cli
-from generator.project import load
-
 from staff_fixtures import REPO
+
+from memberportal.cli import cli
+from memberportal.inputs.project import load
+from memberportal.staff import scaffold
 
 AS_OF = "2026-11-24"
 
 
 def memberportal(*args, cwd):
-    return subprocess.run([sys.executable, "-m", "generator", *args], cwd=cwd,
+    return subprocess.run([sys.executable, "-m", "memberportal", *args], cwd=cwd,
                           capture_output=True, text=True, timeout=300)
 
 

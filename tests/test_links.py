@@ -7,7 +7,7 @@ import re
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from generator import links
+from memberportal.site import links
 
 # The scan links.py used before it jumped from "=", "(" and "@": a name or url( tried at
 # every position, consuming each value. Slow, simple, the reference.

@@ -6,10 +6,10 @@ import sys
 
 import pytest
 from click.testing import CliRunner
-
 from conftest import REPO
-from generator.cli import cli
-from generator.project import load
+
+from memberportal.cli import cli
+from memberportal.inputs.project import load
 
 sys.path.insert(0, str(REPO / "bench"))
 from make_brand import make  # noqa: E402

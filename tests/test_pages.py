@@ -4,11 +4,11 @@ from __future__ import annotations
 from datetime import date
 
 import pytest
-
-from generator.models import Program
-from generator.pages import page_for
-from generator.project import load
 from portal_fixture import AS_OF, make_project
+
+from memberportal.core.models import Program
+from memberportal.inputs.project import load
+from memberportal.site.pages import page_for
 
 SECRET = b"s" * 32
 DAY = date.fromisoformat(AS_OF)
@@ -72,7 +72,7 @@ def test_every_part_the_page_shows_changes_the_digest(brand):
 
 
 def test_the_shell_loses_indentation_but_not_a_space_nor_verbatim_text():
-    from generator.portal import _squeeze
+    from memberportal.site.portal import _squeeze
     html = ('<nav>\n    <a>首页</a>\n\n    <a>积分</a> <b>x</b>\n  </nav>\n'
             '<pre>\n  kept\n\n    as is</pre>\n  <script>var a = "x";\n\n  b()</SCRIPT >  \n'
             '<textarea>\n\n t</textarea>')

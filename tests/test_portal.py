@@ -11,18 +11,19 @@ from datetime import date
 from pathlib import Path
 
 import pytest
-from click.testing import CliRunner
-
 from browser import chromium, open_page, serve
-from generator import build as build_mod
-from generator.build import run
-from generator.cli import cli
-from generator.pages import member_url
-from generator.portal import site_url
-from generator.project import load
-from generator.templates import mask_name
-from generator.tokens import CROCKFORD, load_secret, page_token, referral_code
+from click.testing import CliRunner
 from portal_fixture import AS_OF, MEMBERS, make_project
+
+from memberportal.cli import cli
+from memberportal.core.tokens import CROCKFORD, member_url, page_token, referral_code
+from memberportal.inputs.config import site_url
+from memberportal.inputs.project import load
+from memberportal.inputs.secret import load_secret
+from memberportal.layout import BUILTIN_TEMPLATES
+from memberportal.render.templates import mask_name
+from memberportal.site import build as build_mod
+from memberportal.site.build import run
 
 DAY = date.fromisoformat(AS_OF)
 
@@ -237,7 +238,7 @@ def test_leftovers_of_a_killed_build_are_cleaned_and_a_parked_site_restored(proj
 
 def test_a_failing_page_names_member_the_rest_is_built_and_exit_is_nonzero(project):
     (project / "templates" / "member").mkdir(parents=True)
-    original = (Path(build_mod.__file__).parent.parent / "templates" / "member" /
+    original = (BUILTIN_TEMPLATES / "member" /
                 "page.html").read_text(encoding="utf-8")
     (project / "templates" / "member" / "page.html").write_text(
         "{% if s.member_id == 'A004' %}{{ no_such_thing }}{% endif %}" + original,
@@ -302,7 +303,7 @@ def test_serve_previews_on_loopback_and_rebuilds_on_change(project):
     import urllib.error
     import urllib.request
 
-    from generator.serve import serve as preview
+    from memberportal.serve import serve as preview
 
     said: list[str] = []
     stop = threading.Event()
@@ -342,7 +343,7 @@ def test_serve_previews_on_loopback_and_rebuilds_on_change(project):
 
 
 def test_personal_page_shows_the_cards_verifiable_retention_code(project):
-    from generator.codes import member_refs, verify
+    from memberportal.core.codes import member_refs, verify
     build(project)
     loaded = load(project)
     secret = load_secret(project)
@@ -367,14 +368,14 @@ def test_a_swap_cut_off_midway_is_finished_by_the_next_build(project, monkeypatc
                     encoding="utf-8")
     page = site(project) / "m" / tokens_of(project)["A001"] / "index.html"
     before = page.read_bytes()
-    real = build_mod._apply
-    monkeypatch.setattr(build_mod, "_apply", lambda *a: (_ for _ in ()).throw(
+    real = build_mod.apply_journal
+    monkeypatch.setattr(build_mod, "apply_journal", lambda *a: (_ for _ in ()).throw(
         RuntimeError("power cut")))  # the journal is written, then the swap dies
     with pytest.raises(RuntimeError):
         build(project)
     [staging] = (project / "output").glob(".staging-*")
     assert (staging / build_mod.JOURNAL).is_file() and page.read_bytes() == before
-    monkeypatch.setattr(build_mod, "_apply", real)
+    monkeypatch.setattr(build_mod, "apply_journal", real)
     assert any("finished the swap" in d for d in build_mod.recover(project / "output"))
     assert page.read_bytes() != before and "950" in page.read_text(encoding="utf-8")
     assert not list((project / "output").glob(".staging-*"))
@@ -390,7 +391,7 @@ def test_the_collector_stays_off_after_a_build_only_in_the_one_command_program(
     import gc
     import sys
 
-    from generator import cli as cli_mod
+    from memberportal import cli as cli_mod
     assert gc.isenabled()
     result = CliRunner().invoke(cli, ["-C", str(project), "--as-of", AS_OF, "build",
                                       "--no-progress"])
@@ -441,7 +442,7 @@ def test_removing_the_old_site_after_a_full_exchange_is_timed(project, monkeypat
     first = build(project)
     assert set(first.timings) >= {"gather", "pages", "swap", "cleanup"}
     (project / "templates" / "member").mkdir(parents=True)
-    original = (Path(build_mod.__file__).parent.parent / "templates" / "member" /
+    original = (BUILTIN_TEMPLATES / "member" /
                 "page.html").read_text(encoding="utf-8")
     (project / "templates" / "member" / "page.html").write_text(
         "<!-- v2 -->" + original, encoding="utf-8")

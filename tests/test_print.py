@@ -19,15 +19,15 @@ from pathlib import Path
 import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
-from printing import box_mm, fonts, page_texts, pdftotext, qr_codes, quiet_zone_ok, raster  # noqa: E402
+from printing import box_mm, fonts, pdftotext, qr_codes, quiet_zone_ok, raster  # noqa: E402
 
-from generator import prints  # noqa: E402
-from generator.codes import verify  # noqa: E402
-from generator.errors import MemberPortalError  # noqa: E402
-from generator.pdf import Fonts, booklet_order  # noqa: E402
-from generator.project import load  # noqa: E402
-from generator.qr import qr_matrix  # noqa: E402
-from generator.templates import BUILTIN_TEMPLATES  # noqa: E402
+from memberportal.core.codes import verify  # noqa
+from memberportal.errors import MemberPortalError  # noqa
+from memberportal.inputs.project import load  # noqa
+from memberportal.layout import BUILTIN_TEMPLATES  # noqa
+from memberportal.print import prints  # noqa
+from memberportal.print.pdf import Fonts, booklet_order  # noqa
+from memberportal.render.qr import qr_matrix  # noqa
 
 REPO = Path(__file__).resolve().parent.parent
 AS_OF = date(2026, 11, 24)
@@ -162,7 +162,7 @@ def test_insert_qr_codes_decode_with_quiet_zone(env, inserts_pdf):
 
 
 def _refs(project):
-    from generator.codes import member_refs
+    from memberportal.core.codes import member_refs
     return member_refs(SECRET, [m.id for m in project.members])
 
 
@@ -273,7 +273,8 @@ def test_lean_user_agent_stylesheet_keeps_what_a_document_uses(tmp_path):
     # The pseudo-element rules left out for speed (pdf.UA_PSEUDO_USED_BY) are kept whenever
     # the document has list items, footnotes or notes, or CSS the check cannot read.
     from weasyprint import HTML
-    from generator.pdf import Renderer, _html_class
+
+    from memberportal.print.pdf import Renderer, _html_class
     assert _html_class("<div>plain</div>") is not HTML
     assert _html_class('<link rel="stylesheet" href="more.css"><div>x</div>') is HTML
     html = ('<style>@page { size: A6 }</style><ol><li>alpha</li><li>beta</li></ol>'
@@ -462,6 +463,7 @@ def test_cli_long_runs_show_progress_bars_on_a_terminal(env, tmp_path, what, uni
 def _part(title: str, sizes: list[tuple[int, int]], inherit: bool) -> bytes:
     """A small PDF; with `inherit` its pages take their MediaBox from the page tree."""
     import io
+
     import pikepdf
     pdf = pikepdf.new()
     for w, h in sizes:
@@ -478,7 +480,8 @@ def _part(title: str, sizes: list[tuple[int, int]], inherit: bool) -> bytes:
 
 def test_joined_parts_keep_their_order_inherited_boxes_and_the_first_title(tmp_path):
     from pypdf import PdfReader
-    from generator.pdf import concatenate
+
+    from memberportal.print.pdf import concatenate
     parts = [_part("first", [(200, 300), (200, 300)], inherit=True),
              _part("second", [(400, 500)], inherit=False),
              _part("third", [(600, 700), (610, 710)], inherit=True)]

@@ -9,16 +9,18 @@ from datetime import date
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
-from portal_fixture import MEMBERS, make_project as make_portal  # noqa: E402
-from test_print import MEMBERS as PRINT_MEMBERS, SECRET as PRINT_SECRET  # noqa: E402
+from portal_fixture import MEMBERS  # noqa: E402
+from portal_fixture import make_project as make_portal
+from test_print import MEMBERS as PRINT_MEMBERS  # noqa: E402
+from test_print import SECRET as PRINT_SECRET
 from test_print import make_project as make_print  # noqa: E402
 
-from generator import prints  # noqa: E402
-from generator.build import run  # noqa: E402
-from generator.links import references, refused  # noqa: E402
-from generator.project import load  # noqa: E402
-from generator.templates import mask_name  # noqa: E402
-from generator.tokens import load_secret  # noqa: E402
+from memberportal.inputs.project import load  # noqa
+from memberportal.inputs.secret import load_secret  # noqa
+from memberportal.print import prints  # noqa
+from memberportal.render.templates import mask_name  # noqa
+from memberportal.site.build import run  # noqa
+from memberportal.site.links import references, refused  # noqa
 
 DAY = date(2026, 11, 24)
 EMAIL = "wang.xiaomei@example.com"

@@ -4,7 +4,8 @@ from __future__ import annotations
 from datetime import date
 
 from conftest import member, order
-from generator.project import load
+
+from memberportal.inputs.project import load
 
 
 def test_only_referrals_who_paid_count(fixture_project):
@@ -64,8 +65,9 @@ def test_a_member_file_in_a_linked_folder_is_named_as_the_build_names_it(fixture
     # Errors name a file by its path in the project, as the build does (member_stamps), not
     # by where a symbolic link leads.
     import pytest
-    from generator.errors import ValidationFailed
-    from generator.project import member_stamps
+
+    from memberportal.errors import ValidationFailed
+    from memberportal.inputs.project import member_stamps
     elsewhere = tmp_path / "elsewhere"
     elsewhere.mkdir()
     (elsewhere / "bad.yml").write_text("id: M9\nname: 王晓梅\njoined: 2024-13-01\n",

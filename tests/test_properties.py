@@ -4,13 +4,13 @@ from __future__ import annotations
 from datetime import date, timedelta
 from decimal import Decimal
 
+from conftest import program
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from conftest import program
-from generator.errors import InputError
-from generator.models import Member, Program
-from generator.rules import add_months, evaluate, tier_for
+from memberportal.core.models import Member, Program
+from memberportal.core.rules import add_months, evaluate, tier_for
+from memberportal.errors import InputError
 
 AS_OF = date(2026, 11, 24)
 PROGRAMS = {

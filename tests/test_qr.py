@@ -9,9 +9,9 @@ import pytest
 import zxingcpp
 from PIL import Image
 
-from generator import qr
-from generator.errors import InputError
-from generator.qr import qr_matrix, qr_png, qr_svg
+from memberportal.errors import InputError
+from memberportal.render import qr
+from memberportal.render.qr import qr_matrix, qr_png, qr_svg
 
 
 @pytest.fixture(autouse=True, params=["libqrencode", "zxing-cpp"])

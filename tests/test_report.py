@@ -7,17 +7,16 @@ from datetime import date
 from decimal import Decimal
 
 import pytest
-from click.testing import CliRunner
-
-from generator.cli import cli
-from generator.errors import BuildError, InputError
-from generator.project import load
-from generator.report import gather, nice_ceiling, output_path
-from generator.snapshot import Snapshot, load_snapshot, save_snapshot, snapshot_path
-
 from browser import chromium, open_page, serve
+from click.testing import CliRunner
 from conftest import REPO
 from staff_fixtures import make_project
+
+from memberportal.cli import cli
+from memberportal.errors import BuildError, InputError
+from memberportal.inputs.project import load
+from memberportal.inputs.snapshot import Snapshot, load_snapshot, save_snapshot, snapshot_path
+from memberportal.staff.report import gather, nice_ceiling, output_path
 
 AS_OF = date(2026, 11, 24)
 
@@ -112,7 +111,8 @@ def test_report_lists_keep_everyone_they_would_show_from_all_statuses(tmp_path):
     # must be what the same functions give over every member's status.
     sys.path.insert(0, str(REPO / "bench"))
     from make_brand import make
-    from generator import report
+
+    from memberportal.staff import report
     root = tmp_path / "brand"
     make(300, root, seed=5)
     p = load(root)

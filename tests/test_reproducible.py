@@ -12,12 +12,14 @@ from datetime import date
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
-from portal_fixture import make_project as make_portal, manifest_of  # noqa: E402
-from test_print import SECRET as PRINT_SECRET, make_project as make_print  # noqa: E402
+from portal_fixture import make_project as make_portal  # noqa: E402
+from portal_fixture import manifest_of
+from test_print import SECRET as PRINT_SECRET  # noqa: E402
+from test_print import make_project as make_print
 
-from generator import prints  # noqa: E402
-from generator.build import run  # noqa: E402
-from generator.project import load  # noqa: E402
+from memberportal.inputs.project import load  # noqa
+from memberportal.print import prints  # noqa
+from memberportal.site.build import run  # noqa
 
 DAY = date(2026, 11, 20)     # not the day the tests run: the build date must follow the data
 SECRET = "reproducible-secret-0123456789abcdef0123456789"

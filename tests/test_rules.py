@@ -5,11 +5,11 @@ from datetime import date
 from decimal import Decimal
 
 import pytest
-
 from conftest import member, order, program
-from generator.messages import say
-from generator.models import Member, Program
-from generator.rules import add_months, evaluate, next_anniversary
+
+from memberportal.core.models import Member, Program
+from memberportal.core.rules import add_months, evaluate, next_anniversary
+from memberportal.render.messages import say
 
 AS_OF = date(2026, 11, 24)
 

@@ -17,9 +17,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "bench"))
 from printing import fonts, pdftotext  # noqa: E402
 from test_print import AS_OF, SECRET, make_project  # noqa: E402
 
-from generator import fields, prints, stamping  # noqa: E402
-from generator.project import load  # noqa: E402
-from generator.templates import BUILTIN_TEMPLATES  # noqa: E402
+from memberportal.inputs.project import load  # noqa
+from memberportal.layout import BUILTIN_TEMPLATES  # noqa
+from memberportal.print import prints  # noqa
+from memberportal.print.stamp import fields, stamping  # noqa
 
 
 def test_this_weasyprint_is_one_stamping_reads():

@@ -7,9 +7,9 @@ import jinja2
 import pytest
 from markupsafe import Markup
 
-from generator.errors import TemplateError
-from generator.messages import CATALOGUE, word
-from generator.templates import environment, render, translator
+from memberportal.errors import TemplateError
+from memberportal.render.messages import CATALOGUE, word
+from memberportal.render.templates import environment, render, translator
 
 
 def env_with(**sources) -> jinja2.Environment:

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import resource
 
-from generator.limits import run_limited
+from memberportal.runtime.limits import run_limited
 
 
 def faults_at_the_worst_depth(*_task) -> int:

@@ -1,0 +1,1 @@
+"""Pure rules: models, status, codes and tokens; no files, no clock."""

@@ -1,0 +1,327 @@
+"""The validated records: Program (tiers.yml) and Member, as pydantic models."""
+from __future__ import annotations
+
+import re
+from datetime import date
+from decimal import Decimal
+from functools import cached_property
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, field_validator, model_validator
+
+LANGUAGES = ("zh", "en")               # the languages of the message catalogue
+
+Slug = Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9_-]*$", max_length=40)]
+MemberId = Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_-]*$", max_length=40)]
+Text = Annotated[str, Field(min_length=1, max_length=500)]
+Money = Annotated[Decimal, Field(ge=0, max_digits=14, decimal_places=2)]
+Percent = Annotated[Decimal, Field(ge=0, le=100)]
+Days = Annotated[int, Field(ge=1, le=3650)]
+Color = Annotated[str, Field(pattern=r"^#[0-9a-fA-F]{6}$")]
+Role = Literal["member", "ambassador", "distributor", "experience_officer"]
+ROLE_NAMES = {"member": "会员", "ambassador": "品牌大使", "distributor": "分销伙伴",
+              "experience_officer": "体验官"}
+_PHONE = re.compile(r"^\+?[0-9][0-9 -]{5,18}[0-9]$")
+
+
+class Record(BaseModel):
+    """Base of every record: unknown fields are errors, values are checked strictly."""
+
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True, frozen=False)
+
+
+# --- the program (members/tiers.yml) -------------------------------------------------------
+
+
+class Brand(Record):
+    name: Text
+    slogan: str = ""
+    shop: str = ""
+    service: str = ""
+    color: Color = "#2f7d6d"
+
+
+class PointsRules(Record):
+    per_currency_unit: Annotated[Decimal, Field(ge=0, le=1000)] = Decimal(1)
+    expire_after_months: Annotated[int, Field(ge=1, le=240)] | None = None
+    warn_days: Days = 60
+
+
+class Qualification(Record):
+    basis: Literal["spend", "points"] = "spend"
+    window: Literal["rolling_12_months", "calendar_year", "lifetime"] = "rolling_12_months"
+
+
+class Benefit(Record):
+    name: Text
+    description: str = ""
+
+
+class Tier(Record):
+    id: Slug
+    name: Text
+    threshold: Money
+    discount: Percent = Decimal(0)
+    points_multiplier: Annotated[Decimal, Field(ge=0, le=100)] = Decimal(1)
+    benefits: list[str] = []
+    color: Color = "#7a8c85"
+
+
+class BirthdayGift(Record):
+    gift: Text
+    days_before: Annotated[int, Field(ge=0, le=366)] = 30
+    min_tier: str | None = None
+    max_age: Annotated[int, Field(ge=0, le=120)] | None = None
+
+
+class BirthdayGifts(Record):
+    member: BirthdayGift | None = None
+    child: BirthdayGift | None = None
+
+
+class RetentionOffer(Record):
+    id: Slug
+    name: Text
+    description: str = ""
+    discount_percent: Annotated[int, Field(ge=1, le=100)]
+    items: Annotated[int, Field(ge=1)] = 1
+    valid_days: Days = 365
+    per_member: Annotated[int, Field(ge=1)] = 1
+
+
+class Product(Record):
+    sku: Annotated[str, Field(min_length=1, max_length=60)]
+    name: Text
+    price: Money | None = None
+    lasts_days: Days | None = None
+    remind_days_before: Annotated[int, Field(ge=0, le=365)] = 7
+    segments: list[str] = []
+    new: StrictBool = False
+    trial_of: str | None = None
+
+
+class ActivityRule(Record):
+    name: Text
+    points: Annotated[int, Field(ge=0, le=1_000_000)]
+    daily_limit: Annotated[int, Field(ge=1)] | None = None
+    monthly_limit: Annotated[int, Field(ge=1)] | None = None
+
+
+class AmbassadorRule(Record):
+    name: Text = "品牌大使"
+    min_referrals: Annotated[int, Field(ge=1)] = 3
+    min_tier: str | None = None
+    benefits: list[str] = []
+
+
+class ChurnRule(Record):
+    warn_days: Days = 90
+    lost_days: Days = 180
+
+    @model_validator(mode="after")
+    def _ordered(self):
+        if self.lost_days <= self.warn_days:
+            raise ValueError("lost_days must be greater than warn_days")
+        return self
+
+
+def _descending(name: str):
+    def check(cls, v):
+        if len(v) != 4 or any(a < b for a, b in zip(v, v[1:])):
+            raise ValueError(f"{name} needs 4 bounds from best to worst")
+        return v
+    return check
+
+
+def _ascending4(cls, v):
+    if len(v) != 4 or any(a >= b for a, b in zip(v, v[1:])):
+        raise ValueError("needs 4 bounds in increasing order")
+    return v
+
+
+class RfmRule(Record):
+    recency_days: list[Annotated[int, Field(ge=0)]] = [30, 60, 120, 240]
+    frequency: list[Annotated[int, Field(ge=1)]] = [8, 5, 3, 2]
+    monetary: list[Annotated[Decimal, Field(ge=0)]] = [Decimal(5000), Decimal(2000),
+                                                        Decimal(1000), Decimal(300)]
+    _r = field_validator("recency_days")(_ascending4)
+    _f = field_validator("frequency")(_descending("frequency"))
+    _m = field_validator("monetary")(_descending("monetary"))
+
+
+class Program(Record):
+    brand: Brand
+    currency: Annotated[str, Field(pattern=r"^[A-Z]{3}$")] = "CNY"
+    currency_symbol: str = "¥"
+    points: PointsRules = PointsRules()
+    qualification: Qualification = Qualification()
+    grace_months: Annotated[int, Field(ge=0, le=60)] = 0
+    benefits: dict[Slug, Benefit] = {}
+    tiers: Annotated[list[Tier], Field(min_length=1)]
+    birthday_gifts: BirthdayGifts = BirthdayGifts()
+    retention_offer: RetentionOffer | None = None
+    products: list[Product] = []
+    activities: dict[Slug, ActivityRule] = {}
+    ambassador: AmbassadorRule | None = None
+    churn: ChurnRule = ChurnRule()
+    rfm: RfmRule = RfmRule()
+
+    def tier(self, tier_id: str) -> Tier:
+        return self.tiers[self.ranks[tier_id]]
+
+    def product(self, sku: str) -> Product | None:
+        return self._products.get(sku)
+
+    # cached_property lives in the instance __dict__: far cheaper to read than a PrivateAttr.
+    @cached_property
+    def _products(self) -> dict[str, Product]:
+        return {p.sku: p for p in self.products}
+
+    @cached_property
+    def ranks(self) -> dict[str, int]:
+        """Tier id -> its place from the bottom (0)."""
+        return {t.id: i for i, t in reversed(list(enumerate(self.tiers)))}  # first one wins
+
+    def references(self) -> list[tuple[tuple, str]]:
+        """Cross-references that must resolve: (path, message) for each broken one."""
+        bad: list[tuple[tuple, str]] = []
+        tier_ids = [t.id for t in self.tiers]
+        seen: set[str] = set()
+        for i, t in enumerate(self.tiers):
+            if t.id in seen:
+                bad.append((("tiers", i, "id"), f"tier id '{t.id}' is used twice"))
+            seen.add(t.id)
+            for j, b in enumerate(t.benefits):
+                if b not in self.benefits:
+                    bad.append((("tiers", i, "benefits", j), f"unknown benefit '{b}'; "
+                                f"known: {', '.join(self.benefits) or 'none'}"))
+            if i == 0 and t.threshold != 0:
+                bad.append((("tiers", 0, "threshold"), "the first tier's threshold must be 0"))
+            if i and t.threshold <= self.tiers[i - 1].threshold:
+                bad.append((("tiers", i, "threshold"), "thresholds must increase from tier "
+                            "to tier"))
+        def tier_ref(path, value):
+            if value is not None and value not in tier_ids:
+                bad.append((path, f"unknown tier '{value}'; known: {', '.join(tier_ids)}"))
+        for who in ("member", "child"):
+            gift = getattr(self.birthday_gifts, who)
+            if gift:
+                tier_ref(("birthday_gifts", who, "min_tier"), gift.min_tier)
+        if self.ambassador:
+            tier_ref(("ambassador", "min_tier"), self.ambassador.min_tier)
+            for j, b in enumerate(self.ambassador.benefits):
+                if b not in self.benefits:
+                    bad.append((("ambassador", "benefits", j), f"unknown benefit '{b}'"))
+        skus: set[str] = set()
+        for i, p in enumerate(self.products):
+            if p.sku in skus:
+                bad.append((("products", i, "sku"), f"sku '{p.sku}' is listed twice"))
+            skus.add(p.sku)
+        for i, p in enumerate(self.products):
+            if p.trial_of and p.trial_of not in skus:
+                bad.append((("products", i, "trial_of"), f"unknown sku '{p.trial_of}'"))
+        return bad
+
+
+# --- members (members/**/*.yml) -------------------------------------------------------------
+
+
+class Child(Record):
+    name: str | None = None
+    birthday: date
+
+
+class Item(Record):
+    sku: Annotated[str, Field(min_length=1, max_length=60)]
+    name: str | None = None
+    qty: Annotated[int, Field(ge=1, le=10_000)] = 1
+    price: Money  # unit price actually paid
+
+    @property
+    def total(self) -> Decimal:
+        return self.price * self.qty
+
+
+class Order(Record):
+    id: Annotated[str, Field(min_length=1, max_length=60)]
+    date: date
+    channel: str | None = None
+    note: str | None = None
+    items: Annotated[list[Item], Field(min_length=1)]
+    refunded: StrictBool = False
+
+    @property
+    def total(self) -> Decimal:
+        return Decimal(0) if self.refunded else sum((i.total for i in self.items), Decimal(0))
+
+
+class PointActivity(Record):
+    type: Slug
+    date: date
+    note: str | None = None
+
+
+class Redemption(Record):
+    date: date
+    points: Annotated[int, Field(ge=1)]
+    gift: Text
+
+
+class Consent(Record):
+    marketing: StrictBool = False
+
+
+class TierOverride(Record):
+    tier: str
+    until: date
+    reason: Text
+
+
+class Member(Record):
+    id: MemberId
+    name: Annotated[str, Field(min_length=1, max_length=100)]
+    phone: str
+    joined: date
+    birthday: date | None = None
+    children: list[Child] = []
+    segments: list[str] = []
+    region: str | None = None
+    profile: dict[str, str | int | float | date] = {}
+    consultant: str | None = None
+    role: Role = "member"
+    consent: Consent = Consent()
+    tier_override: TierOverride | None = None
+    orders: list[Order] = []
+    activities: list[PointActivity] = []
+    redemptions: list[Redemption] = []
+    referrals: list[MemberId] = []
+
+    @field_validator("phone", mode="before")
+    @classmethod
+    def _phone_is_text(cls, v):
+        if isinstance(v, (int, float)) and not isinstance(v, bool):
+            raise ValueError(f"write the phone number in quotes (\"{v}\"): unquoted, YAML reads "
+                             "it as a number and drops a leading + or 0")
+        if not isinstance(v, str) or not _PHONE.match(v.strip()):
+            raise ValueError("a phone number is digits, optionally with a leading +, spaces "
+                             "or dashes")
+        return v
+
+    def check_references(self, program: Program) -> list[tuple[tuple, str]]:
+        bad: list[tuple[tuple, str]] = []
+        for i, a in enumerate(self.activities):
+            if a.type not in program.activities:
+                bad.append((("activities", i, "type"), f"unknown activity '{a.type}'; known: "
+                            f"{', '.join(program.activities) or 'none'}"))
+        if self.tier_override and self.tier_override.tier not in [t.id for t in program.tiers]:
+            bad.append((("tier_override", "tier"), f"unknown tier '{self.tier_override.tier}'; "
+                        f"known: {', '.join(t.id for t in program.tiers)}"))
+        ids: set[str] = set()
+        for i, o in enumerate(self.orders):
+            if o.id in ids:
+                bad.append((("orders", i, "id"), f"order id '{o.id}' appears twice"))
+            ids.add(o.id)
+        for c_i, c in enumerate(self.children):
+            if self.birthday and c.birthday < self.birthday:
+                bad.append((("children", c_i, "birthday"), "a child born before the member"))
+        return bad

@@ -1,0 +1,77 @@
+"""The redemption ledger (members/redemptions.csv): read, and appended under a lock."""
+from __future__ import annotations
+
+import csv
+import fcntl
+import io
+import os
+from datetime import date, datetime, timezone
+from pathlib import Path
+
+from memberportal.core.codes import Verdict, verify
+from memberportal.errors import InputError, Where
+from memberportal.inputs.safe_yaml import decode
+from memberportal.layout import LEDGER
+
+LEDGER_FIELDS = ("redeemed_at", "code", "member", "offer", "as_of")
+
+
+def read_ledger(root: Path) -> list[dict[str, str]]:
+    """Every redemption recorded; a broken ledger is an error naming its line."""
+    path = root / LEDGER
+    if not path.exists():
+        return []
+    return _parse_ledger(decode(path.read_bytes(), LEDGER))
+
+
+def _parse_ledger(text: str) -> list[dict[str, str]]:
+    rows = []
+    reader = csv.DictReader(io.StringIO(text))
+    if text and tuple(reader.fieldnames or ()) != LEDGER_FIELDS:
+        raise InputError(f"the ledger's header must be {','.join(LEDGER_FIELDS)}",
+                         Where(LEDGER, 1))
+    for row in reader:
+        if None in row or any(row.get(f) in (None, "") for f in LEDGER_FIELDS):
+            raise InputError("incomplete ledger row", Where(LEDGER, reader.line_num))
+        rows.append(row)
+    return rows
+
+
+def redeemed_members(root: Path) -> frozenset[str]:
+    return frozenset(row["member"] for row in read_ledger(root))
+
+
+def redeem(root: Path, secret: bytes, text: str, as_of: date, members: dict[int, str],
+           offer_ids: dict[int, str]) -> Verdict:
+    """Verify and record a redemption; refuses a second one. Safe between processes.
+
+    The ledger is opened, locked exclusively (flock), re-read under the lock, then appended
+    and fsynced, so two concurrent redeems of one code record exactly one.
+    """
+    path = root / LEDGER
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_APPEND, 0o644)
+    with os.fdopen(fd, "r+b") as f:
+        fcntl.flock(f.fileno(), fcntl.LOCK_EX)
+        try:
+            f.seek(0)
+            existing = decode(f.read(), LEDGER)
+            rows = _parse_ledger(existing)
+            done = frozenset(r["member"] for r in rows)
+            verdict = verify(secret, text, as_of, members, done)
+            if not verdict.ok:
+                return verdict
+            out = io.StringIO()
+            writer = csv.writer(out, lineterminator="\n")
+            if not existing:
+                writer.writerow(LEDGER_FIELDS)
+            stamp = datetime.now(timezone.utc).replace(microsecond=0).isoformat()
+            writer.writerow((stamp, verdict.code, verdict.member_id,
+                             offer_ids.get(verdict.offer_slot, str(verdict.offer_slot)),
+                             as_of.isoformat()))
+            f.write(out.getvalue().encode("utf-8"))
+            f.flush()
+            os.fsync(f.fileno())
+            return verdict
+        finally:
+            fcntl.flock(f.fileno(), fcntl.LOCK_UN)

@@ -1,0 +1,75 @@
+"""Validation errors as people read them: pydantic's errors with file, line, field and member."""
+from __future__ import annotations
+
+import difflib
+from typing import Any
+
+from pydantic import BaseModel, ValidationError
+
+from memberportal.core.models import Record
+from memberportal.errors import InputError
+from memberportal.inputs.safe_yaml import Document
+
+
+def _describe(err: dict) -> str:
+    kind, msg = err["type"], err["msg"]
+    if kind == "extra_forbidden":
+        return "unknown field"
+    if kind == "missing":
+        return "required field is missing"
+    if kind in ("value_error", "assertion_error"):
+        msg = msg.removeprefix("Value error, ")
+    given = err.get("input")
+    if kind not in ("missing",) and isinstance(given, (str, int, float)) and not isinstance(
+            given, bool):
+        shown = repr(given) if len(repr(given)) < 60 else repr(given)[:57] + "..."
+        return f"{msg} (got {shown})"
+    return msg
+
+
+def validation_errors(exc: ValidationError, doc: Document, prefix: tuple,
+                      model: type[BaseModel], member: str | None) -> list[InputError]:
+    out = []
+    for err in exc.errors():
+        loc = tuple(p for p in err["loc"])
+        path = prefix + loc
+        message = _describe(err)
+        if err["type"] == "extra_forbidden":
+            known = _known_fields(model, loc[:-1])
+            close = difflib.get_close_matches(str(loc[-1]), known, n=1)
+            message = (f"unknown field '{loc[-1]}'" +
+                       (f"; did you mean '{close[0]}'?" if close else
+                        f"; known fields: {', '.join(known)}" if known else ""))
+        # pydantic adds the union member's type name to a loc; keep the document's path only.
+        shown = ".".join(str(p) for p in loc if _in_doc(doc, prefix + loc[:loc.index(p) + 1]))
+        out.append(InputError(message, doc.where(path), field=shown or None, member=member))
+    return out
+
+
+def _in_doc(doc: Document, path: tuple) -> bool:
+    return path in doc.lines or isinstance(path[-1], int)
+
+
+def _known_fields(model: type[BaseModel], loc: tuple) -> list[str]:
+    """The field names allowed at `loc` inside `model` (for 'did you mean')."""
+    current: Any = model
+    for part in loc:
+        if isinstance(part, int):
+            continue
+        info = getattr(current, "model_fields", {}).get(part)
+        if info is None:
+            return []
+        current = _record_type(info.annotation)
+        if current is None:
+            return []
+    return list(getattr(current, "model_fields", {}))
+
+
+def _record_type(annotation: Any) -> type[Record] | None:
+    if isinstance(annotation, type) and issubclass(annotation, Record):
+        return annotation
+    for arg in getattr(annotation, "__args__", ()):
+        found = _record_type(arg)
+        if found:
+            return found
+    return None

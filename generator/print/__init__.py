@@ -1,0 +1,1 @@
+"""Print: parcel inserts, retention cards and notebooks as PDFs under output/print."""

@@ -1,0 +1,1 @@
+"""Rendering helpers every output shares: the message catalogue, templates, QR codes."""

@@ -1,0 +1,174 @@
+"""The Jinja2 environment: project templates first, StrictUndefined, autoescape, filters."""
+from __future__ import annotations
+
+import string
+import unicodedata
+from datetime import date
+from pathlib import Path
+
+import jinja2
+from jinja2 import nodes
+from jinja2.visitor import NodeTransformer
+from markupsafe import Markup, escape
+
+from memberportal.core.rules import Msg
+from memberportal.errors import MemberPortalError, TemplateError
+from memberportal.layout import BUILTIN_TEMPLATES
+from memberportal.render.messages import day, money, say, word
+from memberportal.render.qr import qr_img, qr_svg
+
+COMPOUND_SURNAMES = ("欧阳", "司马", "上官", "诸葛", "东方", "皇甫", "尉迟", "公孙", "慕容",
+                     "令狐", "长孙", "宇文", "司徒", "夏侯", "轩辕", "端木", "南宫", "西门")
+
+
+def _is_cjk(ch: str) -> bool:
+    return unicodedata.east_asian_width(ch) in ("W", "F")
+
+
+def mask_name(name: str) -> str:
+    """王晓梅 -> 王*梅, 李娜 -> 李*, 欧阳娜娜 -> 欧阳**, Anna Smith -> A*** S****."""
+    name = name.strip()
+    if not name:
+        return ""
+    if all(_is_cjk(c) for c in name):
+        surname = name[:2] if name.startswith(COMPOUND_SURNAMES) and len(name) > 2 else name[0]
+        rest = name[len(surname):]
+        if len(rest) >= 2 and len(surname) == 1:
+            return surname + "*" * (len(rest) - 1) + rest[-1]
+        return surname + "*" * max(len(rest), 1)
+    return " ".join(w[0] + "*" * (len(w) - 1) for w in name.split())
+
+
+def environment(search_path: list[Path], lang: str = "zh", symbol: str = "¥",
+                loader: jinja2.BaseLoader | None = None) -> jinja2.Environment:
+    """Templates resolve through `search_path` in order (project first), then the built-ins.
+
+    `loader` replaces the search path (a worker on another machine gets template sources).
+    """
+    if loader is None:
+        paths = [str(p) for p in search_path if p.is_dir()]
+        if BUILTIN_TEMPLATES.is_dir() and str(BUILTIN_TEMPLATES) not in paths:
+            paths.append(str(BUILTIN_TEMPLATES))
+        loader = jinja2.FileSystemLoader(paths)
+    env = _Environment(
+        loader=loader,
+        undefined=jinja2.StrictUndefined,
+        autoescape=jinja2.select_autoescape(["html", "htm", "xml", "svg", "j2"],
+                                            default_for_string=True),
+        trim_blocks=True, lstrip_blocks=True, keep_trailing_newline=True,
+    )
+    env.filters.update(
+        mask=mask_name,
+        money=lambda v: money(v, symbol),
+        day=lambda d: day(d, lang) if isinstance(d, date) else d,
+        say=lambda m: say(m, lang, symbol) if isinstance(m, Msg) else m,
+        qr=lambda data, **kw: Markup(qr_svg(str(data), **kw)),
+        qr_img=lambda data, title="QR", **kw: Markup(qr_img(str(data), str(title), **kw)),
+        nowrap=lambda text: Markup(f'<span class="nowrap">{escape(text)}</span>'),
+    )
+    env.globals.update(t=translator(lang), lang=lang)
+    env.filters["_t"] = env.globals["t"]
+    return env
+
+
+class _Environment(jinja2.Environment):
+    """Compiles t(key, ...) as the filter key|_t(...): called directly, not through the
+    context, and with a constant key and constant parameters worked out once when the
+    template is compiled (Jinja folds constant filter calls). A template that names
+    anything else `t` (set, for, macro argument, import) is compiled as it is written."""
+
+    def compile(self, source, name=None, filename=None, raw=False, defer_init=False):
+        if isinstance(source, str):
+            source = self.parse(source, name, filename)
+            if not _names_t(source):
+                source = _TranslationsAsFilters().visit(source)
+                source.set_environment(self)
+        return super().compile(source, name, filename, raw, defer_init)
+
+
+def _names_t(tree: nodes.Template) -> bool:
+    """Whether the template binds the name t itself (then t(...) may not be ours)."""
+    if any(n.name == "t" and n.ctx != "load" for n in tree.find_all(nodes.Name)):
+        return True
+    for node in tree.find_all((nodes.Import, nodes.FromImport)):
+        if isinstance(node, nodes.Import) and node.target == "t":
+            return True
+        if isinstance(node, nodes.FromImport) and any(
+                (n[1] if isinstance(n, tuple) else n) == "t" for n in node.names):
+            return True
+    return False
+
+
+class _TranslationsAsFilters(NodeTransformer):
+    def visit_Call(self, node: nodes.Call) -> nodes.Node:
+        node = self.generic_visit(node)
+        if isinstance(node.node, nodes.Name) and node.node.name == "t" and node.args and \
+                not node.dyn_args:
+            return nodes.Filter(node.args[0], "_t", node.args[1:], node.kwargs, None,
+                                node.dyn_kwargs, lineno=node.lineno)
+        return node
+
+
+def translator(lang: str):
+    """t(key, **params): the catalogue entry, escaped, with each parameter escaped into it
+    (a parameter may itself be markup, like |nowrap).
+
+    A page calls it some thirty times, so each entry is escaped once and kept: one without
+    braces is returned as it is (parameters it has no field for are ignored, as
+    Markup.format ignores them), one whose fields are all plain {names} is filled by
+    str.format with escaped values, any other by Markup.format.
+    """
+    entries: dict[str, tuple[Markup, bool, bool]] = {}
+
+    def t(key: str, **params) -> Markup:
+        entry = entries.get(key)
+        if entry is None:
+            text = Markup.escape(word(key, lang))
+            entry = entries[key] = (text, "{" not in text and "}" not in text, all(
+                field is None or (field.isidentifier() and not spec and not conv)
+                for _, field, spec, conv in string.Formatter().parse(text)))
+        text, constant, plain = entry
+        if constant:
+            return text
+        if plain:
+            return Markup(str.format(text, **{k: escape(v) for k, v in params.items()}))
+        return text.format(**params)
+
+    return t
+
+
+def render(env: jinja2.Environment, name: str, **context) -> str:
+    """Render a template; any error while rendering (unknown variable, syntax, a filter that
+    raised) becomes a TemplateError naming template and line, never a traceback."""
+    try:
+        return env.get_template(name).render(**context)
+    except jinja2.TemplateSyntaxError as e:
+        raise TemplateError(f"template syntax error: {e.message}", field=None,
+                            kind=f"template {e.name or name} line {e.lineno}") from None
+    except jinja2.TemplateNotFound as e:
+        raise TemplateError(f"template not found: {e.name}") from None
+    except (MemberPortalError, MemoryError):  # ours already; out of memory: the limit names it
+        raise
+    except jinja2.UndefinedError as e:
+        raise TemplateError(f"{e.message}", kind=_where(env, e, name)) from None
+    except Exception as e:  # a filter or a test given the wrong thing: still template and line
+        raise TemplateError(f"{type(e).__name__}: {e}", kind=_where(env, e, name)) from None
+
+
+def _where(env: jinja2.Environment, exc: BaseException, name: str) -> str:
+    """'template NAME line N' of the innermost template frame (an include, a macro's file).
+
+    Jinja2 rewrites tracebacks so template frames carry the template's file and line.
+    """
+    roots = [Path(p) for p in getattr(env.loader, "searchpath", [])]
+    where, tb = (name, "?"), exc.__traceback__
+    while tb is not None:
+        filename = tb.tb_frame.f_code.co_filename
+        if filename == "<template>":
+            where = (name, tb.tb_lineno)
+        else:
+            for root in roots:
+                if filename.startswith(str(root) + "/"):
+                    where = (filename[len(str(root)) + 1:], tb.tb_lineno)
+        tb = tb.tb_next
+    return f"template {where[0]} line {where[1]}"

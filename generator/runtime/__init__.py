@@ -1,0 +1,1 @@
+"""Runtime helpers: worker processes and their limits, executors, progress."""

@@ -1,0 +1,1 @@
+"""Staff tools: shop imports, the staff report, new projects (init)."""
