@@ -32,7 +32,7 @@
    batch's page. WeasyPrint subsets the whole CJK collection for every PDF: with HarfBuzz's
    subsetter (libharfbuzz-subset0, in the Makefile's SYSTEM_PACKAGES) that took ~0.3 s per
    PDF here; with WeasyPrint's fontTools fallback (no libharfbuzz-subset) ~12 s (measured
-   2026-11-24, WeasyPrint 70), which is where the "~8 s per PDF" of ARCHITECTURE.md comes from.
+   2026-11-24, WeasyPrint 70)).
 The RESULT line names the naive way each ratio is measured against.
 --profile adds a cProfile of one chunk rendered in this process (a worker's time).
 Timings on a shared machine are noisy: compare ratios measured in one run.

@@ -5,7 +5,7 @@ mkdocs.yml, content/ and templates/ are copied from the repository; the members 
 generated from the program's products, tiers and activities. Same N and seed give
 byte-identical files. Names, phone numbers and orders are made up.
 
-Layouts (README.md, "Benchmarks", says why sharded is the default):
+Layouts (bench/README.md says why sharded is the default):
   sharded  one file per member, 1,000 per folder: members/000/M000001.yml (default)
   batched  1,000 members per file as a YAML list: members/part-0001.yml
 """
