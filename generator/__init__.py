@@ -8,13 +8,17 @@ from pathlib import Path
 __version__ = "0.1.0"
 
 
-@functools.cache
-def code_fingerprint() -> str:
-    """The version and every source file of the package, found recursively: any change to the
-    code re-renders every page and drops the caches (build index, manifest, member cache)."""
-    package = Path(__file__).resolve().parent
+def fingerprint_of(package: Path) -> str:
+    """The version and every source file under `package`, found recursively, with its path."""
     h = hashlib.sha256(__version__.encode())
     for path in sorted(package.rglob("*.py")):
         h.update(path.relative_to(package).as_posix().encode() + b"\0")
         h.update(path.read_bytes())
     return h.hexdigest()[:16]
+
+
+@functools.cache
+def code_fingerprint() -> str:
+    """This package's fingerprint: any change to its code re-renders every page and drops the
+    caches (the build index, the manifest's pages, the member cache)."""
+    return fingerprint_of(Path(__file__).resolve().parent)

@@ -166,7 +166,7 @@ def render_explain(project: Project, s: Status, lang: str) -> str:
     return "\n".join(lines)
 
 
-# --- issue 3: build, rotate, serve ---------------------------------------------------------
+# --- the site: build, rotate, serve ---------------------------------------------------------
 
 
 @cli.command()
@@ -297,7 +297,7 @@ def init(folder: Path):
     click.echo(f"created {folder}: {', '.join(c for c in copied if c not in members)}, "
                f"{len(members)} sample members")
     click.echo(f"next: cd {folder} && memberportal check && memberportal build")
-# --- print: inserts, retention cards, notebooks, codes (generator/prints.py, codes.py) --------
+# --- print: inserts, retention cards, notebooks, codes --------------------------------------
 
 
 def _print_job(obj: Context, create_secret: bool = True):

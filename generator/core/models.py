@@ -19,8 +19,6 @@ Percent = Annotated[Decimal, Field(ge=0, le=100)]
 Days = Annotated[int, Field(ge=1, le=3650)]
 Color = Annotated[str, Field(pattern=r"^#[0-9a-fA-F]{6}$")]
 Role = Literal["member", "ambassador", "distributor", "experience_officer"]
-ROLE_NAMES = {"member": "会员", "ambassador": "品牌大使", "distributor": "分销伙伴",
-              "experience_officer": "体验官"}
 _PHONE = re.compile(r"^\+?[0-9][0-9 -]{5,18}[0-9]$")
 
 

@@ -54,7 +54,7 @@ CATALOGUE: dict[str, dict[str, str]] = {
         "role.experience_officer": "体验官",
         "offer.active": "有效", "offer.expired": "已过期", "offer.redeemed": "已使用",
 
-        # --- portal and personal pages (issue 3) ---
+        # --- portal and personal pages ---
         "page.title": "我的会员主页",
         "page.my_page": "我的会员主页",
         "page.greeting": "{name}，您好",
@@ -311,7 +311,7 @@ CATALOGUE: dict[str, dict[str, str]] = {
         "role.experience_officer": "experience officer",
         "offer.active": "active", "offer.expired": "expired", "offer.redeemed": "redeemed",
 
-        # --- portal and personal pages (issue 3) ---
+        # --- portal and personal pages ---
         "page.title": "My member page",
         "page.my_page": "my member page",
         "page.greeting": "Hello, {name}",

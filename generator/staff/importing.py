@@ -35,7 +35,6 @@ from memberportal.runtime.progress import paused_gc
 
 MAPPINGS = Path(__file__).resolve().parent / "mappings"
 CENT = Decimal("0.01")
-ENCODINGS = ("utf-8", "gb18030")  # auto-detection candidates; GB18030 reads every GBK file
 _DATE = re.compile(r"^\s*(\d{4})\s*[-/.年]\s*(\d{1,2})\s*[-/.月]\s*(\d{1,2})")
 
 
