@@ -3,24 +3,17 @@ from __future__ import annotations
 
 import io
 import struct
-import sys
 import zlib
 from datetime import date
-from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
+from helpers import PRINT_SECRET, portal_project, print_project
 
-sys.path.insert(0, str(Path(__file__).parent))
-from portal_fixture import make_project as make_portal  # noqa: E402
-from test_print import SECRET  # noqa: E402
-from test_print import make_project as make_print
-
-from memberportal.cli import cli  # noqa
-from memberportal.errors import ValidationFailed  # noqa
-from memberportal.inputs.assets import check_assets, check_image, image_files  # noqa
-from memberportal.layout import BUILTIN_TEMPLATES  # noqa
-from memberportal.site.build import run  # noqa
+from memberportal.cli import cli
+from memberportal.inputs.assets import check_assets, check_image, image_files
+from memberportal.layout import BUILTIN_TEMPLATES
+from memberportal.site.build import run
 
 AS_OF = date(2026, 11, 24)
 
@@ -100,7 +93,7 @@ def test_built_in_templates_pass_their_own_check():
 
 def test_build_refuses_bad_images_by_file_before_rendering_anything(tmp_path, monkeypatch):
     monkeypatch.delenv("MEMBERPORTAL_SECRET", raising=False)
-    root = make_portal(tmp_path / "brand")
+    root = portal_project(tmp_path / "brand")
     run(root, AS_OF, show_progress=False)
     before = sorted(p.relative_to(root) for p in (root / "output" / "site").rglob("*"))
     (root / "content" / "images").mkdir()
@@ -122,8 +115,8 @@ def test_build_refuses_bad_images_by_file_before_rendering_anything(tmp_path, mo
 
 
 def test_print_commands_check_images_first(tmp_path, monkeypatch):
-    monkeypatch.setenv("MEMBERPORTAL_SECRET", SECRET.decode())
-    root = make_print(tmp_path / "brand")
+    monkeypatch.setenv("MEMBERPORTAL_SECRET", PRINT_SECRET.decode())
+    root = print_project(tmp_path / "brand")
     (root / "templates" / "print").mkdir(parents=True)
     (root / "templates" / "print" / "logo.svg").write_bytes(BAD_SVGS["script"])
     result = CliRunner().invoke(cli, ["-C", str(root), "--as-of", "2026-11-24", "cards"])
@@ -138,15 +131,15 @@ def test_a_pdf_never_loads_a_file_the_image_check_cannot_see(tmp_path, monkeypat
     from memberportal.errors import MemberPortalError
     from memberportal.inputs.project import load
     from memberportal.print import prints
-    monkeypatch.setenv("MEMBERPORTAL_SECRET", SECRET.decode())
-    root = make_print(tmp_path / "brand")
+    monkeypatch.setenv("MEMBERPORTAL_SECRET", PRINT_SECRET.decode())
+    root = print_project(tmp_path / "brand")
     folder = root / "templates" / "print"
     folder.mkdir(parents=True)
     (folder / "logo").write_bytes(EPS)
     (folder / "insert.html").write_text('<html><body><img src="logo">{% for p in inserts %}'
                                         "<p>{{ p.order }}</p>{% endfor %}</body></html>")
     project = load(root)
-    job = prints.make_job(project, AS_OF, "zh", SECRET)
+    job = prints.make_job(project, AS_OF, "zh", PRINT_SECRET)
     with pytest.raises(MemberPortalError, match=r"templates/print/logo \(not a \.css"):
         prints.build_inserts(job, project, prints.read_parcels(root / "parcels.csv", project),
                              root / "out.pdf", workers=1)

@@ -5,7 +5,7 @@ import os
 
 import pytest
 from click.testing import CliRunner
-from conftest import dump, member, order, program
+from helpers import dump, member, order, program
 
 from memberportal.cli import cli
 from memberportal.errors import ValidationFailed

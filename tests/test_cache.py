@@ -4,7 +4,7 @@ from __future__ import annotations
 import os
 
 import pytest
-from conftest import dump, member, program
+from helpers import dump, member, program
 
 from memberportal.errors import ValidationFailed
 from memberportal.inputs.project import load

@@ -2,44 +2,41 @@
 from __future__ import annotations
 
 import multiprocessing
-import sys
 from datetime import date
 from pathlib import Path
 
 import pytest
+from helpers import PRINT_AS_OF, PRINT_SECRET, print_project
 from hypothesis import given
 from hypothesis import strategies as st
 
-sys.path.insert(0, str(Path(__file__).parent))
-from test_print import AS_OF, SECRET, make_project  # noqa: E402
-
-from memberportal.core import codes  # noqa
-from memberportal.inputs import ledger  # noqa
-from memberportal.inputs.project import load  # noqa
+from memberportal.core import codes
+from memberportal.inputs import ledger
+from memberportal.inputs.project import load
 
 UNTIL = date(2027, 10, 2)
-REFS = {codes.member_ref(SECRET, "M0002"): "M0002"}
+REFS = {codes.member_ref(PRINT_SECRET, "M0002"): "M0002"}
 
 
 def code() -> str:
-    return codes.make_code(SECRET, "M0002", "second-half", UNTIL)
+    return codes.make_code(PRINT_SECRET, "M0002", "second-half", UNTIL)
 
 
 def test_shape_and_valid():
     c = code()
     assert len(c.replace("-", "")) == 28 and c.count("-") == 6
-    v = codes.verify(SECRET, c, AS_OF, REFS)
+    v = codes.verify(PRINT_SECRET, c, PRINT_AS_OF, REFS)
     assert v.state == "valid" and v.member_id == "M0002" and v.expires == UNTIL
     # Crockford reading rules: lower case, O for 0, I/L for 1, spaces instead of hyphens
     sloppy = c.lower().replace("-", " ").replace("0", "o").replace("1", "l")
-    assert codes.verify(SECRET, sloppy, AS_OF, REFS).state == "valid"
+    assert codes.verify(PRINT_SECRET, sloppy, PRINT_AS_OF, REFS).state == "valid"
 
 
 def test_transposed_is_mistyped():
     c = code().replace("-", "")
     i = next(i for i in range(5, 26) if c[i] != c[i + 1])
     swapped = c[:i] + c[i + 1] + c[i] + c[i + 2:]
-    assert codes.verify(SECRET, swapped, AS_OF, REFS).state == "mistyped"
+    assert codes.verify(PRINT_SECRET, swapped, PRINT_AS_OF, REFS).state == "mistyped"
 
 
 @given(st.integers(0, 26), st.integers(1, 31))
@@ -47,7 +44,7 @@ def test_any_single_change_is_mistyped(position, shift):
     body = code().replace("-", "")
     changed = codes.ALPHABET[(codes.ALPHABET.index(body[position]) + shift) % 32]
     typo = body[:position] + changed + body[position + 1:]
-    assert codes.verify(SECRET, typo, AS_OF, REFS).state == "mistyped"
+    assert codes.verify(PRINT_SECRET, typo, PRINT_AS_OF, REFS).state == "mistyped"
 
 
 def test_changed_with_recomputed_check_is_forged():
@@ -55,32 +52,32 @@ def test_changed_with_recomputed_check_is_forged():
     for i in (0, 3, 12, 26):  # offer, expiry, member reference, tag
         c = codes.ALPHABET[(codes.ALPHABET.index(body[i]) + 1) % 32]
         forged = body[:i] + c + body[i + 1:]
-        assert codes.verify(SECRET, forged + codes.check_symbol(forged), AS_OF).state == "forged"
+        assert codes.verify(PRINT_SECRET, forged + codes.check_symbol(forged), PRINT_AS_OF).state == "forged"
     other = codes.make_code(b"another-secret-another-secret-00", "M0002", "second-half", UNTIL)
-    assert codes.verify(SECRET, other, AS_OF).state == "forged"
+    assert codes.verify(PRINT_SECRET, other, PRINT_AS_OF).state == "forged"
 
 
 def test_expired_and_unknown_member():
-    assert codes.verify(SECRET, code(), date(2027, 10, 3), REFS).state == "expired"
-    assert codes.verify(SECRET, code(), UNTIL, REFS).state == "valid"   # the last day counts
-    assert codes.verify(SECRET, code(), AS_OF, {}).state == "forged"    # signed, not ours
+    assert codes.verify(PRINT_SECRET, code(), date(2027, 10, 3), REFS).state == "expired"
+    assert codes.verify(PRINT_SECRET, code(), UNTIL, REFS).state == "valid"   # the last day counts
+    assert codes.verify(PRINT_SECRET, code(), PRINT_AS_OF, {}).state == "forged"    # signed, not ours
 
 
 @pytest.fixture
 def brand(tmp_path):
-    return make_project(tmp_path / "brand")
+    return print_project(tmp_path / "brand")
 
 
 def test_redeem_once_and_status_shows_it(brand):
     offers = {codes.offer_slot("second-half"): "second-half"}
-    assert ledger.redeem(brand, SECRET, code(), AS_OF, REFS, offers).state == "valid"
-    again = ledger.redeem(brand, SECRET, code(), AS_OF, REFS, offers)
+    assert ledger.redeem(brand, PRINT_SECRET, code(), PRINT_AS_OF, REFS, offers).state == "valid"
+    again = ledger.redeem(brand, PRINT_SECRET, code(), PRINT_AS_OF, REFS, offers)
     assert again.state == "redeemed"
     rows = ledger.read_ledger(brand)
     assert len(rows) == 1 and rows[0]["member"] == "M0002" and rows[0]["offer"] == "second-half"
     project = load(brand)
     assert project.redeemed == frozenset({"M0002"})
-    status = project.status(project.member("M0002"), AS_OF)
+    status = project.status(project.member("M0002"), PRINT_AS_OF)
     assert status.offers[0].state == "redeemed"
 
 
@@ -88,7 +85,7 @@ def _redeem_at(args):
     root, start = args
     start.wait()
     offers = {codes.offer_slot("second-half"): "second-half"}
-    return ledger.redeem(Path(root), SECRET, code(), AS_OF, REFS, offers).state
+    return ledger.redeem(Path(root), PRINT_SECRET, code(), PRINT_AS_OF, REFS, offers).state
 
 
 def test_concurrent_redeems_redeem_exactly_once(brand):
@@ -113,10 +110,10 @@ def test_cli_verify_and_redeem(brand, monkeypatch):
     from click.testing import CliRunner
 
     from memberportal.cli import cli
-    monkeypatch.setenv("MEMBERPORTAL_SECRET", SECRET.decode())
+    monkeypatch.setenv("MEMBERPORTAL_SECRET", PRINT_SECRET.decode())
     project = load(brand)
-    c = codes.make_code(SECRET, "M0002", "second-half",
-                        project.status(project.member("M0002"), AS_OF).offers[0].valid_until)
+    c = codes.make_code(PRINT_SECRET, "M0002", "second-half",
+                        project.status(project.member("M0002"), PRINT_AS_OF).offers[0].valid_until)
     run = CliRunner().invoke(cli, ["-C", str(brand), "--as-of", "2026-11-24", "verify", c])
     assert run.exit_code == 0 and "VALID" in run.output and "李* (M0002)" in run.output
     run = CliRunner().invoke(cli, ["-C", str(brand), "--as-of", "2026-11-24", "redeem", c])
@@ -136,7 +133,7 @@ def test_any_flipped_bit_is_forged_when_the_check_symbol_is_recomputed(bit):
     i, k = divmod(bit, 5)
     flipped = codes.ALPHABET[codes.ALPHABET.index(body[i]) ^ (1 << k)]
     forged = body[:i] + flipped + body[i + 1:]
-    assert codes.verify(SECRET, forged + codes.check_symbol(forged), AS_OF, REFS).state == \
+    assert codes.verify(PRINT_SECRET, forged + codes.check_symbol(forged), PRINT_AS_OF, REFS).state == \
         "forged"
     old_check = code()[-1]
-    assert codes.verify(SECRET, forged + old_check, AS_OF, REFS).state == "mistyped"
+    assert codes.verify(PRINT_SECRET, forged + old_check, PRINT_AS_OF, REFS).state == "mistyped"

@@ -5,7 +5,7 @@ import subprocess
 import sys
 
 from click.testing import CliRunner
-from conftest import REPO
+from helpers import REPO
 
 from memberportal.cli import cli
 

@@ -4,8 +4,7 @@ from __future__ import annotations
 import shutil
 
 import pytest
-from portal_fixture import make_project
-from test_portal import DAY, snapshot
+from helpers import DAY, PRINT_SECRET, page_texts, portal_project, print_project, snapshot
 
 from memberportal.errors import BuildError
 from memberportal.inputs.project import load
@@ -39,7 +38,7 @@ def worker_envs(address: str) -> dict:
 
 def test_pages_on_dask_are_byte_identical_to_a_local_build(cluster, tmp_path, monkeypatch):
     monkeypatch.setenv("MEMBERPORTAL_SECRET", SECRET)
-    here = make_project(tmp_path / "local")
+    here = portal_project(tmp_path / "local")
     there = tmp_path / "dask"
     shutil.copytree(here, there)
     local = run(here, DAY, show_progress=False, workers=2, chunk=2)
@@ -56,7 +55,7 @@ def test_pages_on_dask_are_byte_identical_to_a_local_build(cluster, tmp_path, mo
 
 def test_a_page_that_fails_on_a_worker_names_the_member(cluster, tmp_path, monkeypatch):
     monkeypatch.setenv("MEMBERPORTAL_SECRET", SECRET)
-    root = make_project(tmp_path / "brand")
+    root = portal_project(tmp_path / "brand")
     (root / "templates" / "member").mkdir(parents=True)
     from memberportal.layout import BUILTIN_TEMPLATES
     original = (BUILTIN_TEMPLATES / "member" / "page.html").read_text(encoding="utf-8")
@@ -71,8 +70,6 @@ def test_a_page_that_fails_on_a_worker_names_the_member(cluster, tmp_path, monke
 
 def insert_run(tmp_path, monkeypatch):
     """The print tests' fixture brand, its print job and its parcels."""
-    from test_print import SECRET as PRINT_SECRET
-    from test_print import make_project as print_project
     monkeypatch.setenv("MEMBERPORTAL_SECRET", PRINT_SECRET.decode())
     root = print_project(tmp_path / "brand")
     project = load(root)
@@ -81,7 +78,6 @@ def insert_run(tmp_path, monkeypatch):
 
 
 def test_insert_batches_on_dask_match_a_local_run(cluster, tmp_path, monkeypatch):
-    from printing import page_texts
 
     root, project, job, parcels = insert_run(tmp_path, monkeypatch)
     here, there = root / "local.pdf", root / "dask.pdf"

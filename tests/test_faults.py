@@ -9,20 +9,24 @@ import signal
 import subprocess
 import sys
 import time
-from datetime import date
 from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
+from helpers import (
+    DAY,
+    PORTAL_AS_OF,
+    PRINT_SECRET,
+    manifest_of,
+    member_yaml,
+    portal_project,
+    print_project,
+)
 
-sys.path.insert(0, str(Path(__file__).parent))
-from portal_fixture import AS_OF, make_project, manifest_of, member_yaml  # noqa: E402
+from memberportal.cli import cli
+from memberportal.errors import BuildError
+from memberportal.site.build import run
 
-from memberportal.cli import cli  # noqa
-from memberportal.errors import BuildError  # noqa
-from memberportal.site.build import run  # noqa
-
-DAY = date.fromisoformat(AS_OF)
 SECRET = "fault-tests-secret-0123456789abcdef0123456789"
 MEMBERS = 200           # one page per batch: a second or more of pages to interrupt
 EXE = Path(sys.executable).parent / "memberportal"
@@ -42,7 +46,7 @@ def leftovers(out: Path) -> list[str]:
 
 
 def make_big(root: Path) -> Path:
-    make_project(root)
+    portal_project(root)
     for i in range(MEMBERS):
         mid = f"B{i:04d}"
         (root / "members" / f"{mid}.yml").write_text(
@@ -63,7 +67,7 @@ def change_every_page(root: Path) -> None:
 def build_cli(root: Path, **kw) -> subprocess.Popen:
     env = {**os.environ, "MEMBERPORTAL_SECRET": SECRET}
     # One page per batch, so pages reach staging one by one for the whole pages stage.
-    return subprocess.Popen([str(EXE), "-C", str(root), "--as-of", AS_OF, "build",
+    return subprocess.Popen([str(EXE), "-C", str(root), "--as-of", PORTAL_AS_OF, "build",
                              "--no-progress", "--chunk", "1"], env=env, stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True, **kw)
 
@@ -358,7 +362,7 @@ def test_full_disk_without_root_keeps_the_previous_site(project, monkeypatch):
     assert "No space left on device" in message and "pages stage" in message
     assert "output/site is still the previous build" in message
     assert tree(out / "site") == before and leftovers(out) == []
-    result = CliRunner().invoke(cli, ["-C", str(project), "--as-of", AS_OF, "build",
+    result = CliRunner().invoke(cli, ["-C", str(project), "--as-of", PORTAL_AS_OF, "build",
                                       "--no-progress", "--workers", "1"])
     assert result.exit_code == 1 and "No space left on device" in result.output
     assert isinstance(result.exception, SystemExit)
@@ -370,7 +374,7 @@ def test_sigkill_while_inserts_render_leaves_no_pdf_and_no_worker(built, project
     env = {**os.environ, "TMPDIR": str(temp)}
 
     def inserts(parcels: Path) -> subprocess.Popen:
-        return subprocess.Popen([str(EXE), "-C", str(project), "--as-of", AS_OF, "inserts",
+        return subprocess.Popen([str(EXE), "-C", str(project), "--as-of", PORTAL_AS_OF, "inserts",
                                  "--parcels", str(parcels), "--chunk", "1", "--workers", "2"],
                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                                 env=env)
@@ -405,11 +409,9 @@ def test_sigkill_while_inserts_render_leaves_no_pdf_and_no_worker(built, project
 
 
 def test_full_disk_while_writing_a_pdf_keeps_the_previous_pdf(tmp_path, monkeypatch):
-    from test_print import SECRET as PRINT_SECRET
-    from test_print import make_project as make_print
     monkeypatch.setenv("MEMBERPORTAL_SECRET", PRINT_SECRET.decode())
-    root = make_print(tmp_path / "brand")
-    args = ["-C", str(root), "--as-of", AS_OF, "cards"]
+    root = print_project(tmp_path / "brand")
+    args = ["-C", str(root), "--as-of", PORTAL_AS_OF, "cards"]
     assert CliRunner().invoke(cli, args).exit_code == 0
     pdf = root / "output" / "print" / "cards.pdf"
     before = pdf.read_bytes()

@@ -2,20 +2,16 @@
 bytes, the answer is a result or a clear error (exit 1), never an uncaught exception."""
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
+from helpers import IMPORTS, PRINT_SECRET, print_project
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-sys.path.insert(0, str(Path(__file__).parent))
-from test_print import SECRET, make_project  # noqa: E402
+from memberportal.cli import cli
 
-from memberportal.cli import cli  # noqa
-
-IMPORTS = Path(__file__).resolve().parent / "fixtures" / "imports"
 PARCELS = "order_id,member_id,note\nP-001,M0002,\nP-002,M0001,gift wrap\nP-003,M0003,\n"
 TAOBAO = b"\n".join((IMPORTS / "taobao-orders.csv").read_bytes().splitlines()[:4]) + b"\n"
 SHOPIFY = b"\n".join((IMPORTS / "shopify-orders.csv").read_bytes().splitlines()[:4]) + b"\n"
@@ -26,13 +22,13 @@ SETTINGS = settings(max_examples=200, deadline=None,
 
 @pytest.fixture(scope="module")
 def brand(tmp_path_factory):
-    return make_project(tmp_path_factory.mktemp("fuzz") / "brand")
+    return print_project(tmp_path_factory.mktemp("fuzz") / "brand")
 
 
 @pytest.fixture(autouse=True)
 def no_rendering(monkeypatch):
     """Reading is what is fuzzed: a parcels file that reads fine is not rendered."""
-    monkeypatch.setenv("MEMBERPORTAL_SECRET", SECRET.decode())
+    monkeypatch.setenv("MEMBERPORTAL_SECRET", PRINT_SECRET.decode())
     monkeypatch.setattr("memberportal.print.prints.build_inserts",
                         lambda job, project, parcels, out, *a, **k:
                         {"path": out, "inserts": len(parcels), "bytes": 1, "shapes": 1,

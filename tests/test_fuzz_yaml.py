@@ -4,8 +4,8 @@ from __future__ import annotations
 from datetime import date
 from pathlib import Path
 
-from conftest import dump, member, order
-from conftest import program as example_program
+from helpers import dump, member, order
+from helpers import program as example_program
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 import dataclasses
 import re
 
-from staff_fixtures import REPO
+from helpers import REPO
 
 from memberportal.cli import cli
 from memberportal.core import rules

@@ -3,28 +3,22 @@ templates reach for nothing outside the project, huge layouts are stopped by tim
 from __future__ import annotations
 
 import re
-import sys
 from datetime import date
 from html.parser import HTMLParser
 from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
+from helpers import PRINT_SECRET, page_texts, pdftotext, portal_project, print_project
 
-sys.path.insert(0, str(Path(__file__).parent))
-from portal_fixture import make_project as make_portal  # noqa: E402
-from printing import page_texts, pdftotext  # noqa: E402
-from test_print import SECRET  # noqa: E402
-from test_print import make_project as make_print
-
-from memberportal.cli import cli  # noqa
-from memberportal.core.tokens import page_token  # noqa
-from memberportal.errors import MemberPortalError, ValidationFailed  # noqa
-from memberportal.inputs.project import load  # noqa
-from memberportal.inputs.secret import load_secret  # noqa
-from memberportal.layout import BUILTIN_TEMPLATES  # noqa
-from memberportal.print import prints  # noqa
-from memberportal.site.build import run  # noqa
+from memberportal.cli import cli
+from memberportal.core.tokens import page_token
+from memberportal.errors import MemberPortalError, ValidationFailed
+from memberportal.inputs.project import load
+from memberportal.inputs.secret import load_secret
+from memberportal.layout import BUILTIN_TEMPLATES
+from memberportal.print import prints
+from memberportal.site.build import run
 
 AS_OF = date(2026, 11, 24)
 SCRIPT = "<script>alert(1)</script>"
@@ -89,7 +83,7 @@ def assert_inert(html: str, *literal: str) -> None:
 @pytest.fixture
 def hostile_site(tmp_path, monkeypatch):
     monkeypatch.delenv("MEMBERPORTAL_SECRET", raising=False)
-    root = make_portal(tmp_path / "brand")
+    root = portal_project(tmp_path / "brand")
     (root / "members" / "H001.yml").write_text(HOSTILE, encoding="utf-8")
     return root
 
@@ -112,7 +106,7 @@ def insert_for(root: Path) -> Path:
     """The insert PDF of one parcel for member H001."""
     (root / "parcels.csv").write_text("order_id,member_id\nP-1,H001\n")
     project = load(root)
-    job = prints.make_job(project, AS_OF, "zh", SECRET)
+    job = prints.make_job(project, AS_OF, "zh", PRINT_SECRET)
     out = root / "inserts.pdf"
     prints.build_inserts(job, project, prints.read_parcels(root / "parcels.csv", project), out,
                          workers=1)
@@ -120,8 +114,8 @@ def insert_for(root: Path) -> Path:
 
 
 def test_member_markup_is_literal_text_in_the_insert_pdf(tmp_path, monkeypatch):
-    monkeypatch.setenv("MEMBERPORTAL_SECRET", SECRET.decode())
-    out = insert_for(make_print(tmp_path / "brand", {"H001": HOSTILE}))
+    monkeypatch.setenv("MEMBERPORTAL_SECRET", PRINT_SECRET.decode())
+    out = insert_for(print_project(tmp_path / "brand", {"H001": HOSTILE}))
     text = pdftotext(out).replace("\n", " ")
     assert CHILD in text                          # <b> is two characters, not bold
     assert '"*****' in text and "<***" in text     # the masked name keeps its < and "
@@ -132,9 +126,9 @@ def test_member_markup_is_literal_text_in_the_insert_pdf(tmp_path, monkeypatch):
 
 def test_a_500_character_name_is_refused_by_name_and_a_100_character_one_fits(tmp_path,
                                                                               monkeypatch):
-    monkeypatch.setenv("MEMBERPORTAL_SECRET", SECRET.decode())
+    monkeypatch.setenv("MEMBERPORTAL_SECRET", PRINT_SECRET.decode())
     long_name = HOSTILE.replace(f"name: '{NAME}'", f"name: '{'王' * 500}'", 1)
-    root = make_print(tmp_path / "a", {"H001": long_name})
+    root = print_project(tmp_path / "a", {"H001": long_name})
     with pytest.raises(ValidationFailed) as err:
         load(root)
     (e,) = err.value.errors
@@ -143,7 +137,7 @@ def test_a_500_character_name_is_refused_by_name_and_a_100_character_one_fits(tm
     # the longest name allowed, with markup in it, fits the insert and prints masked
     widest = (IMG + " ") * 3 + "X" * (100 - 3 * (len(IMG) + 1))
     assert len(widest) == 100
-    out = insert_for(make_print(tmp_path / "b", {"H001": HOSTILE.replace(
+    out = insert_for(print_project(tmp_path / "b", {"H001": HOSTILE.replace(
         NAME, widest.replace("'", "''"))}))
     assert len(page_texts(out)) == 1 and '"*****' in pdftotext(out)
 
@@ -170,8 +164,8 @@ RENDERERS = {
 @pytest.mark.parametrize("renderer", RENDERERS)
 def test_broken_template_names_template_and_line_in_every_renderer(tmp_path, monkeypatch,
                                                                    renderer, case):
-    monkeypatch.setenv("MEMBERPORTAL_SECRET", SECRET.decode())
-    root = make_print(tmp_path / "brand")
+    monkeypatch.setenv("MEMBERPORTAL_SECRET", PRINT_SECRET.decode())
+    root = print_project(tmp_path / "brand")
     (root / "mkdocs.yml").write_text("site_name: t\nsite_url: https://member.test.example/\n"
                                      "theme:\n  name: material\n  font: false\n"
                                      "extra:\n  generator: false\n")
@@ -217,7 +211,7 @@ def test_every_way_a_page_can_reference_a_url_is_checked(url, where):
 def test_personal_page_template_reaching_out_fails_naming_url_template_and_member(
         tmp_path, monkeypatch):
     monkeypatch.delenv("MEMBERPORTAL_SECRET", raising=False)
-    root = make_portal(tmp_path / "brand")
+    root = portal_project(tmp_path / "brand")
     page = (BUILTIN_TEMPLATES / "member" / "page.html").read_text(encoding="utf-8")
     override = root / "templates" / "member" / "page.html"
     override.parent.mkdir(parents=True)
@@ -242,7 +236,7 @@ def test_personal_page_template_reaching_out_fails_naming_url_template_and_membe
 
 def test_portal_theme_linking_to_another_host_is_refused(tmp_path, monkeypatch):
     monkeypatch.delenv("MEMBERPORTAL_SECRET", raising=False)
-    root = make_portal(tmp_path / "brand")
+    root = portal_project(tmp_path / "brand")
     config = root / "mkdocs.yml"
     config.write_text(config.read_text(encoding="utf-8").replace(
         "extra:\n", "extra:\n  social:\n    - icon: fontawesome/brands/weixin\n"
@@ -270,10 +264,10 @@ def _print_override(root: Path, snippet: str) -> None:
 
 
 def test_print_template_reaching_out_fails_naming_the_url(tmp_path, monkeypatch):
-    monkeypatch.setenv("MEMBERPORTAL_SECRET", SECRET.decode())
-    root = make_print(tmp_path / "brand")
+    monkeypatch.setenv("MEMBERPORTAL_SECRET", PRINT_SECRET.decode())
+    root = print_project(tmp_path / "brand")
     project = load(root)
-    job = prints.make_job(project, AS_OF, "zh", SECRET)
+    job = prints.make_job(project, AS_OF, "zh", PRINT_SECRET)
     parcels = prints.read_parcels(root / "parcels.csv", project)
     out = root / "out.pdf"
     outside = tmp_path / "private.png"
@@ -295,9 +289,9 @@ def test_print_template_reaching_out_fails_naming_the_url(tmp_path, monkeypatch)
 
 
 def test_huge_font_size_is_stopped_by_the_time_limit_naming_the_member(tmp_path, monkeypatch):
-    monkeypatch.setenv("MEMBERPORTAL_SECRET", SECRET.decode())
+    monkeypatch.setenv("MEMBERPORTAL_SECRET", PRINT_SECRET.decode())
     monkeypatch.setenv("MEMBERPORTAL_RENDER_TIMEOUT", "2")
-    root = make_print(tmp_path / "brand")
+    root = print_project(tmp_path / "brand")
     (root / "content" / "story.md").write_text("# 故事\n\n" + "两位新手妈妈开了这家店。" * 60)
     notebook = (BUILTIN_TEMPLATES / "print" / "notebook.html").read_text(encoding="utf-8")
     (root / "templates" / "print").mkdir(parents=True)
@@ -311,13 +305,13 @@ def test_huge_font_size_is_stopped_by_the_time_limit_naming_the_member(tmp_path,
 
 
 def test_huge_page_content_in_one_chunk_is_named_the_other_chunks_render(tmp_path, monkeypatch):
-    monkeypatch.setenv("MEMBERPORTAL_SECRET", SECRET.decode())
+    monkeypatch.setenv("MEMBERPORTAL_SECRET", PRINT_SECRET.decode())
     monkeypatch.setenv("MEMBERPORTAL_RENDER_TIMEOUT", "6")
     # Workers are forked from this process: their cap is on top of what it maps already (which
     # grows with the tests that ran before in the same pytest process).
     mapped = int(re.search(r"VmSize:\s+(\d+) kB", Path("/proc/self/status").read_text())[1])
     monkeypatch.setenv("MEMBERPORTAL_RENDER_MEMORY", str(mapped // 1024 + 1000))
-    root = make_print(tmp_path / "brand")
+    root = print_project(tmp_path / "brand")
     insert = (BUILTIN_TEMPLATES / "print" / "insert.html").read_text(encoding="utf-8")
     # M0003 (parcel line 4): 300 pt text that flows onto hundreds of pages; M0004 (line 6):
     # a template that needs more memory than a worker has.

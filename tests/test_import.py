@@ -7,7 +7,7 @@ from decimal import Decimal
 
 import pytest
 from click.testing import CliRunner
-from staff_fixtures import IMPORTS, LI, SECRET, WANG, make_project, tree_digest
+from helpers import IMPORTS, LI, STAFF_SECRET, WANG, staff_project, tree_digest
 
 from memberportal.cli import cli
 from memberportal.errors import ValidationFailed
@@ -19,8 +19,8 @@ AS_OF = "2026-11-24"
 
 @pytest.fixture
 def project(tmp_path, monkeypatch):
-    monkeypatch.setenv("MEMBERPORTAL_SECRET", SECRET)
-    return make_project(tmp_path / "brand")
+    monkeypatch.setenv("MEMBERPORTAL_SECRET", STAFF_SECRET)
+    return staff_project(tmp_path / "brand")
 
 
 def run(root, *args):
@@ -88,7 +88,7 @@ def test_taobao_gbk_import_creates_and_merges(project):
     assert [o.id for o in wang.orders][-1] == "3921187745102238711"
     assert len(wang.activities) == 2
     # the HMAC id is stable: the same phone always gives the same id
-    assert chen.id == importing.member_id_for(SECRET.encode(), "+8613905711234")
+    assert chen.id == importing.member_id_for(STAFF_SECRET.encode(), "+8613905711234")
 
 
 def test_reimport_changes_nothing_byte_for_byte(project):

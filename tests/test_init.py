@@ -5,7 +5,7 @@ import subprocess
 import sys
 
 from click.testing import CliRunner
-from staff_fixtures import REPO
+from helpers import REPO
 
 from memberportal.cli import cli
 from memberportal.inputs.project import load

@@ -2,17 +2,13 @@
 from __future__ import annotations
 
 import csv
-import sys
 
 import pytest
 from click.testing import CliRunner
-from conftest import REPO
+from make_brand import make
 
 from memberportal.cli import cli
 from memberportal.inputs.project import load
-
-sys.path.insert(0, str(REPO / "bench"))
-from make_brand import make  # noqa: E402
 
 
 def files_of(root):

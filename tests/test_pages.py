@@ -4,19 +4,18 @@ from __future__ import annotations
 from datetime import date
 
 import pytest
-from portal_fixture import AS_OF, make_project
+from helpers import DAY, portal_project
 
 from memberportal.core.models import Program
 from memberportal.inputs.project import load
 from memberportal.site.pages import page_for
 
 SECRET = b"s" * 32
-DAY = date.fromisoformat(AS_OF)
 
 
 @pytest.fixture(scope="module")
 def brand(tmp_path_factory):
-    project = load(make_project(tmp_path_factory.mktemp("pages") / "brand"))
+    project = load(portal_project(tmp_path_factory.mktemp("pages") / "brand"))
     member = project.members[0]
     return project, member, project.status(member, DAY)
 

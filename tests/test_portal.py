@@ -7,13 +7,20 @@ import json
 import os
 import re
 import sys
-from datetime import date
 from pathlib import Path
 
 import pytest
-from browser import chromium, open_page, serve
 from click.testing import CliRunner
-from portal_fixture import AS_OF, MEMBERS, make_project
+from helpers import (
+    DAY,
+    PORTAL_AS_OF,
+    PORTAL_MEMBERS,
+    chromium,
+    open_page,
+    portal_project,
+    serve,
+    snapshot,
+)
 
 from memberportal.cli import cli
 from memberportal.core.tokens import CROCKFORD, member_url, page_token, referral_code
@@ -25,13 +32,11 @@ from memberportal.render.templates import mask_name
 from memberportal.site import build as build_mod
 from memberportal.site.build import run
 
-DAY = date.fromisoformat(AS_OF)
-
 
 @pytest.fixture
 def project(tmp_path, monkeypatch):
     monkeypatch.delenv("MEMBERPORTAL_SECRET", raising=False)
-    return make_project(tmp_path / "brand")
+    return portal_project(tmp_path / "brand")
 
 
 def build(root: Path, **kw):
@@ -44,12 +49,7 @@ def site(root: Path) -> Path:
 
 def tokens_of(root: Path) -> dict[str, str]:
     secret = load_secret(root)
-    return {mid: page_token(secret, mid, 0) for mid in MEMBERS}
-
-
-def snapshot(folder: Path) -> dict[str, bytes]:
-    return {str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*"))
-            if p.is_file()}
+    return {mid: page_token(secret, mid, 0) for mid in PORTAL_MEMBERS}
 
 
 def test_build_writes_portal_and_one_private_page_per_member(project):
@@ -73,7 +73,7 @@ def test_no_token_name_or_phone_anywhere_public(project):
     build(project)
     out = site(project)
     secrets_ = []
-    for mid, (name, phone, _) in MEMBERS.items():
+    for mid, (name, phone, _) in PORTAL_MEMBERS.items():
         secrets_ += [tokens_of(project)[mid], name, phone, phone.replace(" ", "")[-8:], mid]
     public = [out / "sitemap.xml", out / "search" / "search_index.json"]
     public += [p for p in out.rglob("*.html") if p.relative_to(out).parts[0] != "m"]
@@ -92,7 +92,7 @@ def test_no_token_name_or_phone_anywhere_public(project):
 def test_personal_page_is_private_by_construction(project):
     build(project)
     out = site(project)
-    for mid, (name, phone, _) in MEMBERS.items():
+    for mid, (name, phone, _) in PORTAL_MEMBERS.items():
         html = (out / "m" / tokens_of(project)[mid] / "index.html").read_text(encoding="utf-8")
         assert '<meta name="robots" content="noindex,nofollow">' in html
         assert '<meta name="referrer" content="no-referrer">' in html
@@ -151,17 +151,17 @@ def test_tier_change_rebuilds_tiers_page_and_exactly_the_affected_members(projec
     assert "threshold: 3000" in text
     program.write_text(text.replace("threshold: 3000", "threshold: 2400"), encoding="utf-8")
     new_status = {s.member_id: s.to_dict() for s in load(project).statuses(DAY)[0]}
-    affected = {m for m in MEMBERS if old_status[m] != new_status[m]}
-    assert affected and affected != set(MEMBERS)  # the fixture has both kinds
+    affected = {m for m in PORTAL_MEMBERS if old_status[m] != new_status[m]}
+    assert affected and affected != set(PORTAL_MEMBERS)  # the fixture has both kinds
 
     b = build(project)
     after = snapshot(out)
     assert "¥2,400" in after["tiers/index.html"].decode()
     assert "¥3,000" not in after["tiers/index.html"].decode()
     assert set(b.rendered_members) == affected
-    assert b.reused == len(MEMBERS) - len(affected)
+    assert b.reused == len(PORTAL_MEMBERS) - len(affected)
     tokens = tokens_of(project)
-    changed = {m for m in MEMBERS if before[f"m/{tokens[m]}/index.html"]
+    changed = {m for m in PORTAL_MEMBERS if before[f"m/{tokens[m]}/index.html"]
                != after[f"m/{tokens[m]}/index.html"]}
     assert changed <= affected and "A002" in changed  # ¥2,500 now reaches gold
     assert "金禾会员" in after[f"m/{tokens['A002']}/index.html"].decode()
@@ -170,7 +170,7 @@ def test_tier_change_rebuilds_tiers_page_and_exactly_the_affected_members(projec
 def test_unchanged_rebuild_renders_nothing_and_deleted_members_disappear(project):
     build(project)
     again = build(project)
-    assert again.rendered == 0 and again.reused == len(MEMBERS)
+    assert again.rendered == 0 and again.reused == len(PORTAL_MEMBERS)
     gone = tokens_of(project)["A005"]
     (project / "members" / "A005.yml").unlink()
     third = build(project)
@@ -187,7 +187,7 @@ def test_a_manifest_entry_not_as_written_renders_that_page_again(project):
     data["pages"][tokens_of(project)["A003"]] = "garbage"
     path.write_text(json.dumps(data), encoding="utf-8")
     again = build(project)
-    assert again.rendered == 2 and again.reused == len(MEMBERS) - 2
+    assert again.rendered == 2 and again.reused == len(PORTAL_MEMBERS) - 2
     assert sorted(again.rendered_members) == ["A002", "A003"]
     assert build(project).rendered == 0                 # and the manifest is whole again
 
@@ -243,7 +243,7 @@ def test_a_failing_page_names_member_the_rest_is_built_and_exit_is_nonzero(proje
     (project / "templates" / "member" / "page.html").write_text(
         "{% if s.member_id == 'A004' %}{{ no_such_thing }}{% endif %}" + original,
         encoding="utf-8")
-    result = CliRunner().invoke(cli, ["-C", str(project), "--as-of", AS_OF, "build",
+    result = CliRunner().invoke(cli, ["-C", str(project), "--as-of", PORTAL_AS_OF, "build",
                                       "--no-progress"])
     assert result.exit_code == 1
     assert "personal page" in result.output and "member A004" in result.output
@@ -260,7 +260,7 @@ def test_a_failing_page_names_member_the_rest_is_built_and_exit_is_nonzero(proje
 def test_a_content_file_memberportal_would_overwrite_stops_the_build(project, name, source):
     (project / "content" / name).parent.mkdir(parents=True, exist_ok=True)
     (project / "content" / name).write_text("mine\n", encoding="utf-8")
-    result = CliRunner().invoke(cli, ["-C", str(project), "--as-of", AS_OF, "build",
+    result = CliRunner().invoke(cli, ["-C", str(project), "--as-of", PORTAL_AS_OF, "build",
                                       "--no-progress"])
     assert result.exit_code == 1, result.output
     assert f"content/{name} would be overwritten by the file generated from {source}" \
@@ -283,7 +283,7 @@ def test_a_member_naming_what_the_program_lacks_stops_the_build_with_its_error(
     path = project / "members" / "A005.yml"
     path.write_text(path.read_text(encoding="utf-8").replace("referrals: []\n", record),
                     encoding="utf-8")
-    result = CliRunner().invoke(cli, ["-C", str(project), "--as-of", AS_OF, "build",
+    result = CliRunner().invoke(cli, ["-C", str(project), "--as-of", PORTAL_AS_OF, "build",
                                       "--no-progress"])
     assert result.exit_code == 1, result.output
     assert isinstance(result.exception, SystemExit), result.exception
@@ -380,7 +380,7 @@ def test_a_swap_cut_off_midway_is_finished_by_the_next_build(project, monkeypatc
     assert page.read_bytes() != before and "950" in page.read_text(encoding="utf-8")
     assert not list((project / "output").glob(".staging-*"))
     again = build(project)
-    assert again.rendered == 0 and again.reused == len(MEMBERS)
+    assert again.rendered == 0 and again.reused == len(PORTAL_MEMBERS)
 
 
 def test_the_collector_stays_off_after_a_build_only_in_the_one_command_program(
@@ -393,7 +393,7 @@ def test_the_collector_stays_off_after_a_build_only_in_the_one_command_program(
 
     from memberportal import cli as cli_mod
     assert gc.isenabled()
-    result = CliRunner().invoke(cli, ["-C", str(project), "--as-of", AS_OF, "build",
+    result = CliRunner().invoke(cli, ["-C", str(project), "--as-of", PORTAL_AS_OF, "build",
                                       "--no-progress"])
     assert result.exit_code == 0, result.output
     assert gc.isenabled()
@@ -406,7 +406,7 @@ def test_the_collector_stays_off_after_a_build_only_in_the_one_command_program(
 
     monkeypatch.setattr(cli_mod, "_one_command", False)  # restored afterwards
     monkeypatch.setattr(build_mod, "run", recorded)
-    monkeypatch.setattr(sys, "argv", ["memberportal", "-C", str(project), "--as-of", AS_OF,
+    monkeypatch.setattr(sys, "argv", ["memberportal", "-C", str(project), "--as-of", PORTAL_AS_OF,
                                       "build", "--no-progress"])
     try:
         with pytest.raises(SystemExit) as end:
@@ -431,7 +431,7 @@ def test_pages_put_live_in_place_show_a_progress_bar(project, monkeypatch):
     terminal = _Terminal()
     monkeypatch.setattr(sys, "stderr", terminal)
     again = run(project, DAY, show_progress=True)
-    assert again.rendered == 1 and again.reused == len(MEMBERS) - 1
+    assert again.rendered == 1 and again.reused == len(PORTAL_MEMBERS) - 1
     shown = terminal.getvalue()
     assert "\rputting pages live" in shown and "| 0/1 [00:00<?, ?page/s]" in shown
 
@@ -449,10 +449,10 @@ def test_removing_the_old_site_after_a_full_exchange_is_timed(project, monkeypat
     terminal = _Terminal()
     monkeypatch.setattr(sys, "stderr", terminal)
     again = run(project, DAY, show_progress=True)
-    assert again.rendered == len(MEMBERS) and again.reused == 0
+    assert again.rendered == len(PORTAL_MEMBERS) and again.reused == 0
     assert again.timings["cleanup"] >= 0
     shown = terminal.getvalue()              # a progress bar while the old pages go
-    assert "\rremoving the" in shown and f"| 0/{len(MEMBERS)} [00:00<?, ?page/s]" in shown
+    assert "\rremoving the" in shown and f"| 0/{len(PORTAL_MEMBERS)} [00:00<?, ?page/s]" in shown
     assert sorted(p.name for p in (project / "output").iterdir()) == [
         ".build.lock", "portal-state.json", "site", "site-manifest.json"]
     page = site(project) / "m" / tokens_of(project)["A001"] / "index.html"

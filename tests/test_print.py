@@ -6,103 +6,42 @@ import fcntl
 import os
 import pty
 import re
-import shutil
 import struct
 import subprocess
 import sys
 import termios
-import textwrap
 from dataclasses import replace
-from datetime import date
 from pathlib import Path
 
 import pytest
+from helpers import (
+    PRINT_AS_OF,
+    PRINT_MEMBERS,
+    PRINT_SECRET,
+    box_mm,
+    fonts,
+    pdftotext,
+    print_project,
+    qr_codes,
+    quiet_zone_ok,
+    raster,
+)
 
-sys.path.insert(0, str(Path(__file__).parent))
-from printing import box_mm, fonts, pdftotext, qr_codes, quiet_zone_ok, raster  # noqa: E402
-
-from memberportal.core.codes import verify  # noqa
-from memberportal.errors import MemberPortalError  # noqa
-from memberportal.inputs.project import load  # noqa
-from memberportal.layout import BUILTIN_TEMPLATES  # noqa
-from memberportal.print import prints  # noqa
-from memberportal.print.pdf import Fonts, booklet_order  # noqa
-from memberportal.render.qr import qr_matrix  # noqa
-
-REPO = Path(__file__).resolve().parent.parent
-AS_OF = date(2026, 11, 24)
-SECRET = b"print-tests-secret-0123456789abcdef0123456789"
-
-MEMBERS = {
-    "M0001": """
-        id: M0001
-        name: 王晓梅
-        phone: "+86 138 0571 2231"
-        joined: 2025-01-08
-        birthday: 1993-12-06
-        segments: [学步期]
-        orders:
-          - id: TM1
-            date: 2025-10-20
-            items: [{sku: MILK-3-800, qty: 6, price: 255}]
-          - id: TM2
-            date: 2026-11-05
-            items: [{sku: MILK-3-800, qty: 3, price: 268}]
-        """,
-    "M0002": """
-        id: M0002
-        name: 李娜
-        phone: "13905710042"
-        joined: 2026-10-02
-        segments: [婴儿期]
-        orders:
-          - id: JD1
-            date: 2026-10-02
-            items: [{sku: MILK-1-800, qty: 2, price: 288}]
-        """,
-    "M0003": """
-        id: M0003
-        name: 欧阳娜娜
-        phone: "13905710043"
-        joined: 2026-09-01
-        segments: [孕期]
-        orders:
-          - id: WS1
-            date: 2026-09-01
-            items: [{sku: DHA-60, qty: 1, price: 198}]
-        """,
-    "M0004": """
-        id: M0004
-        name: 堃晓雨
-        phone: "13905710044"
-        joined: 2026-11-01
-        orders:
-          - id: WS2
-            date: 2026-11-01
-            items: [{sku: WIPES-80x6, qty: 1, price: 59}]
-        """,
-}
-PARCELS = "order_id,member_id,note\nP-001,M0002,\nP-002,M0001,gift wrap\nP-003,M0003,\nP-004,M0002,\nP-005,M0004,\n"
-
-
-def make_project(folder: Path, members: dict[str, str] = MEMBERS) -> Path:
-    (folder / "members").mkdir(parents=True)
-    shutil.copy(REPO / "members" / "tiers.yml", folder / "members" / "tiers.yml")
-    for mid, text in members.items():
-        (folder / "members" / f"{mid}.yml").write_text(textwrap.dedent(text))
-    (folder / "content").mkdir()
-    (folder / "content" / "story.md").write_text("# 小禾家的故事\n\n两位新手妈妈开了这家店，\n每一件商品都先给自己的孩子用过。\n\n- 好东西不必贵\n- 但一定要安心\n")
-    (folder / "mkdocs.yml").write_text("site_name: test\nsite_url: https://member.test.example/\n")
-    (folder / "parcels.csv").write_text(PARCELS)
-    return folder
+from memberportal.core.codes import verify
+from memberportal.errors import MemberPortalError
+from memberportal.inputs.project import load
+from memberportal.layout import BUILTIN_TEMPLATES
+from memberportal.print import prints
+from memberportal.print.pdf import Fonts, booklet_order
+from memberportal.render.qr import qr_matrix
 
 
 @pytest.fixture(scope="module")
 def env(tmp_path_factory):
-    os.environ["MEMBERPORTAL_SECRET"] = SECRET.decode()
-    root = make_project(tmp_path_factory.mktemp("brand"))
+    os.environ["MEMBERPORTAL_SECRET"] = PRINT_SECRET.decode()
+    root = print_project(tmp_path_factory.mktemp("brand"))
     project = load(root)
-    job = prints.make_job(project, AS_OF, "zh", SECRET)
+    job = prints.make_job(project, PRINT_AS_OF, "zh", PRINT_SECRET)
     yield root, project, job
     os.environ.pop("MEMBERPORTAL_SECRET", None)
 
@@ -153,7 +92,7 @@ def test_insert_qr_codes_decode_with_quiet_zone(env, inserts_pdf):
     assert quiet_zone_ok(image, found[url], len(qr_matrix(url)))
     codes = [t for t in found if t != url]
     assert len(codes) == 1
-    v = verify(SECRET, codes[0], AS_OF, {**_refs(project)})
+    v = verify(PRINT_SECRET, codes[0], PRINT_AS_OF, {**_refs(project)})
     assert v.state == "valid" and v.member_id == "M0002"
     assert quiet_zone_ok(image, found[codes[0]], len(qr_matrix(codes[0])))
     assert codes[0] in pdftotext(inserts_pdf, 1)
@@ -163,7 +102,7 @@ def test_insert_qr_codes_decode_with_quiet_zone(env, inserts_pdf):
 
 def _refs(project):
     from memberportal.core.codes import member_refs
-    return member_refs(SECRET, [m.id for m in project.members])
+    return member_refs(PRINT_SECRET, [m.id for m in project.members])
 
 
 def test_cards_sheet_duplex_and_codes(env):
@@ -182,7 +121,7 @@ def test_cards_sheet_duplex_and_codes(env):
     refs = _refs(project)
     px_per_mm = 300 / 25.4
     for r in found:
-        v = verify(SECRET, r.text, AS_OF, refs)
+        v = verify(PRINT_SECRET, r.text, PRINT_AS_OF, refs)
         assert v.state == "valid"
         assert quiet_zone_ok(back, r, len(qr_matrix(r.text)))
         # fronts fill slots in member order, two per row; each back sits behind its front:
@@ -354,9 +293,9 @@ def _override(root: Path, body: str) -> Path:
 
 
 def test_template_missing_field_and_outside_file(tmp_path):
-    root = make_project(tmp_path / "brand")
+    root = print_project(tmp_path / "brand")
     project = load(root)
-    job = prints.make_job(project, AS_OF, "zh", SECRET)
+    job = prints.make_job(project, PRINT_AS_OF, "zh", PRINT_SECRET)
     parcels = prints.read_parcels(root / "parcels.csv", project)
     out = root / "out.pdf"
     _override(root, "<html><body>\n{% for p in inserts %}\n<p>{{ p.member.nickname }}</p>\n"
@@ -387,12 +326,12 @@ def test_template_missing_field_and_outside_file(tmp_path):
 def test_uncovered_character_names_member(tmp_path):
     fonts_ = Fonts.load([BUILTIN_TEMPLATES / "fonts"])
     rare = next(chr(cp) for cp in range(0x2A700, 0x2B73F) if cp not in fonts_.covered)
-    members = {"M0001": MEMBERS["M0001"],
-               "M0009": MEMBERS["M0004"].replace("M0004", "M0009").replace("堃", rare)}
-    root = make_project(tmp_path / "brand", members)
+    members = {"M0001": PRINT_MEMBERS["M0001"],
+               "M0009": PRINT_MEMBERS["M0004"].replace("M0004", "M0009").replace("堃", rare)}
+    root = print_project(tmp_path / "brand", members)
     (root / "parcels.csv").write_text("order_id,member_id\nA,M0001\nB,M0009\n")
     project = load(root)
-    job = prints.make_job(project, AS_OF, "zh", SECRET)
+    job = prints.make_job(project, PRINT_AS_OF, "zh", PRINT_SECRET)
     out = root / "out.pdf"
     with pytest.raises(MemberPortalError) as err:
         prints.build_inserts(job, project, prints.read_parcels(root / "parcels.csv", project),

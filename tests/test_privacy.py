@@ -4,23 +4,17 @@ from __future__ import annotations
 
 import gzip
 import re
-import sys
 from datetime import date
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).parent))
-from portal_fixture import MEMBERS  # noqa: E402
-from portal_fixture import make_project as make_portal
-from test_print import MEMBERS as PRINT_MEMBERS  # noqa: E402
-from test_print import SECRET as PRINT_SECRET
-from test_print import make_project as make_print  # noqa: E402
+from helpers import PORTAL_MEMBERS, PRINT_MEMBERS, PRINT_SECRET, portal_project, print_project
 
-from memberportal.inputs.project import load  # noqa
-from memberportal.inputs.secret import load_secret  # noqa
-from memberportal.print import prints  # noqa
-from memberportal.render.templates import mask_name  # noqa
-from memberportal.site.build import run  # noqa
-from memberportal.site.links import references, refused  # noqa
+from memberportal.inputs.project import load
+from memberportal.inputs.secret import load_secret
+from memberportal.print import prints
+from memberportal.render.templates import mask_name
+from memberportal.site.build import run
+from memberportal.site.links import references, refused
 
 DAY = date(2026, 11, 24)
 EMAIL = "wang.xiaomei@example.com"
@@ -41,7 +35,7 @@ def site_texts(site: Path):
 
 def test_nothing_personal_anywhere_under_output_site(tmp_path, monkeypatch):
     monkeypatch.delenv("MEMBERPORTAL_SECRET", raising=False)
-    root = make_portal(tmp_path / "brand")
+    root = portal_project(tmp_path / "brand")
     first = root / "members" / "A001.yml"
     first.write_text(first.read_text(encoding="utf-8") +
                      f"activities:\n  - {{type: checkin, date: 2026-11-20, note: '{EMAIL}'}}\n",
@@ -51,9 +45,9 @@ def test_nothing_personal_anywhere_under_output_site(tmp_path, monkeypatch):
     b = run(root, DAY, show_progress=False)
     assert not b.failures
     secret = load_secret(root).decode()
-    names = [name for name, _, _ in MEMBERS.values()]
-    phones = {p for _, p, _ in MEMBERS.values()} | {p.replace(" ", "") for _, p, _ in
-                                                     MEMBERS.values()}
+    names = [name for name, _, _ in PORTAL_MEMBERS.values()]
+    phones = {p for _, p, _ in PORTAL_MEMBERS.values()} | {p.replace(" ", "") for _, p, _ in
+                                                     PORTAL_MEMBERS.values()}
     scanned = 0
     for path, text in site_texts(root / "output" / "site"):
         scanned += 1
@@ -73,11 +67,11 @@ def test_nothing_personal_anywhere_under_output_site(tmp_path, monkeypatch):
 def test_every_personal_page_is_closed_to_robots_referrers_and_other_hosts(tmp_path,
                                                                          monkeypatch):
     monkeypatch.delenv("MEMBERPORTAL_SECRET", raising=False)
-    root = make_portal(tmp_path / "brand")
+    root = portal_project(tmp_path / "brand")
     run(root, DAY, show_progress=False)
     private = root / "output" / "site" / "m"
     pages = sorted(private.glob("*/index.html")) + [private / "index.html"]
-    assert len(pages) == len(MEMBERS) + 1
+    assert len(pages) == len(PORTAL_MEMBERS) + 1
     for page in pages:
         html = page.read_text(encoding="utf-8")
         assert '<meta name="robots" content="noindex,nofollow">' in html, page
@@ -95,7 +89,7 @@ def test_pdf_metadata_of_inserts_cards_and_notebooks_holds_no_personal_data(tmp_
                                                                            monkeypatch):
     from pypdf import PdfReader
     monkeypatch.setenv("MEMBERPORTAL_SECRET", PRINT_SECRET.decode())
-    root = make_print(tmp_path / "brand")
+    root = print_project(tmp_path / "brand")
     project = load(root)
     job = prints.make_job(project, DAY, "zh", PRINT_SECRET)
     out = tmp_path / "pdf"

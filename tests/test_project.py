@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from datetime import date
 
-from conftest import member, order
+from helpers import member, order
 
 from memberportal.inputs.project import load
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 from datetime import date, timedelta
 from decimal import Decimal
 
-from conftest import program
+from helpers import program
 from hypothesis import given, settings
 from hypothesis import strategies as st
 

@@ -2,15 +2,12 @@
 from __future__ import annotations
 
 import json
-import sys
 from datetime import date
 from decimal import Decimal
 
 import pytest
-from browser import chromium, open_page, serve
 from click.testing import CliRunner
-from conftest import REPO
-from staff_fixtures import make_project
+from helpers import chromium, open_page, serve, staff_project
 
 from memberportal.cli import cli
 from memberportal.errors import BuildError, InputError
@@ -23,7 +20,7 @@ AS_OF = date(2026, 11, 24)
 
 @pytest.fixture
 def project(tmp_path):
-    return make_project(tmp_path / "brand")
+    return staff_project(tmp_path / "brand")
 
 
 def run(root, *args, lang="zh"):
@@ -109,7 +106,6 @@ def test_report_lists_keep_everyone_they_would_show_from_all_statuses(tmp_path):
     # gather() keeps a status only for the members its lists show: with a birthday in the
     # month (member or child), calls due, at risk, a tier other than the snapshot's. The lists
     # must be what the same functions give over every member's status.
-    sys.path.insert(0, str(REPO / "bench"))
     from make_brand import make
 
     from memberportal.staff import report

@@ -6,20 +6,15 @@ import gzip
 import os
 import re
 import shutil
-import sys
 import time
 from datetime import date
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).parent))
-from portal_fixture import make_project as make_portal  # noqa: E402
-from portal_fixture import manifest_of
-from test_print import SECRET as PRINT_SECRET  # noqa: E402
-from test_print import make_project as make_print
+from helpers import PRINT_SECRET, manifest_of, portal_project, print_project
 
-from memberportal.inputs.project import load  # noqa
-from memberportal.print import prints  # noqa
-from memberportal.site.build import run  # noqa
+from memberportal.inputs.project import load
+from memberportal.print import prints
+from memberportal.site.build import run
 
 DAY = date(2026, 11, 20)     # not the day the tests run: the build date must follow the data
 SECRET = "reproducible-secret-0123456789abcdef0123456789"
@@ -43,7 +38,7 @@ def test_two_builds_give_the_same_bytes_whatever_the_clock_and_the_file_names(tm
                                                                                  monkeypatch):
     monkeypatch.setenv("MEMBERPORTAL_SECRET", SECRET)
     monkeypatch.delenv("SOURCE_DATE_EPOCH", raising=False)
-    first = make_portal(tmp_path / "one")
+    first = portal_project(tmp_path / "one")
     run(first, DAY, show_progress=False)
     time.sleep(1.1)                                   # a different second on the clock
     second = tmp_path / "elsewhere" / "two"
@@ -66,7 +61,7 @@ def test_two_builds_give_the_same_bytes_whatever_the_clock_and_the_file_names(tm
 def test_source_date_epoch_is_honoured(tmp_path, monkeypatch):
     monkeypatch.setenv("MEMBERPORTAL_SECRET", SECRET)
     monkeypatch.setenv("SOURCE_DATE_EPOCH", "1798761600")   # 2027-01-01
-    root = make_portal(tmp_path / "brand")
+    root = portal_project(tmp_path / "brand")
     run(root, DAY, show_progress=False)
     assert "<lastmod>2027-01-01</lastmod>" in (root / "output" / "site" / "sitemap.xml"
                                                ).read_text()
@@ -86,10 +81,10 @@ def _pdfs(root: Path, folder: Path) -> dict[str, bytes]:
 def test_pdfs_are_byte_identical_across_runs_and_member_file_names(tmp_path, monkeypatch):
     monkeypatch.setenv("MEMBERPORTAL_SECRET", PRINT_SECRET.decode())
     monkeypatch.delenv("SOURCE_DATE_EPOCH", raising=False)
-    first = make_print(tmp_path / "one")
+    first = print_project(tmp_path / "one")
     a = _pdfs(first, tmp_path / "a")
     time.sleep(1.1)
-    second = make_print(tmp_path / "two")
+    second = print_project(tmp_path / "two")
     for i, path in enumerate(sorted((second / "members").glob("M*.yml"), reverse=True)):
         (second / "members" / "old").mkdir(exist_ok=True)
         path.rename(second / "members" / "old" / f"z{i}-{path.name}")

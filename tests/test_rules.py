@@ -5,7 +5,7 @@ from datetime import date
 from decimal import Decimal
 
 import pytest
-from conftest import member, order, program
+from helpers import member, order, program
 
 from memberportal.core.models import Member, Program
 from memberportal.core.rules import add_months, evaluate, next_anniversary

@@ -4,23 +4,18 @@ from __future__ import annotations
 import re
 import shutil
 import subprocess
-import sys
 import tempfile
 from dataclasses import replace
 from pathlib import Path
 
 import pikepdf
 import pytest
+from helpers import PRINT_AS_OF, PRINT_SECRET, fonts, pdftotext, print_project
 
-sys.path.insert(0, str(Path(__file__).parent))
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "bench"))
-from printing import fonts, pdftotext  # noqa: E402
-from test_print import AS_OF, SECRET, make_project  # noqa: E402
-
-from memberportal.inputs.project import load  # noqa
-from memberportal.layout import BUILTIN_TEMPLATES  # noqa
-from memberportal.print import prints  # noqa
-from memberportal.print.stamp import fields, stamping  # noqa
+from memberportal.inputs.project import load
+from memberportal.layout import BUILTIN_TEMPLATES
+from memberportal.print import prints
+from memberportal.print.stamp import fields, stamping
 
 
 def test_this_weasyprint_is_one_stamping_reads():
@@ -103,22 +98,22 @@ def synthetic(folder: Path, members: int, template: str | None = None):
     project = load(root)
     rows = ["order_id,member_id"] + [f"S{i:05d},{m.id}" for i, m in enumerate(project.members)]
     (root / "all.csv").write_text("\n".join(rows) + "\n")
-    return (project, prints.make_job(project, AS_OF, "zh", SECRET),
+    return (project, prints.make_job(project, PRINT_AS_OF, "zh", PRINT_SECRET),
             prints.read_parcels(root / "all.csv", project))
 
 
 @pytest.fixture(scope="module")
 def brand(tmp_path_factory):
-    root = make_project(tmp_path_factory.mktemp("stamp"))
+    root = print_project(tmp_path_factory.mktemp("stamp"))
     project = load(root)
-    return root, project, prints.make_job(project, AS_OF, "zh", SECRET)
+    return root, project, prints.make_job(project, PRINT_AS_OF, "zh", PRINT_SECRET)
 
 
 @pytest.mark.parametrize("lang", ["zh", "en"])
 def test_example_brand_stamped_equals_whole_at_150_dpi(tmp_path, lang):
     """Chinese, and English: proportional Latin text, kerning, lines broken between words."""
     project = load(Path(__file__).resolve().parent.parent)
-    job = prints.make_job(project, AS_OF, lang, SECRET)
+    job = prints.make_job(project, PRINT_AS_OF, lang, PRINT_SECRET)
     parcels = prints.read_parcels(project.root / "members" / "parcels-example.csv", project)
     stamped, whole = both(job, project, parcels, tmp_path, workers=2, chunk=8)
     assert stamped_text_ops(stamped) >= 4 * len(parcels)     # names, points, orders... stamped
@@ -185,7 +180,7 @@ def test_designers_templates_stay_exact(brand, tmp_path, old, new, stamps):
     (folder / "templates" / "print" / "insert.html").write_text(TEMPLATE.replace(old, new),
                                                                encoding="utf-8")
     mine = load(folder)
-    job = prints.make_job(mine, AS_OF, "zh", SECRET)
+    job = prints.make_job(mine, PRINT_AS_OF, "zh", PRINT_SECRET)
     parcels = prints.read_parcels(folder / "parcels.csv", mine)
     stamped, whole = both(job, mine, parcels, tmp_path, workers=1)
     if isinstance(stamps, str):
