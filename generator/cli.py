@@ -261,10 +261,13 @@ def import_(obj: Context, orders: Path, mapping: str | None, dry_run: bool):
 
 @cli.command()
 @click.option("--save-snapshot", is_flag=True,
-              help="After writing the report, record today's tiers as the last build's "
+              help="After writing the report, record today's tiers as the published ones "
                    "(the next report compares with them; `build` does this on its own).")
+@click.option("--format", "formats", type=click.Choice(["html", "json", "csv"]), multiple=True,
+              help="What to write into output/staff/ (repeatable; default html): html the "
+                   "report, json every figure and list, csv the call and win-back lists.")
 @click.pass_obj
-def report(obj: Context, save_snapshot: bool):
+def report(obj: Context, save_snapshot: bool, formats: tuple[str, ...]):
     """Write the staff report (output/staff/report.html): confidential, never published."""
     from memberportal.inputs.snapshot import load_snapshot
     from memberportal.inputs.snapshot import save_snapshot as save
@@ -272,11 +275,12 @@ def report(obj: Context, save_snapshot: bool):
     project = obj.project
     snapshot = load_snapshot(project.root)
     with obj.bar(len(project.members), "members", "member") as bar:
-        path, data = write_report(project, obj.as_of, obj.lang, snapshot, bar.update)
+        paths, data = write_report(project, obj.as_of, obj.lang, snapshot, bar.update,
+                                   formats or ("html",))
     kpi = data["kpi"]
-    click.echo(f"{rel(path, project.root)}: {kpi['members']} members, {kpi['calls']} calls due "
-               f"this week ({kpi['calls_late']} overdue), {kpi['at_risk']} at risk, "
-               f"{len(data['birthdays'])} birthdays this month")
+    click.echo(f"{', '.join(rel(p, project.root) for p in paths)}: {kpi['members']} members, "
+               f"{kpi['calls']} calls due this week ({kpi['calls_late']} overdue), "
+               f"{kpi['at_risk']} at risk, {len(data['birthdays'])} birthdays this month")
     if snapshot:
         click.echo(f"  {kpi['tier_changes']} tier changes since the build of "
                    f"{snapshot.as_of.isoformat()}")

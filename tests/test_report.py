@@ -89,9 +89,13 @@ def test_report_data(project):
     p = load(project)
     data = gather(p, AS_OF, None)
     kpi = data["kpi"]
-    # 12 months: M0001 ¥1,990 (first order) + ¥942, M0002 ¥665 (first), M0003 ¥456 (repeat)
-    assert kpi["revenue_12m"] == Decimal(4053)
-    assert kpi["returning_share"] == Decimal(1398) / Decimal(4053)
+    # the whole months 2025-11 to 2026-10: M0001 ¥1,990 (first order, 2025-12-20), M0002 ¥665
+    # (first, 2026-10-02), M0003 ¥456 (a repeat, 2026-07-20); M0001's ¥942 of 2026-11-05 is
+    # this month so far
+    assert kpi["revenue_12m"] == Decimal(3111)
+    assert kpi["revenue_month_to_date"] == Decimal(942)
+    assert kpi["returning_share"] == Decimal(456) / Decimal(3111)
+    assert (data["revenue_from"], data["revenue_to"]) == (date(2025, 11, 1), date(2026, 10, 31))
     assert kpi["repurchase_rate"] == 2 / 3
     # 李娜's formula ran out a month ago; 赵敏 has not ordered for 127 days
     assert [m.name for m, _ in data["at_risk"]] == ["李娜", "赵敏"]
@@ -101,7 +105,7 @@ def test_report_data(project):
     assert data["birthdays"][1].gift == "宝宝生日礼：定制成长相册"
     calls = {c.member.id: [r.sku for r in c.reminders] for c in data["calls"]}
     assert calls == {"M0001": ["WIPES-80x6"]}  # runs out 12-05, call on 11-28
-    assert sum(mo.total for mo in data["months"]) == Decimal(4053)
+    assert sum(mo.total for mo in data["months"]) == Decimal(3111)
     assert data["changes"] == {"changed": [], "new": [], "gone": 0}
 
 

@@ -1,6 +1,7 @@
 """The staff report (output/staff/report.html): KPIs, call list, tier changes, funnel, churn."""
 from __future__ import annotations
 
+import json
 import os
 import tempfile
 from collections import Counter
@@ -17,7 +18,6 @@ from memberportal.core.rules import (
     Status,
     add_months,
     anniversary,
-    window_start_12m,
 )
 from memberportal.errors import BuildError, MemberPortalError, ValidationFailed
 from memberportal.inputs.project import Project
@@ -84,6 +84,10 @@ class Month:
     def total(self) -> Decimal:
         return self.new + self.returning
 
+    @property
+    def last(self) -> date:
+        return add_months(self.first, 1) - timedelta(days=1)
+
 
 def week_end(as_of: date) -> date:
     """The Sunday of as_of's week: calls due up to then are this week's."""
@@ -139,11 +143,9 @@ def gather(project: Project, as_of: date, snapshot: Snapshot | None,
                           program.brand.color, reached))
     stages.reverse()
 
-    months = _revenue_by_month(project.members, as_of)
-    start = window_start_12m(as_of)
-    new_rev = sum((_first_order_total(m, start, as_of) for m in project.members), Decimal(0))
-    all_rev = sum((o.total for m in project.members for o in m.orders
-                   if start <= o.date <= as_of), Decimal(0))
+    months, month_to_date = revenue(project.members, as_of)
+    all_rev = sum((mo.total for mo in months), Decimal(0))
+    new_rev = sum((mo.new for mo in months), Decimal(0))
 
     calls.sort(key=lambda c: (c.call_on, c.member.id))
     changes = _tier_changes(shown, set(member_tiers), program, snapshot, rank)
@@ -158,6 +160,7 @@ def gather(project: Project, as_of: date, snapshot: Snapshot | None,
             "buyers": buyers,
             "active": churn_counts["active"],
             "revenue_12m": all_rev,
+            "revenue_month_to_date": month_to_date,
             "returning_share": (all_rev - new_rev) / all_rev if all_rev else None,
             "repurchase_rate": repeat / buyers if buyers else None,
             "calls": len(calls), "calls_late": sum(1 for c in calls if c.days_late > 0),
@@ -165,6 +168,7 @@ def gather(project: Project, as_of: date, snapshot: Snapshot | None,
             "tier_changes": len(changes["changed"]),
         },
         "tiers": tiers, "stages": stages, "months": months,
+        "revenue_from": months[0].first, "revenue_to": months[-1].last,
         "revenue_max": nice_ceiling(max((mo.total for mo in months), default=Decimal(0))),
         "new_revenue_12m": new_rev, "returning_revenue_12m": all_rev - new_rev,
         "calls": calls, "changes": changes,
@@ -191,26 +195,32 @@ def nice_ceiling(value: Decimal) -> Decimal:
     return 10 * scale
 
 
-def _first_order_total(member: Member, start: date, as_of: date) -> Decimal:
-    paid = sorted((o for o in member.orders if not o.refunded and o.date <= as_of),
-                  key=lambda o: (o.date, o.id))
-    return paid[0].total if paid and start <= paid[0].date else Decimal(0)
+def revenue_months(as_of: date) -> list[date]:
+    """The first days of the 12 complete months up to as_of: its own month counts only when
+    as_of is that month's last day. The KPI, the chart and the JSON all cover these."""
+    this = as_of.replace(day=1)
+    last = this if (as_of + timedelta(days=1)).day == 1 else add_months(this, -1)
+    return [add_months(last, i - 11) for i in range(12)]
 
 
-def _revenue_by_month(members: list[Member], as_of: date) -> list[Month]:
-    firsts = [as_of.replace(day=1)]
-    for _ in range(11):
-        firsts.append(add_months(firsts[-1], -1))
-    firsts.reverse()
+def revenue(members: list[Member], as_of: date) -> tuple[list[Month], Decimal]:
+    """Paid revenue in each of the 12 months (split into members' first orders and every later
+    one) and the revenue of the month so far after them (as_of's own, unless complete)."""
+    firsts = revenue_months(as_of)
+    start, end = firsts[0], firsts[-1]
     new: Counter = Counter()
     returning: Counter = Counter()
+    after = Decimal(0)
     for m in members:
         paid = sorted((o for o in m.orders if not o.refunded and o.date <= as_of),
                       key=lambda o: (o.date, o.id))
         for i, o in enumerate(paid):
             key = o.date.replace(day=1)
-            (returning if i else new)[key] += o.total
-    return [Month(f, Decimal(new[f]), Decimal(returning[f])) for f in firsts]
+            if key > end:
+                after += o.total
+            elif key >= start:
+                (returning if i else new)[key] += o.total
+    return [Month(f, Decimal(new[f]), Decimal(returning[f])) for f in firsts], after
 
 
 def _tier_changes(pairs, current: set[str], program, snapshot: Snapshot | None,
@@ -271,18 +281,42 @@ def output_path(root: Path) -> Path:
     return target
 
 
-def write_report(project: Project, as_of: date, lang: str, snapshot: Snapshot | None,
-                 progress: Callable[[int], None] | None = None) -> tuple[Path, dict]:
-    """Render the report and write it atomically; returns its path and the gathered data.
-    `progress(n)`: n more members' statuses made."""
-    data = gather(project, as_of, snapshot, progress)
-    env = environment([project.root / "templates"], lang, project.program.currency_symbol)
-    html = render(env, TEMPLATE, **data)
-    target = output_path(project.root)
+def write_private(target: Path, data: bytes) -> Path:
+    """Write atomically, readable by the owner only: the staff files hold contact data."""
     target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=".report-", suffix=".tmp")
-    with os.fdopen(fd, "w", encoding="utf-8") as f:
-        f.write(html)
-    os.chmod(tmp, 0o600)  # contact data: readable by the owner only
-    os.replace(tmp, target)
-    return target, data
+    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.stem}-", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+        os.chmod(tmp, 0o600)
+        os.replace(tmp, target)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return target
+
+
+FORMATS = ("html", "json", "csv")
+
+
+def write_report(project: Project, as_of: date, lang: str, snapshot: Snapshot | None,
+                 progress: Callable[[int], None] | None = None,
+                 formats: tuple[str, ...] = ("html",)) -> tuple[list[Path], dict]:
+    """Gather once, then write each format from the same data: html (the report), json (every
+    figure and list), csv (the lists staff work through). Returns the paths and the data.
+    `progress(n)`: n more members' statuses made."""
+    from memberportal.staff.exports import csv_files, report_json
+    data = gather(project, as_of, snapshot, progress)
+    html_target = output_path(project.root)
+    written = []
+    if "html" in formats:
+        env = environment([project.root / "templates"], lang, project.program.currency_symbol)
+        written.append(write_private(html_target, render(env, TEMPLATE, **data).encode()))
+    if "json" in formats:
+        text = json.dumps(report_json(data, lang), ensure_ascii=False, indent=1)
+        written.append(write_private(html_target.with_name("report.json"),
+                                     (text + "\n").encode()))
+    if "csv" in formats:
+        for name, body in csv_files(data, lang).items():
+            written.append(write_private(html_target.with_name(name), body.encode("utf-8-sig")))
+    return written, data
