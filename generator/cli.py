@@ -84,8 +84,11 @@ def cli(ctx, root, as_of, lang):
 def check(obj: Context):
     """Validate every file and print a summary (members per tier and per stage)."""
     project = obj.project
+    from memberportal.inputs.snapshot import load_snapshot, tier_moves
+    snapshot = load_snapshot(project.root)
     tiers: Counter = Counter()
     stages: Counter = Counter()
+    member_tiers: dict[str, str] = {}
     errors: list[MemberPortalError] = []
     # counted, not kept (0.65 GB for 100,000 statuses); only an error makes cyclic garbage
     with obj.bar(len(project.members), "members", "member") as bar, paused_gc():
@@ -95,6 +98,7 @@ def check(obj: Context):
             else:
                 tiers[s.tier.tier.id] += 1
                 stages[s.stage.key] += 1
+                member_tiers[s.member_id] = s.tier.tier.id
     if errors:
         raise ValidationFailed(errors)
     program = project.program
@@ -106,6 +110,17 @@ def check(obj: Context):
     click.echo("\nmembers per stage")
     for key in STAGES:
         click.echo(f"  {key:<14} {word('stage.name.' + key, obj.lang):<8} {stages[key]:>6}")
+    if snapshot is not None:
+        click.echo("")
+        _say_moves(tier_moves(snapshot, member_tiers, program.ranks), program)
+
+
+def _say_moves(moves, program) -> None:
+    """How many members move up and down against the published tiers, naming the first few."""
+    if moves is None:
+        return
+    names = {t.id: t.name for t in program.tiers}
+    click.echo(f"tier moves: {moves.summary(names)}")
 
 
 @cli.command()
@@ -197,6 +212,9 @@ def build(obj: Context, strict: bool, progress: bool, executor: str, workers: in
                f"output/site/ ({b.rendered} rendered, {b.reused} unchanged, {b.removed} "
                f"removed) as of {obj.as_of.isoformat()} in "
                f"{time.perf_counter() - start:.1f}s ({stages})")
+    _say_moves(b.moves, b.program)
+    if b.moves is not None:
+        click.echo("  the staff report compares with the tiers just published from now on")
     if b.failures:
         click.echo(f"{len(b.failures)} page{'s' if len(b.failures) != 1 else ''} failed",
                    err=True)
