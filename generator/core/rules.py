@@ -660,6 +660,21 @@ def _recommendations(program: Program, member: Member, orders: list[Order], as_o
     return tuple(r for _, _, r in sorted(scored, key=lambda s: s[:2])[:limit])
 
 
+def to_keep(member: Member, program: Program, status: Status) -> Decimal | None:
+    """What the member must still spend (or earn, on a points basis) by status.tier.keep_until
+    to keep her tier past it; None when nothing is at stake (the lowest tier, a staff
+    override, a window that never drops). Bought on any day up to keep_until, it is enough:
+    the orders that count then are all still counted on every earlier day."""
+    t = status.tier
+    if t.keep_until is None or t.override_until or not program.ranks[t.tier.id]:
+        return None
+    orders = sorted((o for o in member.orders if o.date <= status.as_of and not o.refunded),
+                    key=lambda o: (o.date, o.id))
+    _, ledger = _earnings(member, program, orders, status.as_of)
+    counted = ledger.total(window_start(program, t.keep_until), t.keep_until)
+    return max(t.tier.threshold - counted, Decimal(0))
+
+
 def evaluate(member: Member, program: Program, as_of: date,
              redeemed: frozenset[str] = frozenset(), where: Where | None = None,
              referrals: int | None = None) -> Status:

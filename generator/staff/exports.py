@@ -74,6 +74,20 @@ def report_json(data: dict, lang: str) -> dict:
         "at_risk": [{**_member(m, s), "why": words(s.churn.reason),
                      "last_order": _day(s.last_order), "spend_12m": _num(s.spend_12m)}
                     for m, s in data["at_risk"]],
+        "about_to_drop": [{**_member(d.member, d.status), "keep_until": _day(d.keep_until),
+                           "amount": _num(d.amount), "basis": d.status.tier.basis,
+                           "why": words(d.why), "offer": words(d.offer) if d.offer else None}
+                          for d in data["about_to_drop"]],
+        "win_back": [{"member_id": w.member.id, "name": w.member.name, "phone": w.member.phone,
+                      "tier": w.tier.id, "consultant": w.member.consultant,
+                      "marketing_consent": w.member.consent.marketing, "value": _num(w.value),
+                      "orders": w.orders, "last_order": _day(w.last_order),
+                      "why": words(w.why), "offer": words(w.offer) if w.offer else None}
+                     for w in data["win_back"]],
+        "ambassadors_to_be": [{**_member(p.member, p.status), "eligible": p.eligible,
+                               "referrals": p.status.ambassador.referrals,
+                               "why": words(p.status.ambassador.reason),
+                               "offer": words(p.offer)} for p in data["ambassadors_to_be"]],
     }
     return out
 
@@ -93,6 +107,22 @@ def csv_files(data: dict, lang: str) -> dict[str, str]:
               c.status.tier.tier.name, "、".join(r.name for r in c.reminders),
               min(r.run_out for r in c.reminders), c.member.consultant,
               "yes" if c.member.consent.marketing else "no"] for c in data["calls"]]
-    return {"calls.csv": _csv(["call_on", "days_late", "member_id", "name", "phone", "tier",
-                               "products", "runs_out", "consultant", "marketing_consent"],
-                              calls)}
+    sym = data["program"].currency_symbol
+
+    def words(msg) -> str:
+        return say(msg, lang, sym) if msg else ""
+
+    drop = [[d.keep_until, d.amount, d.member.id, d.member.name, d.member.phone,
+             d.status.tier.tier.name, words(d.why), words(d.offer), d.member.consultant]
+            for d in data["about_to_drop"]]
+    back = [[w.value, w.orders, w.last_order, w.member.id, w.member.name, w.member.phone,
+             w.tier.name, words(w.why), words(w.offer), w.member.consultant,
+             "yes" if w.member.consent.marketing else "no"] for w in data["win_back"]]
+    return {
+        "calls.csv": _csv(["call_on", "days_late", "member_id", "name", "phone", "tier",
+                           "products", "runs_out", "consultant", "marketing_consent"], calls),
+        "about-to-drop.csv": _csv(["keep_until", "amount", "member_id", "name", "phone", "tier",
+                                   "to_keep", "offer", "consultant"], drop),
+        "win-back.csv": _csv(["value", "orders", "last_order", "member_id", "name", "phone",
+                              "tier", "why", "offer", "consultant", "marketing_consent"], back),
+    }

@@ -11,13 +11,15 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Callable
 
-from memberportal.core.models import Member, Tier
+from memberportal.core.models import Member, Program, Tier
 from memberportal.core.rules import (
     STAGES,
+    Msg,
     Reminder,
     Status,
     add_months,
     anniversary,
+    to_keep,
 )
 from memberportal.errors import BuildError, MemberPortalError, ValidationFailed
 from memberportal.inputs.project import Project
@@ -49,6 +51,41 @@ class TierChange:
     before_id: str
     after: Tier
     up: bool
+
+
+@dataclass(frozen=True)
+class AboutToDrop:
+    """A member whose tier ends within DROP_WARN_DAYS unless she buys: what keeps it, by when."""
+
+    member: Member
+    status: Status
+    keep_until: date
+    amount: Decimal           # spend (or points) by keep_until that keeps the tier
+    why: Msg
+    offer: Msg | None
+
+
+@dataclass(frozen=True)
+class WinBack:
+    """A lost member, ranked by what she was worth (a light record: there are many)."""
+
+    member: Member
+    tier: Tier
+    value: Decimal            # every paid order, ever
+    orders: int
+    last_order: date
+    why: Msg
+    offer: Msg | None
+
+
+@dataclass(frozen=True)
+class Prospect:
+    """A member close to becoming an ambassador."""
+
+    member: Member
+    status: Status
+    eligible: bool            # False: one referral short
+    offer: Msg
 
 
 @dataclass(frozen=True)
@@ -89,6 +126,37 @@ class Month:
         return add_months(self.first, 1) - timedelta(days=1)
 
 
+DROP_WARN_DAYS = 60  # a tier that ends this soon without a purchase is worth a call
+
+
+def favourite(member: Member, program: Program, as_of: date):
+    """The priced product the member spent most on (ties: the most recent), or None."""
+    spent: dict[str, tuple[Decimal, date]] = {}
+    for o in member.orders:
+        if o.refunded or o.date > as_of:
+            continue
+        for item in o.items:
+            product = program.product(item.sku)
+            if product and product.price:
+                total, _ = spent.get(item.sku, (Decimal(0), o.date))
+                spent[item.sku] = (total + item.total, o.date)
+    if not spent:
+        return None
+    sku = max(spent, key=lambda k: (spent[k], k))
+    return program.product(sku)
+
+
+def product_offer(member: Member, program: Program, as_of: date,
+                  amount: Decimal | None = None) -> Msg | None:
+    """Her favourite product, enough of it to reach `amount` when one is given."""
+    product = favourite(member, program, as_of)
+    if product is None:
+        return None
+    qty = max(1, -(-amount // product.price)) if amount else 1
+    return Msg("staff.offer.product", {"product": product.name, "qty": int(qty),
+                                       "amount": product.price * qty})
+
+
 def week_end(as_of: date) -> date:
     """The Sunday of as_of's week: calls due up to then are this week's."""
     return as_of + timedelta(days=6 - as_of.weekday())
@@ -110,6 +178,9 @@ def gather(project: Project, as_of: date, snapshot: Snapshot | None,
     member_tiers: dict[str, str] = {}     # what --save-snapshot records
     joined = buyers = repeat = 0
     calls: list[Call] = []
+    dropping: list[AboutToDrop] = []
+    win_back: list[WinBack] = []
+    prospects: list[Prospect] = []
     shown: list[tuple[Member, Status]] = []
     errors: list[MemberPortalError] = []
     with paused_gc(freeze=True):  # what is kept stays: see Project.statuses
@@ -128,6 +199,19 @@ def gather(project: Project, as_of: date, snapshot: Snapshot | None,
             due = tuple(r for r in s.reminders if r.remind_on <= end)  # sorted by remind_on
             if due:
                 calls.append(Call(m, s, due, due[0].remind_on, (as_of - due[0].remind_on).days))
+            if s.tier.keep_until and s.tier.keep_until <= as_of + timedelta(DROP_WARN_DAYS):
+                amount = to_keep(m, program, s)
+                if amount is not None:
+                    dropping.append(_about_to_drop(m, s, amount, program, as_of))
+            if s.churn.level == "lost":
+                win_back.append(_win_back(m, s, program, as_of))
+            a = s.ambassador
+            if a and not a.is_ambassador and (a.eligible or (
+                    a.referrals == program.ambassador.min_referrals - 1 and
+                    a.reason.key == "ambassador.needs_referrals" and _tier_ok(program, s))):
+                key = "staff.offer.invite" if a.eligible else "staff.offer.one_more"
+                prospects.append(Prospect(m, s, a.eligible,
+                                          Msg(key, {"name": program.ambassador.name})))
             if due or s.churn.level == "at_risk" or _born_in(m, as_of.month) or \
                     (snapshot is not None and snapshot.tiers.get(m.id) != tier):
                 shown.append((m, s))
@@ -166,6 +250,8 @@ def gather(project: Project, as_of: date, snapshot: Snapshot | None,
             "calls": len(calls), "calls_late": sum(1 for c in calls if c.days_late > 0),
             "at_risk": churn_counts["at_risk"], "lost": churn_counts["lost"],
             "tier_changes": len(changes["changed"]),
+            "about_to_drop": len(dropping), "win_back": len(win_back),
+            "ambassadors_to_be": len(prospects),
         },
         "tiers": tiers, "stages": stages, "months": months,
         "revenue_from": months[0].first, "revenue_to": months[-1].last,
@@ -174,8 +260,46 @@ def gather(project: Project, as_of: date, snapshot: Snapshot | None,
         "calls": calls, "changes": changes,
         "birthdays": _birthdays(shown, program, as_of, rank),
         "at_risk": at_risk,
+        "about_to_drop": sorted(dropping, key=lambda d: (d.keep_until, -rank[d.status.tier.tier.id],
+                                                         d.amount, d.member.id)),
+        "win_back": sorted(win_back, key=lambda w: (-w.value, w.last_order, w.member.id)),
+        "ambassadors_to_be": sorted(prospects, key=lambda p: (not p.eligible,
+                                                              -p.status.ambassador.referrals,
+                                                              p.member.id)),
+        "shown_max": SHOWN_MAX, "drop_days": DROP_WARN_DAYS,
         "member_tiers": member_tiers,
     }
+
+
+SHOWN_MAX = 30  # the HTML shows the first of a long list; JSON and CSV hold all of it
+
+
+def _about_to_drop(m: Member, s: Status, amount: Decimal, program: Program,
+                   as_of: date) -> AboutToDrop:
+    t = s.tier
+    key = "staff.drop.keep_points" if t.basis == "points" else "staff.drop.keep"
+    why = Msg(key, {"amount": amount, "basis": t.basis, "tier": t.tier.name,
+                                  "until": t.keep_until,
+                                  "grace": t.grace_until is not None})
+    offer = product_offer(m, program, as_of, amount if t.basis == "spend" else None)
+    return AboutToDrop(m, s, t.keep_until, amount, why, offer)
+
+
+def _win_back(m: Member, s: Status, program: Program, as_of: date) -> WinBack:
+    paid = [o for o in m.orders if not o.refunded and o.date <= as_of]
+    value = sum((o.total for o in paid), Decimal(0))
+    why = Msg("staff.winback.why", {"days": (as_of - s.last_order).days, "orders": len(paid),
+                                    "amount": value})
+    offer = next((Msg("staff.offer.retention", {"offer": o.name, "until": o.valid_until})
+                  for o in s.offers if o.active), None) or product_offer(m, program, as_of) \
+        or next((Msg("staff.offer.recommend", {"product": r.name})
+                 for r in s.recommendations), None)
+    return WinBack(m, s.tier.tier, value, len(paid), s.last_order, why, offer)
+
+
+def _tier_ok(program: Program, s: Status) -> bool:
+    need = program.ambassador.min_tier
+    return need is None or program.ranks[s.tier.tier.id] >= program.ranks[need]
 
 
 def _born_in(member: Member, month: int) -> bool:
