@@ -11,7 +11,7 @@ import click
 from memberportal import __version__
 from memberportal.core.rules import STAGES, Status
 from memberportal.errors import MemberPortalError, ValidationFailed
-from memberportal.inputs.project import Project, load, member_files
+from memberportal.inputs.project import Project, load, member_files, unknown_skus
 from memberportal.layout import find_root, rel
 from memberportal.render.messages import money, say, word
 from memberportal.runtime.progress import paused_gc, progress_bar
@@ -102,8 +102,13 @@ def check(obj: Context):
     if errors:
         raise ValidationFailed(errors)
     program = project.program
+    warnings = unknown_skus(project)
+    for w in warnings:
+        click.echo(f"warning: {w}")
     click.echo(f"{program.brand.name}: {sum(tiers.values())} members, valid "
-               f"(as of {obj.as_of.isoformat()})")
+               f"(as of {obj.as_of.isoformat()})"
+               + (f", {len(warnings)} warning{'s' if len(warnings) != 1 else ''}"
+                  if warnings else ""))
     click.echo("\nmembers per tier")
     for t in program.tiers:
         click.echo(f"  {t.id:<12} {t.name:<10} {tiers[t.id]:>6}")
