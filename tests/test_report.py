@@ -13,6 +13,7 @@ from conftest import REPO
 from staff_fixtures import make_project
 
 from memberportal.cli import cli
+from memberportal.core.rhythm import rhythm
 from memberportal.errors import BuildError, InputError
 from memberportal.inputs.project import load
 from memberportal.inputs.snapshot import Snapshot, load_snapshot, save_snapshot, snapshot_path
@@ -97,8 +98,10 @@ def test_report_data(project):
     assert kpi["returning_share"] == Decimal(456) / Decimal(3111)
     assert (data["revenue_from"], data["revenue_to"]) == (date(2025, 11, 1), date(2026, 10, 31))
     assert kpi["repurchase_rate"] == 2 / 3
-    # 李娜's formula ran out a month ago; 赵敏 has not ordered for 127 days
-    assert [m.name for m, _ in data["at_risk"]] == ["李娜", "赵敏"]
+    # 李娜's formula (2 cans × 8 days from 10-02) ran out 10-18; 赵敏's DHA (60 days from
+    # 07-20) on 09-18: both later than their products' cycle allows; neither has three orders
+    assert [(a.member.name, a.signal, a.rhythm.expected) for a in data["at_risk"]] == [
+        ("李娜", "product", date(2026, 10, 18)), ("赵敏", "product", date(2026, 9, 18))]
     assert [(b.member.id, b.who, b.age, b.past) for b in data["birthdays"]] == [
         ("M0001", "member", 33, True), ("M0001", "child", 2, True), ("M0003", "member", 36,
                                                                       False)]
@@ -134,8 +137,9 @@ def test_report_lists_keep_everyone_they_would_show_from_all_statuses(tmp_path):
         assert data["birthdays"] == report._birthdays(pairs, p.program, AS_OF, rank)
         assert data["changes"] == report._tier_changes(pairs, set(tiers), p.program, snapshot,
                                                        rank)
-        everyone = [(m, s) for m, s in pairs if s.churn.level == "at_risk"]
-        assert sorted(data["at_risk"], key=lambda x: x[0].id) == everyone
+        everyone = [m.id for m, s in pairs if s.orders and s.churn.level != "lost" and
+                    rhythm(m, p.program, AS_OF).flagged]
+        assert sorted(a.member.id for a in data["at_risk"]) == everyone
         assert data["member_tiers"] == tiers and data["kpi"]["members"] == 300
     assert data["birthdays"] and data["at_risk"] and data["calls"]
     assert data["changes"]["changed"] and data["changes"]["new"] and data["changes"]["gone"] == 1

@@ -487,7 +487,7 @@ def _offers(program: Program, orders: list[Order], member: Member, as_of: date,
                         first, until, state),)
 
 
-def _supply(program: Program, orders: list[Order]) -> dict[str, tuple[date, date]]:
+def supply(program: Program, orders: list[Order]) -> dict[str, tuple[date, date]]:
     """For every product with `lasts_days`: (last order, the day stock runs out); stock
     carries over from one order to the next."""
     supply: dict[str, tuple[date, date]] = {}
@@ -695,13 +695,13 @@ def evaluate(member: Member, program: Program, as_of: date,
     benefit_ids = list(tier.tier.benefits)
     if ambassador and ambassador.is_ambassador:
         benefit_ids += [b for b in program.ambassador.benefits if b not in benefit_ids]
-    supply = _supply(program, orders)
-    lapsed = _lapsed(program, supply, orders, as_of)
+    stock = supply(program, orders)
+    lapsed = _lapsed(program, stock, orders, as_of)
     return Status(
         member_id=member.id, as_of=as_of, tier=tier, points=points,
         benefits=tuple((b, program.benefits[b]) for b in benefit_ids),
         offers=_offers(program, orders, member, as_of, redeemed),
-        reminders=_reminders(program, supply, as_of),
+        reminders=_reminders(program, stock, as_of),
         birthdays=_birthdays(program, member, tier.tier, as_of),
         recommendations=_recommendations(program, member, orders, as_of),
         stage=_stage(member, orders, as_of),

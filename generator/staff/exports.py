@@ -71,9 +71,10 @@ def report_json(data: dict, lang: str) -> dict:
         "birthdays": [{**_member(b.member, b.status), "who": b.who, "child_name": b.child_name,
                        "date": b.date.isoformat(), "age": b.age, "gift": b.gift}
                       for b in data["birthdays"]],
-        "at_risk": [{**_member(m, s), "why": words(s.churn.reason),
-                     "last_order": _day(s.last_order), "spend_12m": _num(s.spend_12m)}
-                    for m, s in data["at_risk"]],
+        "at_risk": [{**_member(a.member, a.status), "signal": a.signal, "why": words(a.why),
+                     "last_order": _day(a.rhythm.last_order),
+                     "expected": _day(a.rhythm.expected), "p_alive": a.p_alive,
+                     "spend_12m": _num(a.status.spend_12m)} for a in data["at_risk"]],
         "about_to_drop": [{**_member(d.member, d.status), "keep_until": _day(d.keep_until),
                            "amount": _num(d.amount), "basis": d.status.tier.basis,
                            "why": words(d.why), "offer": words(d.offer) if d.offer else None}

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Callable
 
 from memberportal.core.models import Member, Program, Tier
+from memberportal.core.rhythm import Rhythm, rhythm
 from memberportal.core.rules import (
     STAGES,
     Msg,
@@ -76,6 +77,18 @@ class WinBack:
     last_order: date
     why: Msg
     offer: Msg | None
+
+
+@dataclass(frozen=True)
+class AtRisk:
+    """A member not lost yet whose next order is late, by the signal her history allows."""
+
+    member: Member
+    status: Status
+    rhythm: Rhythm
+    signal: str               # model | rhythm | product | days (see core.rhythm)
+    p_alive: float | None     # model: the probability she is still a customer
+    why: Msg
 
 
 @dataclass(frozen=True)
@@ -163,8 +176,12 @@ def week_end(as_of: date) -> date:
 
 
 def gather(project: Project, as_of: date, snapshot: Snapshot | None,
-           progress: Callable[[int], None] | None = None) -> dict:
+           progress: Callable[[int], None] | None = None,
+           model: dict[str, float] | None = None) -> dict:
     """Everything the report shows, as plain values for the template.
+
+    `model`: member id -> probability alive from the analytics extra, for the members with
+    enough history; the others are flagged by their own rhythm or the day rule.
 
     One pass over the members' statuses: counted as they come, and kept only for the members
     a list shows (calls, tier changes, birthdays, at risk): 100,000 statuses take 0.65 GB."""
@@ -181,6 +198,7 @@ def gather(project: Project, as_of: date, snapshot: Snapshot | None,
     dropping: list[AboutToDrop] = []
     win_back: list[WinBack] = []
     prospects: list[Prospect] = []
+    at_risk: list[AtRisk] = []
     shown: list[tuple[Member, Status]] = []
     errors: list[MemberPortalError] = []
     with paused_gc(freeze=True):  # what is kept stays: see Project.statuses
@@ -205,6 +223,10 @@ def gather(project: Project, as_of: date, snapshot: Snapshot | None,
                     dropping.append(_about_to_drop(m, s, amount, program, as_of))
             if s.churn.level == "lost":
                 win_back.append(_win_back(m, s, program, as_of))
+            elif s.orders:
+                late = _late(m, s, program, as_of, model)
+                if late:
+                    at_risk.append(late)
             a = s.ambassador
             if a and not a.is_ambassador and (a.eligible or (
                     a.referrals == program.ambassador.min_referrals - 1 and
@@ -212,7 +234,7 @@ def gather(project: Project, as_of: date, snapshot: Snapshot | None,
                 key = "staff.offer.invite" if a.eligible else "staff.offer.one_more"
                 prospects.append(Prospect(m, s, a.eligible,
                                           Msg(key, {"name": program.ambassador.name})))
-            if due or s.churn.level == "at_risk" or _born_in(m, as_of.month) or \
+            if due or _born_in(m, as_of.month) or \
                     (snapshot is not None and snapshot.tiers.get(m.id) != tier):
                 shown.append((m, s))
     if errors:
@@ -233,8 +255,7 @@ def gather(project: Project, as_of: date, snapshot: Snapshot | None,
 
     calls.sort(key=lambda c: (c.call_on, c.member.id))
     changes = _tier_changes(shown, set(member_tiers), program, snapshot, rank)
-    at_risk = sorted(((m, s) for m, s in shown if s.churn.level == "at_risk"),
-                     key=lambda p: (-p[1].spend_12m, p[1].last_order or as_of, p[0].id))
+    at_risk.sort(key=lambda a: (-a.status.spend_12m, a.rhythm.last_order, a.member.id))
     return {
         "brand": program.brand, "program": program, "as_of": as_of, "week_end": end,
         "snapshot": snapshot,
@@ -248,7 +269,7 @@ def gather(project: Project, as_of: date, snapshot: Snapshot | None,
             "returning_share": (all_rev - new_rev) / all_rev if all_rev else None,
             "repurchase_rate": repeat / buyers if buyers else None,
             "calls": len(calls), "calls_late": sum(1 for c in calls if c.days_late > 0),
-            "at_risk": churn_counts["at_risk"], "lost": churn_counts["lost"],
+            "at_risk": len(at_risk), "lost": churn_counts["lost"],
             "tier_changes": len(changes["changed"]),
             "about_to_drop": len(dropping), "win_back": len(win_back),
             "ambassadors_to_be": len(prospects),
@@ -295,6 +316,27 @@ def _win_back(m: Member, s: Status, program: Program, as_of: date) -> WinBack:
         or next((Msg("staff.offer.recommend", {"product": r.name})
                  for r in s.recommendations), None)
     return WinBack(m, s.tier.tier, value, len(paid), s.last_order, why, offer)
+
+
+P_ALIVE_AT_RISK = 0.5  # the model: below this, more likely gone than still a customer
+
+
+def _late(m: Member, s: Status, program: Program, as_of: date,
+          model: dict[str, float] | None) -> AtRisk | None:
+    r = rhythm(m, program, as_of)
+    if model is not None and m.id in model:
+        p = model[m.id]
+        why = Msg("staff.late.model", {"percent": round(p * 100),
+                                       "days": (as_of - r.last_order).days})
+        return AtRisk(m, s, r, "model", p, why) if p < P_ALIVE_AT_RISK else None
+    if not r.flagged:
+        return None
+    if r.signal == "days":
+        why = Msg("churn.quiet", {"days": (as_of - r.last_order).days})
+    else:
+        why = Msg(f"staff.late.{r.signal}", {"interval": r.interval_days,
+                                             "expected": r.expected, "days": r.overdue_days})
+    return AtRisk(m, s, r, r.signal, None, why)
 
 
 def _tier_ok(program: Program, s: Status) -> bool:
