@@ -289,17 +289,39 @@ def import_(obj: Context, orders: Path, mapping: str | None, dry_run: bool):
 @click.option("--format", "formats", type=click.Choice(["html", "json", "csv"]), multiple=True,
               help="What to write into output/staff/ (repeatable; default html): html the "
                    "report, json every figure and list, csv the call and win-back lists.")
+@click.option("--churn-model", type=click.Choice(["rhythm", "bgnbd"]), default="rhythm",
+              show_default=True,
+              help="rhythm: each member's own interval or product cycle, else the day rule; "
+                   "bgnbd: a BG/NBD model (the analytics extra) for members with a repeat "
+                   "order, when enough members have one.")
 @click.pass_obj
-def report(obj: Context, save_snapshot: bool, formats: tuple[str, ...]):
+def report(obj: Context, save_snapshot: bool, formats: tuple[str, ...], churn_model: str):
     """Write the staff report (output/staff/report.html): confidential, never published."""
     from memberportal.inputs.snapshot import load_snapshot
     from memberportal.inputs.snapshot import save_snapshot as save
     from memberportal.staff.report import write_report
     project = obj.project
     snapshot = load_snapshot(project.root)
+    model = None
+    if churn_model == "bgnbd":
+        import time
+
+        from memberportal.staff.analytics import MIN_REPEAT_BUYERS, fit, require
+        require()
+        started = time.perf_counter()
+        model = fit(project.members, obj.as_of)
+        if model is None:
+            click.echo(f"churn model: fewer than {MIN_REPEAT_BUYERS} members with a repeat "
+                       "order, too thin for BG/NBD: every flag comes from the member's "
+                       "rhythm or the day rule")
+        else:
+            params = ", ".join(f"{k} {v:.3g}" for k, v in model.params.items())
+            click.echo(f"churn model: BG/NBD fitted on {model.members} members ({params}) in "
+                       f"{time.perf_counter() - started:.0f} s; it flags the "
+                       f"{len(model.p_alive)} with a repeat order")
     with obj.bar(len(project.members), "members", "member") as bar:
         paths, data = write_report(project, obj.as_of, obj.lang, snapshot, bar.update,
-                                   formats or ("html",))
+                                   formats or ("html",), model)
     kpi = data["kpi"]
     click.echo(f"{', '.join(rel(p, project.root) for p in paths)}: {kpi['members']} members, "
                f"{kpi['calls']} calls due this week ({kpi['calls_late']} overdue), "

@@ -74,6 +74,7 @@ def report_json(data: dict, lang: str) -> dict:
         "at_risk": [{**_member(a.member, a.status), "signal": a.signal, "why": words(a.why),
                      "last_order": _day(a.rhythm.last_order),
                      "expected": _day(a.rhythm.expected), "p_alive": a.p_alive,
+                     "expected_order_value": a.value,
                      "spend_12m": _num(a.status.spend_12m)} for a in data["at_risk"]],
         "about_to_drop": [{**_member(d.member, d.status), "keep_until": _day(d.keep_until),
                            "amount": _num(d.amount), "basis": d.status.tier.basis,

@@ -27,6 +27,7 @@ from memberportal.inputs.project import Project
 from memberportal.inputs.snapshot import Snapshot
 from memberportal.render.templates import environment, render
 from memberportal.runtime.progress import paused_gc
+from memberportal.staff.analytics import Fitted
 
 TEMPLATE = "staff/report.html"
 REPORT_PATH = Path("output") / "staff" / "report.html"
@@ -89,6 +90,7 @@ class AtRisk:
     signal: str               # model | rhythm | product | days (see core.rhythm)
     p_alive: float | None     # model: the probability she is still a customer
     why: Msg
+    value: float | None = None  # model: the expected spend of her next order
 
 
 @dataclass(frozen=True)
@@ -177,11 +179,11 @@ def week_end(as_of: date) -> date:
 
 def gather(project: Project, as_of: date, snapshot: Snapshot | None,
            progress: Callable[[int], None] | None = None,
-           model: dict[str, float] | None = None) -> dict:
+           model: Fitted | None = None) -> dict:
     """Everything the report shows, as plain values for the template.
 
-    `model`: member id -> probability alive from the analytics extra, for the members with
-    enough history; the others are flagged by their own rhythm or the day rule.
+    `model`: the analytics extra's churn model; members it covers (a repeat order) are
+    flagged by it, the others by their own rhythm or the day rule.
 
     One pass over the members' statuses: counted as they come, and kept only for the members
     a list shows (calls, tier changes, birthdays, at risk): 100,000 statuses take 0.65 GB."""
@@ -322,13 +324,14 @@ P_ALIVE_AT_RISK = 0.5  # the model: below this, more likely gone than still a cu
 
 
 def _late(m: Member, s: Status, program: Program, as_of: date,
-          model: dict[str, float] | None) -> AtRisk | None:
+          model: Fitted | None) -> AtRisk | None:
     r = rhythm(m, program, as_of)
-    if model is not None and m.id in model:
-        p = model[m.id]
+    if model is not None and m.id in model.p_alive:
+        p = model.p_alive[m.id]
         why = Msg("staff.late.model", {"percent": round(p * 100),
                                        "days": (as_of - r.last_order).days})
-        return AtRisk(m, s, r, "model", p, why) if p < P_ALIVE_AT_RISK else None
+        return AtRisk(m, s, r, "model", p, why, model.value.get(m.id)) \
+            if p < P_ALIVE_AT_RISK else None
     if not r.flagged:
         return None
     if r.signal == "days":
@@ -467,12 +470,13 @@ FORMATS = ("html", "json", "csv")
 
 def write_report(project: Project, as_of: date, lang: str, snapshot: Snapshot | None,
                  progress: Callable[[int], None] | None = None,
-                 formats: tuple[str, ...] = ("html",)) -> tuple[list[Path], dict]:
+                 formats: tuple[str, ...] = ("html",),
+                 model: Fitted | None = None) -> tuple[list[Path], dict]:
     """Gather once, then write each format from the same data: html (the report), json (every
     figure and list), csv (the lists staff work through). Returns the paths and the data.
     `progress(n)`: n more members' statuses made."""
     from memberportal.staff.exports import csv_files, report_json
-    data = gather(project, as_of, snapshot, progress)
+    data = gather(project, as_of, snapshot, progress, model)
     html_target = output_path(project.root)
     written = []
     if "html" in formats:
