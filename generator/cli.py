@@ -11,7 +11,7 @@ import click
 from memberportal import __version__
 from memberportal.core.rules import STAGES, Status
 from memberportal.errors import MemberPortalError, ValidationFailed
-from memberportal.inputs.project import Project, load, member_files
+from memberportal.inputs.project import Project, load, member_files, unknown_skus
 from memberportal.layout import find_root, rel
 from memberportal.render.messages import money, say, word
 from memberportal.runtime.progress import paused_gc, progress_bar
@@ -84,8 +84,11 @@ def cli(ctx, root, as_of, lang):
 def check(obj: Context):
     """Validate every file and print a summary (members per tier and per stage)."""
     project = obj.project
+    from memberportal.inputs.snapshot import load_snapshot, tier_moves
+    snapshot = load_snapshot(project.root)
     tiers: Counter = Counter()
     stages: Counter = Counter()
+    member_tiers: dict[str, str] = {}
     errors: list[MemberPortalError] = []
     # counted, not kept (0.65 GB for 100,000 statuses); only an error makes cyclic garbage
     with obj.bar(len(project.members), "members", "member") as bar, paused_gc():
@@ -95,17 +98,34 @@ def check(obj: Context):
             else:
                 tiers[s.tier.tier.id] += 1
                 stages[s.stage.key] += 1
+                member_tiers[s.member_id] = s.tier.tier.id
     if errors:
         raise ValidationFailed(errors)
     program = project.program
+    warnings = unknown_skus(project)
+    for w in warnings:
+        click.echo(f"warning: {w}")
     click.echo(f"{program.brand.name}: {sum(tiers.values())} members, valid "
-               f"(as of {obj.as_of.isoformat()})")
+               f"(as of {obj.as_of.isoformat()})"
+               + (f", {len(warnings)} warning{'s' if len(warnings) != 1 else ''}"
+                  if warnings else ""))
     click.echo("\nmembers per tier")
     for t in program.tiers:
         click.echo(f"  {t.id:<12} {t.name:<10} {tiers[t.id]:>6}")
     click.echo("\nmembers per stage")
     for key in STAGES:
         click.echo(f"  {key:<14} {word('stage.name.' + key, obj.lang):<8} {stages[key]:>6}")
+    if snapshot is not None:
+        click.echo("")
+        _say_moves(tier_moves(snapshot, member_tiers, program.ranks), program)
+
+
+def _say_moves(moves, program) -> None:
+    """How many members move up and down against the published tiers, naming the first few."""
+    if moves is None:
+        return
+    names = {t.id: t.name for t in program.tiers}
+    click.echo(f"tier moves: {moves.summary(names)}")
 
 
 @cli.command()
@@ -197,6 +217,9 @@ def build(obj: Context, strict: bool, progress: bool, executor: str, workers: in
                f"output/site/ ({b.rendered} rendered, {b.reused} unchanged, {b.removed} "
                f"removed) as of {obj.as_of.isoformat()} in "
                f"{time.perf_counter() - start:.1f}s ({stages})")
+    _say_moves(b.moves, b.program)
+    if b.moves is not None:
+        click.echo("  the staff report compares with the tiers just published from now on")
     if b.failures:
         click.echo(f"{len(b.failures)} page{'s' if len(b.failures) != 1 else ''} failed",
                    err=True)
@@ -261,22 +284,48 @@ def import_(obj: Context, orders: Path, mapping: str | None, dry_run: bool):
 
 @cli.command()
 @click.option("--save-snapshot", is_flag=True,
-              help="After writing the report, record today's tiers as the last build's "
+              help="After writing the report, record today's tiers as the published ones "
                    "(the next report compares with them; `build` does this on its own).")
+@click.option("--format", "formats", type=click.Choice(["html", "json", "csv"]), multiple=True,
+              help="What to write into output/staff/ (repeatable; default html): html the "
+                   "report, json every figure and list, csv the call and win-back lists.")
+@click.option("--churn-model", type=click.Choice(["rhythm", "bgnbd"]), default="rhythm",
+              show_default=True,
+              help="rhythm: each member's own interval or product cycle, else the day rule; "
+                   "bgnbd: a BG/NBD model (the analytics extra) for members with a repeat "
+                   "order, when enough members have one.")
 @click.pass_obj
-def report(obj: Context, save_snapshot: bool):
+def report(obj: Context, save_snapshot: bool, formats: tuple[str, ...], churn_model: str):
     """Write the staff report (output/staff/report.html): confidential, never published."""
     from memberportal.inputs.snapshot import load_snapshot
     from memberportal.inputs.snapshot import save_snapshot as save
     from memberportal.staff.report import write_report
     project = obj.project
     snapshot = load_snapshot(project.root)
+    model = None
+    if churn_model == "bgnbd":
+        import time
+
+        from memberportal.staff.analytics import MIN_REPEAT_BUYERS, fit, require
+        require()
+        started = time.perf_counter()
+        model = fit(project.members, obj.as_of)
+        if model is None:
+            click.echo(f"churn model: fewer than {MIN_REPEAT_BUYERS} members with a repeat "
+                       "order, too thin for BG/NBD: every flag comes from the member's "
+                       "rhythm or the day rule")
+        else:
+            params = ", ".join(f"{k} {v:.3g}" for k, v in model.params.items())
+            click.echo(f"churn model: BG/NBD fitted on {model.members} members ({params}) in "
+                       f"{time.perf_counter() - started:.0f} s; it flags the "
+                       f"{len(model.p_alive)} with a repeat order")
     with obj.bar(len(project.members), "members", "member") as bar:
-        path, data = write_report(project, obj.as_of, obj.lang, snapshot, bar.update)
+        paths, data = write_report(project, obj.as_of, obj.lang, snapshot, bar.update,
+                                   formats or ("html",), model)
     kpi = data["kpi"]
-    click.echo(f"{rel(path, project.root)}: {kpi['members']} members, {kpi['calls']} calls due "
-               f"this week ({kpi['calls_late']} overdue), {kpi['at_risk']} at risk, "
-               f"{len(data['birthdays'])} birthdays this month")
+    click.echo(f"{', '.join(rel(p, project.root) for p in paths)}: {kpi['members']} members, "
+               f"{kpi['calls']} calls due this week ({kpi['calls_late']} overdue), "
+               f"{kpi['at_risk']} at risk, {len(data['birthdays'])} birthdays this month")
     if snapshot:
         click.echo(f"  {kpi['tier_changes']} tier changes since the build of "
                    f"{snapshot.as_of.isoformat()}")

@@ -97,25 +97,28 @@ class _Handler(http.server.SimpleHTTPRequestHandler):
         pass
 
 
+def rebuild(root: Path, as_of: date, say: Callable[[str], None] = print) -> None:
+    """A preview build: the site is rebuilt, the published tiers (the staff report's
+    comparison point) stay as the last `build` left them."""
+    start = time.perf_counter()
+    try:
+        b = run(root, as_of, show_progress=False, publish=False)
+    except MemberPortalError as e:
+        say(f"build failed, still serving the last good site:\n{e}")
+        return
+    for e in b.failures:
+        say(str(e))
+    say(f"built in {time.perf_counter() - start:.1f}s: {b.rendered} pages rendered, "
+        f"{b.reused} unchanged, {len(b.failures)} failed")
+
+
 def serve(root: Path, as_of: date, port: int = 8000, interval: float = 1.0,
           say: Callable[[str], None] = print, stop: threading.Event | None = None,
           lang: str = "zh") -> None:
     """Build, serve and rebuild on change until interrupted (or `stop` is set)."""
     stop = stop or threading.Event()
 
-    def rebuild() -> None:
-        start = time.perf_counter()
-        try:
-            b = run(root, as_of, show_progress=False)
-        except MemberPortalError as e:
-            say(f"build failed, still serving the last good site:\n{e}")
-            return
-        for e in b.failures:
-            say(str(e))
-        say(f"built in {time.perf_counter() - start:.1f}s: {b.rendered} pages rendered, "
-            f"{b.reused} unchanged, {len(b.failures)} failed")
-
-    rebuild()
+    rebuild(root, as_of, say)
     site = root / OUTPUT_DIR / SITE_DIR
     previewer = functools.partial(preview_response, root, as_of, lang)
     handler = functools.partial(type("Handler", (_Handler,), {"preview": staticmethod(previewer)}),
@@ -131,7 +134,7 @@ def serve(root: Path, as_of: date, port: int = 8000, interval: float = 1.0,
             if now != state:
                 state = now
                 say("change seen, rebuilding…")
-                rebuild()
+                rebuild(root, as_of, say)
                 state = inputs_state(root)
     except KeyboardInterrupt:
         pass

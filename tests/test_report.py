@@ -10,6 +10,7 @@ from click.testing import CliRunner
 from helpers import chromium, open_page, serve, staff_project
 
 from memberportal.cli import cli
+from memberportal.core.rhythm import rhythm
 from memberportal.errors import BuildError, InputError
 from memberportal.inputs.project import load
 from memberportal.inputs.snapshot import Snapshot, load_snapshot, save_snapshot, snapshot_path
@@ -86,19 +87,25 @@ def test_report_data(project):
     p = load(project)
     data = gather(p, AS_OF, None)
     kpi = data["kpi"]
-    # 12 months: M0001 ¥1,990 (first order) + ¥942, M0002 ¥665 (first), M0003 ¥456 (repeat)
-    assert kpi["revenue_12m"] == Decimal(4053)
-    assert kpi["returning_share"] == Decimal(1398) / Decimal(4053)
+    # the whole months 2025-11 to 2026-10: M0001 ¥1,990 (first order, 2025-12-20), M0002 ¥665
+    # (first, 2026-10-02), M0003 ¥456 (a repeat, 2026-07-20); M0001's ¥942 of 2026-11-05 is
+    # this month so far
+    assert kpi["revenue_12m"] == Decimal(3111)
+    assert kpi["revenue_month_to_date"] == Decimal(942)
+    assert kpi["returning_share"] == Decimal(456) / Decimal(3111)
+    assert (data["revenue_from"], data["revenue_to"]) == (date(2025, 11, 1), date(2026, 10, 31))
     assert kpi["repurchase_rate"] == 2 / 3
-    # 李娜's formula ran out a month ago; 赵敏 has not ordered for 127 days
-    assert [m.name for m, _ in data["at_risk"]] == ["李娜", "赵敏"]
+    # 李娜's formula (2 cans × 8 days from 10-02) ran out 10-18; 赵敏's DHA (60 days from
+    # 07-20) on 09-18: both later than their products' cycle allows; neither has three orders
+    assert [(a.member.name, a.signal, a.rhythm.expected) for a in data["at_risk"]] == [
+        ("李娜", "product", date(2026, 10, 18)), ("赵敏", "product", date(2026, 9, 18))]
     assert [(b.member.id, b.who, b.age, b.past) for b in data["birthdays"]] == [
         ("M0001", "member", 33, True), ("M0001", "child", 2, True), ("M0003", "member", 36,
                                                                       False)]
     assert data["birthdays"][1].gift == "宝宝生日礼：定制成长相册"
     calls = {c.member.id: [r.sku for r in c.reminders] for c in data["calls"]}
     assert calls == {"M0001": ["WIPES-80x6"]}  # runs out 12-05, call on 11-28
-    assert sum(mo.total for mo in data["months"]) == Decimal(4053)
+    assert sum(mo.total for mo in data["months"]) == Decimal(3111)
     assert data["changes"] == {"changed": [], "new": [], "gone": 0}
 
 
@@ -126,8 +133,9 @@ def test_report_lists_keep_everyone_they_would_show_from_all_statuses(tmp_path):
         assert data["birthdays"] == report._birthdays(pairs, p.program, AS_OF, rank)
         assert data["changes"] == report._tier_changes(pairs, set(tiers), p.program, snapshot,
                                                        rank)
-        everyone = [(m, s) for m, s in pairs if s.churn.level == "at_risk"]
-        assert sorted(data["at_risk"], key=lambda x: x[0].id) == everyone
+        everyone = [m.id for m, s in pairs if s.orders and s.churn.level != "lost" and
+                    rhythm(m, p.program, AS_OF).flagged]
+        assert sorted(a.member.id for a in data["at_risk"]) == everyone
         assert data["member_tiers"] == tiers and data["kpi"]["members"] == 300
     assert data["birthdays"] and data["at_risk"] and data["calls"]
     assert data["changes"]["changed"] and data["changes"]["new"] and data["changes"]["gone"] == 1

@@ -487,7 +487,7 @@ def _offers(program: Program, orders: list[Order], member: Member, as_of: date,
                         first, until, state),)
 
 
-def _supply(program: Program, orders: list[Order]) -> dict[str, tuple[date, date]]:
+def supply(program: Program, orders: list[Order]) -> dict[str, tuple[date, date]]:
     """For every product with `lasts_days`: (last order, the day stock runs out); stock
     carries over from one order to the next."""
     supply: dict[str, tuple[date, date]] = {}
@@ -660,6 +660,21 @@ def _recommendations(program: Program, member: Member, orders: list[Order], as_o
     return tuple(r for _, _, r in sorted(scored, key=lambda s: s[:2])[:limit])
 
 
+def to_keep(member: Member, program: Program, status: Status) -> Decimal | None:
+    """What the member must still spend (or earn, on a points basis) by status.tier.keep_until
+    to keep her tier past it; None when nothing is at stake (the lowest tier, a staff
+    override, a window that never drops). Bought on any day up to keep_until, it is enough:
+    the orders that count then are all still counted on every earlier day."""
+    t = status.tier
+    if t.keep_until is None or t.override_until or not program.ranks[t.tier.id]:
+        return None
+    orders = sorted((o for o in member.orders if o.date <= status.as_of and not o.refunded),
+                    key=lambda o: (o.date, o.id))
+    _, ledger = _earnings(member, program, orders, status.as_of)
+    counted = ledger.total(window_start(program, t.keep_until), t.keep_until)
+    return max(t.tier.threshold - counted, Decimal(0))
+
+
 def evaluate(member: Member, program: Program, as_of: date,
              redeemed: frozenset[str] = frozenset(), where: Where | None = None,
              referrals: int | None = None) -> Status:
@@ -680,13 +695,13 @@ def evaluate(member: Member, program: Program, as_of: date,
     benefit_ids = list(tier.tier.benefits)
     if ambassador and ambassador.is_ambassador:
         benefit_ids += [b for b in program.ambassador.benefits if b not in benefit_ids]
-    supply = _supply(program, orders)
-    lapsed = _lapsed(program, supply, orders, as_of)
+    stock = supply(program, orders)
+    lapsed = _lapsed(program, stock, orders, as_of)
     return Status(
         member_id=member.id, as_of=as_of, tier=tier, points=points,
         benefits=tuple((b, program.benefits[b]) for b in benefit_ids),
         offers=_offers(program, orders, member, as_of, redeemed),
-        reminders=_reminders(program, supply, as_of),
+        reminders=_reminders(program, stock, as_of),
         birthdays=_birthdays(program, member, tier.tier, as_of),
         recommendations=_recommendations(program, member, orders, as_of),
         stage=_stage(member, orders, as_of),

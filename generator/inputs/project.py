@@ -86,6 +86,28 @@ class Project:
             progress(len(self.members) % 1000)
 
 
+def unknown_skus(project: Project) -> list[InputError]:
+    """Order lines whose SKU the program does not list, as warnings: a mistyped SKU loses the
+    member her replenishment reminder and lets her page recommend what she just bought."""
+    known = [p.sku for p in project.program.products]
+    if not known:
+        return []  # a program without a catalogue: every SKU is the shop's own
+    out = []
+    for m in project.members:
+        for i, o in enumerate(m.orders):
+            for j, item in enumerate(o.items):
+                if project.program.product(item.sku):
+                    continue
+                close = difflib.get_close_matches(item.sku, known, n=1, cutoff=0.6)
+                hint = f"; did you mean {close[0]}?" if close else ""
+                here = project.where.get(m.id)
+                path = ("orders", i, "items", j, "sku")
+                out.append(InputError(f"SKU '{item.sku}' is not in the program's products{hint}",
+                                      locate(project.root, here, path) if here else None,
+                                      field=".".join(map(str, path)), member=m.id))
+    return out
+
+
 def member_files(root: Path) -> list[Path]:
     return [root / shown for shown, _ in member_stamps(root)]
 

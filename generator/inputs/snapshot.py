@@ -1,4 +1,4 @@
-"""The last build's tiers ({member id: tier id, as_of}) in .memberportal/last-build.json."""
+"""The published tiers ({member id: tier id, as_of}) in .memberportal/last-build.json."""
 from __future__ import annotations
 
 import json
@@ -18,6 +18,38 @@ class Snapshot:
     tiers: dict[str, str] = field(default_factory=dict)  # member id -> tier id
 
 
+@dataclass(frozen=True)
+class Moves:
+    """Members whose tier differs from the snapshot's: (member id, tier id then, tier id now),
+    the biggest moves first."""
+
+    since: date
+    up: list[tuple[str, str, str]]
+    down: list[tuple[str, str, str]]
+
+    def summary(self, names: dict[str, str], shown: int = 5) -> str:
+        """'2 up (M1 silver → gold, …), 1 down (…)' for `build` and `check`."""
+        def few(moves):
+            text = ", ".join(f"{m} {names.get(a, a)} → {names.get(b, b)}"
+                             for m, a, b in moves[:shown])
+            return f" ({text}{', …' if len(moves) > shown else ''})" if moves else ""
+        return (f"{len(self.up)} up{few(self.up)}, {len(self.down)} down{few(self.down)} "
+                f"against the tiers published on {self.since.isoformat()}")
+
+
+def tier_moves(snapshot: Snapshot, tiers: dict[str, str], ranks: dict[str, int]) -> Moves:
+    """Who moves up and down against `snapshot` (members new since then are not moves; a tier
+    id that no longer exists counts as below every tier)."""
+    up, down = [], []
+    for member_id, now in sorted(tiers.items()):
+        before = snapshot.tiers.get(member_id)
+        if before is None or before == now:
+            continue
+        step = ranks[now] - ranks.get(before, -1)
+        (up if step > 0 else down).append((-abs(step), member_id, before, now))
+    return Moves(snapshot.as_of, [m[1:] for m in sorted(up)], [m[1:] for m in sorted(down)])
+
+
 def snapshot_path(root: Path) -> Path:
     return root / STATE_DIR / SNAPSHOT_FILE
 
@@ -33,7 +65,8 @@ def state_dir(root: Path) -> Path:
 
 
 def save_snapshot(root: Path, as_of: date, tiers: dict[str, str]) -> Path:
-    """Record every member's tier ({member id: tier id}) as of the build; written atomically."""
+    """Record every member's tier ({member id: tier id}) as published; written atomically.
+    Only publishing calls this (`build`, `report --save-snapshot`), never a preview."""
     data = {"as_of": as_of.isoformat(), "tiers": dict(sorted(tiers.items()))}
     path = snapshot_path(root)
     fd, tmp = tempfile.mkstemp(dir=state_dir(root), prefix=".last-build-", suffix=".tmp")

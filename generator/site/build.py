@@ -24,7 +24,7 @@ from typing import Callable
 
 from memberportal import code_fingerprint
 from memberportal.core.models import Program
-from memberportal.errors import BuildError, MemberPortalError, ValidationFailed
+from memberportal.errors import BuildError, InputError, MemberPortalError, ValidationFailed
 from memberportal.inputs.assets import check_assets
 from memberportal.inputs.cache import load_index, save_index
 from memberportal.inputs.config import language, read_config
@@ -37,7 +37,7 @@ from memberportal.inputs.project import (
     referral_counts,
 )
 from memberportal.inputs.secret import load_generations, load_secret
-from memberportal.inputs.snapshot import save_snapshot
+from memberportal.inputs.snapshot import Moves, load_snapshot, save_snapshot, tier_moves
 from memberportal.layout import (
     BUILTIN_TEMPLATES,
     CONFIG_FILE,
@@ -92,6 +92,7 @@ class Build:
     executor: str | None = None        # local (default) or dask://HOST:PORT
     workers: int | None = None
     chunk: int = CHUNK
+    publish: bool = True               # False: a preview (`serve`), the tier snapshot stays
     out: Path = field(init=False)
     staging: Path | None = field(default=None, init=False)
     # gather
@@ -122,6 +123,8 @@ class Build:
     # every stage
     failures: list[MemberPortalError] = field(default_factory=list)
     timings: dict[str, float] = field(default_factory=dict)
+    # snapshot
+    moves: Moves | None = None        # against the tiers published before this build
 
     def __post_init__(self):
         self.out = self.root / OUTPUT_DIR
@@ -429,10 +432,18 @@ def swap(b: Build) -> None:
 
 
 def snapshot(b: Build) -> None:
-    """Remember every member's tier (the staff report shows who changed since this build) and
+    """Compare every member's tier with the published ones (the staff report shows who
+    changed since), record them when this build publishes (never from a preview), and save
     the index of facts and pages the next build starts from."""
-    save_snapshot(b.root, b.as_of, {r.id: r.tier for _, recs in b.index.values()
-                                    for r in recs if r.tier})
+    tiers = {r.id: r.tier for _, recs in b.index.values() for r in recs if r.tier}
+    try:
+        before = load_snapshot(b.root)
+    except InputError:
+        before = None  # unreadable: publishing below replaces it
+    if before is not None:
+        b.moves = tier_moves(before, tiers, b.program.ranks)
+    if b.publish:
+        save_snapshot(b.root, b.as_of, tiers)
     save_index(b.root, b.index_key, b.index, b.index_changed)
 
 
@@ -443,13 +454,15 @@ STAGES: list[tuple[str, Stage]] = [("gather", gather), ("assets", assets), ("por
 def run(root: Path, as_of: date, stages: list[tuple[str, Stage]] | None = None,
         strict: bool = False, show_progress: bool = True,
         on_stage: Callable[[str], None] | None = None, executor: str | None = None,
-        workers: int | None = None, chunk: int = CHUNK, then_exit: bool = False) -> Build:
+        workers: int | None = None, chunk: int = CHUNK, then_exit: bool = False,
+        publish: bool = True) -> Build:
     """Run the stages; the live site changes only in the swap stage, and only if all ran.
+    `publish=False` (`serve`'s previews) leaves the published tiers as they are.
 
     `then_exit`: the process ends after the build (the command line), so the garbage
     collector stays off (see paused_gc)."""
     b = Build(root.resolve(), as_of, strict=strict, show_progress=show_progress,
-              executor=executor, workers=workers, chunk=chunk)
+              executor=executor, workers=workers, chunk=chunk, publish=publish)
     try:
         b.out.mkdir(parents=True, exist_ok=True)
     except OSError as e:

@@ -1,6 +1,7 @@
 """The staff report (output/staff/report.html): KPIs, call list, tier changes, funnel, churn."""
 from __future__ import annotations
 
+import json
 import os
 import tempfile
 from collections import Counter
@@ -10,20 +11,23 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Callable
 
-from memberportal.core.models import Member, Tier
+from memberportal.core.models import Member, Program, Tier
+from memberportal.core.rhythm import Rhythm, rhythm
 from memberportal.core.rules import (
     STAGES,
+    Msg,
     Reminder,
     Status,
     add_months,
     anniversary,
-    window_start_12m,
+    to_keep,
 )
 from memberportal.errors import BuildError, MemberPortalError, ValidationFailed
 from memberportal.inputs.project import Project
 from memberportal.inputs.snapshot import Snapshot
 from memberportal.render.templates import environment, render
 from memberportal.runtime.progress import paused_gc
+from memberportal.staff.analytics import Fitted
 
 TEMPLATE = "staff/report.html"
 REPORT_PATH = Path("output") / "staff" / "report.html"
@@ -49,6 +53,54 @@ class TierChange:
     before_id: str
     after: Tier
     up: bool
+
+
+@dataclass(frozen=True)
+class AboutToDrop:
+    """A member whose tier ends within DROP_WARN_DAYS unless she buys: what keeps it, by when."""
+
+    member: Member
+    status: Status
+    keep_until: date
+    amount: Decimal           # spend (or points) by keep_until that keeps the tier
+    why: Msg
+    offer: Msg | None
+
+
+@dataclass(frozen=True)
+class WinBack:
+    """A lost member, ranked by what she was worth (a light record: there are many)."""
+
+    member: Member
+    tier: Tier
+    value: Decimal            # every paid order, ever
+    orders: int
+    last_order: date
+    why: Msg
+    offer: Msg | None
+
+
+@dataclass(frozen=True)
+class AtRisk:
+    """A member not lost yet whose next order is late, by the signal her history allows."""
+
+    member: Member
+    status: Status
+    rhythm: Rhythm
+    signal: str               # model | rhythm | product | days (see core.rhythm)
+    p_alive: float | None     # model: the probability she is still a customer
+    why: Msg
+    value: float | None = None  # model: the expected spend of her next order
+
+
+@dataclass(frozen=True)
+class Prospect:
+    """A member close to becoming an ambassador."""
+
+    member: Member
+    status: Status
+    eligible: bool            # False: one referral short
+    offer: Msg
 
 
 @dataclass(frozen=True)
@@ -84,6 +136,41 @@ class Month:
     def total(self) -> Decimal:
         return self.new + self.returning
 
+    @property
+    def last(self) -> date:
+        return add_months(self.first, 1) - timedelta(days=1)
+
+
+DROP_WARN_DAYS = 60  # a tier that ends this soon without a purchase is worth a call
+
+
+def favourite(member: Member, program: Program, as_of: date):
+    """The priced product the member spent most on (ties: the most recent), or None."""
+    spent: dict[str, tuple[Decimal, date]] = {}
+    for o in member.orders:
+        if o.refunded or o.date > as_of:
+            continue
+        for item in o.items:
+            product = program.product(item.sku)
+            if product and product.price:
+                total, _ = spent.get(item.sku, (Decimal(0), o.date))
+                spent[item.sku] = (total + item.total, o.date)
+    if not spent:
+        return None
+    sku = max(spent, key=lambda k: (spent[k], k))
+    return program.product(sku)
+
+
+def product_offer(member: Member, program: Program, as_of: date,
+                  amount: Decimal | None = None) -> Msg | None:
+    """Her favourite product, enough of it to reach `amount` when one is given."""
+    product = favourite(member, program, as_of)
+    if product is None:
+        return None
+    qty = max(1, -(-amount // product.price)) if amount else 1
+    return Msg("staff.offer.product", {"product": product.name, "qty": int(qty),
+                                       "amount": product.price * qty})
+
 
 def week_end(as_of: date) -> date:
     """The Sunday of as_of's week: calls due up to then are this week's."""
@@ -91,8 +178,12 @@ def week_end(as_of: date) -> date:
 
 
 def gather(project: Project, as_of: date, snapshot: Snapshot | None,
-           progress: Callable[[int], None] | None = None) -> dict:
+           progress: Callable[[int], None] | None = None,
+           model: Fitted | None = None) -> dict:
     """Everything the report shows, as plain values for the template.
+
+    `model`: the analytics extra's churn model; members it covers (a repeat order) are
+    flagged by it, the others by their own rhythm or the day rule.
 
     One pass over the members' statuses: counted as they come, and kept only for the members
     a list shows (calls, tier changes, birthdays, at risk): 100,000 statuses take 0.65 GB."""
@@ -106,6 +197,10 @@ def gather(project: Project, as_of: date, snapshot: Snapshot | None,
     member_tiers: dict[str, str] = {}     # what --save-snapshot records
     joined = buyers = repeat = 0
     calls: list[Call] = []
+    dropping: list[AboutToDrop] = []
+    win_back: list[WinBack] = []
+    prospects: list[Prospect] = []
+    at_risk: list[AtRisk] = []
     shown: list[tuple[Member, Status]] = []
     errors: list[MemberPortalError] = []
     with paused_gc(freeze=True):  # what is kept stays: see Project.statuses
@@ -124,7 +219,24 @@ def gather(project: Project, as_of: date, snapshot: Snapshot | None,
             due = tuple(r for r in s.reminders if r.remind_on <= end)  # sorted by remind_on
             if due:
                 calls.append(Call(m, s, due, due[0].remind_on, (as_of - due[0].remind_on).days))
-            if due or s.churn.level == "at_risk" or _born_in(m, as_of.month) or \
+            if s.tier.keep_until and s.tier.keep_until <= as_of + timedelta(DROP_WARN_DAYS):
+                amount = to_keep(m, program, s)
+                if amount is not None:
+                    dropping.append(_about_to_drop(m, s, amount, program, as_of))
+            if s.churn.level == "lost":
+                win_back.append(_win_back(m, s, program, as_of))
+            elif s.orders:
+                late = _late(m, s, program, as_of, model)
+                if late:
+                    at_risk.append(late)
+            a = s.ambassador
+            if a and not a.is_ambassador and (a.eligible or (
+                    a.referrals == program.ambassador.min_referrals - 1 and
+                    a.reason.key == "ambassador.needs_referrals" and _tier_ok(program, s))):
+                key = "staff.offer.invite" if a.eligible else "staff.offer.one_more"
+                prospects.append(Prospect(m, s, a.eligible,
+                                          Msg(key, {"name": program.ambassador.name})))
+            if due or _born_in(m, as_of.month) or \
                     (snapshot is not None and snapshot.tiers.get(m.id) != tier):
                 shown.append((m, s))
     if errors:
@@ -139,16 +251,13 @@ def gather(project: Project, as_of: date, snapshot: Snapshot | None,
                           program.brand.color, reached))
     stages.reverse()
 
-    months = _revenue_by_month(project.members, as_of)
-    start = window_start_12m(as_of)
-    new_rev = sum((_first_order_total(m, start, as_of) for m in project.members), Decimal(0))
-    all_rev = sum((o.total for m in project.members for o in m.orders
-                   if start <= o.date <= as_of), Decimal(0))
+    months, month_to_date = revenue(project.members, as_of)
+    all_rev = sum((mo.total for mo in months), Decimal(0))
+    new_rev = sum((mo.new for mo in months), Decimal(0))
 
     calls.sort(key=lambda c: (c.call_on, c.member.id))
     changes = _tier_changes(shown, set(member_tiers), program, snapshot, rank)
-    at_risk = sorted(((m, s) for m, s in shown if s.churn.level == "at_risk"),
-                     key=lambda p: (-p[1].spend_12m, p[1].last_order or as_of, p[0].id))
+    at_risk.sort(key=lambda a: (-a.status.spend_12m, a.rhythm.last_order, a.member.id))
     return {
         "brand": program.brand, "program": program, "as_of": as_of, "week_end": end,
         "snapshot": snapshot,
@@ -158,20 +267,84 @@ def gather(project: Project, as_of: date, snapshot: Snapshot | None,
             "buyers": buyers,
             "active": churn_counts["active"],
             "revenue_12m": all_rev,
+            "revenue_month_to_date": month_to_date,
             "returning_share": (all_rev - new_rev) / all_rev if all_rev else None,
             "repurchase_rate": repeat / buyers if buyers else None,
             "calls": len(calls), "calls_late": sum(1 for c in calls if c.days_late > 0),
-            "at_risk": churn_counts["at_risk"], "lost": churn_counts["lost"],
+            "at_risk": len(at_risk), "lost": churn_counts["lost"],
             "tier_changes": len(changes["changed"]),
+            "about_to_drop": len(dropping), "win_back": len(win_back),
+            "ambassadors_to_be": len(prospects),
         },
         "tiers": tiers, "stages": stages, "months": months,
+        "revenue_from": months[0].first, "revenue_to": months[-1].last,
         "revenue_max": nice_ceiling(max((mo.total for mo in months), default=Decimal(0))),
         "new_revenue_12m": new_rev, "returning_revenue_12m": all_rev - new_rev,
         "calls": calls, "changes": changes,
         "birthdays": _birthdays(shown, program, as_of, rank),
         "at_risk": at_risk,
+        "about_to_drop": sorted(dropping, key=lambda d: (d.keep_until, -rank[d.status.tier.tier.id],
+                                                         d.amount, d.member.id)),
+        "win_back": sorted(win_back, key=lambda w: (-w.value, w.last_order, w.member.id)),
+        "ambassadors_to_be": sorted(prospects, key=lambda p: (not p.eligible,
+                                                              -p.status.ambassador.referrals,
+                                                              p.member.id)),
+        "shown_max": SHOWN_MAX, "drop_days": DROP_WARN_DAYS,
         "member_tiers": member_tiers,
     }
+
+
+SHOWN_MAX = 30  # the HTML shows the first of a long list; JSON and CSV hold all of it
+
+
+def _about_to_drop(m: Member, s: Status, amount: Decimal, program: Program,
+                   as_of: date) -> AboutToDrop:
+    t = s.tier
+    key = "staff.drop.keep_points" if t.basis == "points" else "staff.drop.keep"
+    why = Msg(key, {"amount": amount, "basis": t.basis, "tier": t.tier.name,
+                                  "until": t.keep_until,
+                                  "grace": t.grace_until is not None})
+    offer = product_offer(m, program, as_of, amount if t.basis == "spend" else None)
+    return AboutToDrop(m, s, t.keep_until, amount, why, offer)
+
+
+def _win_back(m: Member, s: Status, program: Program, as_of: date) -> WinBack:
+    paid = [o for o in m.orders if not o.refunded and o.date <= as_of]
+    value = sum((o.total for o in paid), Decimal(0))
+    why = Msg("staff.winback.why", {"days": (as_of - s.last_order).days, "orders": len(paid),
+                                    "amount": value})
+    offer = next((Msg("staff.offer.retention", {"offer": o.name, "until": o.valid_until})
+                  for o in s.offers if o.active), None) or product_offer(m, program, as_of) \
+        or next((Msg("staff.offer.recommend", {"product": r.name})
+                 for r in s.recommendations), None)
+    return WinBack(m, s.tier.tier, value, len(paid), s.last_order, why, offer)
+
+
+P_ALIVE_AT_RISK = 0.5  # the model: below this, more likely gone than still a customer
+
+
+def _late(m: Member, s: Status, program: Program, as_of: date,
+          model: Fitted | None) -> AtRisk | None:
+    r = rhythm(m, program, as_of)
+    if model is not None and m.id in model.p_alive:
+        p = model.p_alive[m.id]
+        why = Msg("staff.late.model", {"percent": round(p * 100),
+                                       "days": (as_of - r.last_order).days})
+        return AtRisk(m, s, r, "model", p, why, model.value.get(m.id)) \
+            if p < P_ALIVE_AT_RISK else None
+    if not r.flagged:
+        return None
+    if r.signal == "days":
+        why = Msg("churn.quiet", {"days": (as_of - r.last_order).days})
+    else:
+        why = Msg(f"staff.late.{r.signal}", {"interval": r.interval_days,
+                                             "expected": r.expected, "days": r.overdue_days})
+    return AtRisk(m, s, r, r.signal, None, why)
+
+
+def _tier_ok(program: Program, s: Status) -> bool:
+    need = program.ambassador.min_tier
+    return need is None or program.ranks[s.tier.tier.id] >= program.ranks[need]
 
 
 def _born_in(member: Member, month: int) -> bool:
@@ -191,26 +364,32 @@ def nice_ceiling(value: Decimal) -> Decimal:
     return 10 * scale
 
 
-def _first_order_total(member: Member, start: date, as_of: date) -> Decimal:
-    paid = sorted((o for o in member.orders if not o.refunded and o.date <= as_of),
-                  key=lambda o: (o.date, o.id))
-    return paid[0].total if paid and start <= paid[0].date else Decimal(0)
+def revenue_months(as_of: date) -> list[date]:
+    """The first days of the 12 complete months up to as_of: its own month counts only when
+    as_of is that month's last day. The KPI, the chart and the JSON all cover these."""
+    this = as_of.replace(day=1)
+    last = this if (as_of + timedelta(days=1)).day == 1 else add_months(this, -1)
+    return [add_months(last, i - 11) for i in range(12)]
 
 
-def _revenue_by_month(members: list[Member], as_of: date) -> list[Month]:
-    firsts = [as_of.replace(day=1)]
-    for _ in range(11):
-        firsts.append(add_months(firsts[-1], -1))
-    firsts.reverse()
+def revenue(members: list[Member], as_of: date) -> tuple[list[Month], Decimal]:
+    """Paid revenue in each of the 12 months (split into members' first orders and every later
+    one) and the revenue of the month so far after them (as_of's own, unless complete)."""
+    firsts = revenue_months(as_of)
+    start, end = firsts[0], firsts[-1]
     new: Counter = Counter()
     returning: Counter = Counter()
+    after = Decimal(0)
     for m in members:
         paid = sorted((o for o in m.orders if not o.refunded and o.date <= as_of),
                       key=lambda o: (o.date, o.id))
         for i, o in enumerate(paid):
             key = o.date.replace(day=1)
-            (returning if i else new)[key] += o.total
-    return [Month(f, Decimal(new[f]), Decimal(returning[f])) for f in firsts]
+            if key > end:
+                after += o.total
+            elif key >= start:
+                (returning if i else new)[key] += o.total
+    return [Month(f, Decimal(new[f]), Decimal(returning[f])) for f in firsts], after
 
 
 def _tier_changes(pairs, current: set[str], program, snapshot: Snapshot | None,
@@ -271,18 +450,43 @@ def output_path(root: Path) -> Path:
     return target
 
 
-def write_report(project: Project, as_of: date, lang: str, snapshot: Snapshot | None,
-                 progress: Callable[[int], None] | None = None) -> tuple[Path, dict]:
-    """Render the report and write it atomically; returns its path and the gathered data.
-    `progress(n)`: n more members' statuses made."""
-    data = gather(project, as_of, snapshot, progress)
-    env = environment([project.root / "templates"], lang, project.program.currency_symbol)
-    html = render(env, TEMPLATE, **data)
-    target = output_path(project.root)
+def write_private(target: Path, data: bytes) -> Path:
+    """Write atomically, readable by the owner only: the staff files hold contact data."""
     target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=".report-", suffix=".tmp")
-    with os.fdopen(fd, "w", encoding="utf-8") as f:
-        f.write(html)
-    os.chmod(tmp, 0o600)  # contact data: readable by the owner only
-    os.replace(tmp, target)
-    return target, data
+    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.stem}-", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+        os.chmod(tmp, 0o600)
+        os.replace(tmp, target)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return target
+
+
+FORMATS = ("html", "json", "csv")
+
+
+def write_report(project: Project, as_of: date, lang: str, snapshot: Snapshot | None,
+                 progress: Callable[[int], None] | None = None,
+                 formats: tuple[str, ...] = ("html",),
+                 model: Fitted | None = None) -> tuple[list[Path], dict]:
+    """Gather once, then write each format from the same data: html (the report), json (every
+    figure and list), csv (the lists staff work through). Returns the paths and the data.
+    `progress(n)`: n more members' statuses made."""
+    from memberportal.staff.exports import csv_files, report_json
+    data = gather(project, as_of, snapshot, progress, model)
+    html_target = output_path(project.root)
+    written = []
+    if "html" in formats:
+        env = environment([project.root / "templates"], lang, project.program.currency_symbol)
+        written.append(write_private(html_target, render(env, TEMPLATE, **data).encode()))
+    if "json" in formats:
+        text = json.dumps(report_json(data, lang), ensure_ascii=False, indent=1)
+        written.append(write_private(html_target.with_name("report.json"),
+                                     (text + "\n").encode()))
+    if "csv" in formats:
+        for name, body in csv_files(data, lang).items():
+            written.append(write_private(html_target.with_name(name), body.encode("utf-8-sig")))
+    return written, data
