@@ -10,8 +10,7 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
-from helpers import program
-from staff_fixtures import make_project
+from helpers import program, staff_project
 
 from memberportal.cli import cli
 from memberportal.core.models import Member, Program
@@ -73,7 +72,7 @@ def test_bgnbd_recovers_known_rates_and_tells_the_gone_from_the_staying():
 def test_thin_history_falls_back_to_the_members_rhythm(tmp_path):
     members, _ = simulated(60)
     assert analytics.fit(members, AS_OF) is None           # too few repeat buyers
-    root = make_project(tmp_path / "brand")
+    root = staff_project(tmp_path / "brand")
     result = CliRunner().invoke(cli, ["-C", str(root), "--as-of", AS_OF.isoformat(), "report",
                                       "--churn-model", "bgnbd", "--format", "json"],
                                 catch_exceptions=False)

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from datetime import date
 
-from browser import chromium, open_page, serve
 from click.testing import CliRunner
+from helpers import chromium, open_page, serve
 from make_brand import make
 
 from memberportal.cli import cli

@@ -4,8 +4,8 @@ from __future__ import annotations
 from datetime import date
 
 from click.testing import CliRunner
+from helpers import staff_project
 from make_brand import copy_design
-from staff_fixtures import make_project
 
 from memberportal.cli import cli
 from memberportal.inputs.snapshot import Snapshot, load_snapshot, tier_moves
@@ -22,7 +22,7 @@ def run(root, *args):
 
 
 def test_a_threshold_change_previewed_with_serve_still_shows_in_the_next_report(tmp_path):
-    root = make_project(tmp_path / "brand")
+    root = staff_project(tmp_path / "brand")
     copy_design(root)
     out = run(root, "build", "--no-progress")
     assert "tier moves" not in out                      # nothing published before
