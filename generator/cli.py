@@ -217,6 +217,42 @@ def rotate(obj: Context, member_id: str):
                f"QR. Back up {STATE_DIR}/{ROTATIONS_FILE} together with {STATE_DIR}/secret.")
 
 
+@cli.group()
+def secret():
+    """The brand's secret: every page address and printed code is derived from it."""
+
+
+@secret.command("init")
+@click.pass_obj
+def secret_init(obj: Context):
+    """Make .memberportal/secret for a brand that has none (back it up)."""
+    from memberportal.inputs.secret import init_secret, previous_build
+    path = init_secret(obj.root)
+    built = previous_build(obj.root)
+    click.echo(f"created {path} (readable by you only). Back it up with "
+               f".memberportal/rotations.yml: without them no page address or printed QR code "
+               f"can be recomputed.")
+    if built:
+        click.echo(f"pages were built before ({built}): with this new secret every page "
+                   f"address and printed QR code changes at the next build.")
+
+
+@secret.command("rotate-all")
+@click.option("--yes", is_flag=True, help="Do it: every page address changes.")
+@click.pass_obj
+def secret_rotate_all(obj: Context, yes: bool):
+    """Replace the secret (it leaked): every page address, QR code and retention code changes."""
+    from memberportal.inputs.secret import rotate_all
+    if not yes:
+        raise click.UsageError("every personal-page address, printed QR code and retention code "
+                               "changes; run again with --yes to do it")
+    path, old = rotate_all(obj.root)
+    kept = f"; the old one is kept as {old} (delete it once nothing needs it)" if old else ""
+    click.echo(f"new secret in {path}{kept}. Every page address, printed QR code and "
+               f"retention code changes: run `memberportal build`, then reprint cards and "
+               f"inserts. Back up the new secret.")
+
+
 @cli.command()
 @click.option("--port", default=8000, show_default=True, help="Port on 127.0.0.1.")
 @click.option("--interval", default=1.0, show_default=True,
