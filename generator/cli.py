@@ -76,6 +76,10 @@ class _Group(click.Group):
 @click.pass_context
 def cli(ctx, root, as_of, lang):
     """memberportal: member pages, parcel inserts and a brand portal from member records."""
+    from memberportal.core.models import FIRST_DAY, LAST_DAY
+    if as_of and not FIRST_DAY <= as_of.date() <= LAST_DAY:
+        raise click.BadParameter(f"a day between {FIRST_DAY} and {LAST_DAY} is expected",
+                                 param_hint="--as-of")
     ctx.obj = Context(root.resolve() if root else None, as_of.date() if as_of else None, lang)
 
 

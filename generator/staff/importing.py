@@ -24,7 +24,7 @@ from ruamel.yaml.comments import CommentedMap, CommentedSeq
 from ruamel.yaml.scalarstring import DoubleQuotedScalarString
 from ruamel.yaml.util import load_yaml_guess_indent
 
-from memberportal.core.models import Record
+from memberportal.core.models import FIRST_DAY, LAST_DAY, Record
 from memberportal.core.tokens import derive
 from memberportal.errors import InputError, MemberPortalError, ValidationFailed, Where
 from memberportal.inputs.project import (
@@ -350,8 +350,10 @@ class _Rows:
         qty = 1
         if qty_text:
             try:
-                qty = int(Decimal(qty_text))
-                if qty < 1 or qty != Decimal(qty_text):
+                if not _QTY.fullmatch(qty_text.strip()):
+                    raise ValueError
+                qty = int(Decimal(qty_text.strip()))
+                if qty < 1:
                     raise ValueError
             except (InvalidOperation, ValueError):
                 self.err(line, f"quantity must be a whole number ≥ 1 (got '{qty_text}')",
@@ -389,6 +391,8 @@ class _Rows:
                 order.date = date(int(m[1]), int(m[2]), int(m[3])) if m else None
             except ValueError:
                 order.date = None
+            if order.date and not FIRST_DAY <= order.date <= LAST_DAY:
+                order.date = None
             if order.date is None:
                 self.err(line, f"not a date: '{when}' (expected 2026-11-05 or 2026/11/5 "
                                "14:23)", col)
@@ -417,15 +421,15 @@ class _Rows:
         return True
 
 
+_AMOUNT = re.compile(r"\d{1,12}(\.\d{1,6})?")   # no exponent: 1e99999999 would hang
+_QTY = re.compile(r"\d{1,9}(\.0{1,6})?")
+
+
 def _money(text: str) -> Decimal | None:
-    t = re.sub(r"[\s,¥￥$€£]|^(CNY|RMB|USD)", "", text)
-    try:
-        value = Decimal(t)
-    except InvalidOperation:
+    t = re.sub(r"[\s,¥￥$€£]|^(CNY|RMB|USD)", "", text[:100])
+    if not _AMOUNT.fullmatch(t):
         return None
-    if value < 0 or not value.is_finite():
-        return None
-    return value.quantize(CENT)
+    return Decimal(t).quantize(CENT)
 
 
 def unit_items(line: Line) -> list[tuple[int, Decimal]]:
