@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import re
+import unicodedata
 from datetime import date
 from decimal import Decimal
 from functools import cached_property
@@ -36,6 +37,21 @@ def _sane_day(d: date) -> date:
 
 
 Day = Annotated[date, AfterValidator(_sane_day)]
+
+# drawn as nothing though not format characters: Hangul fillers, the blank Braille pattern
+BLANKS = frozenset("\u115f\u1160\u3164\uffa0\u2800")
+# reorder the text around them: a name with one reads differently than it is
+BIDI_CONTROLS = frozenset("\u061c\u200e\u200f\u202a\u202b\u202c\u202d\u202e"
+                          "\u2066\u2067\u2068\u2069")
+
+
+def visible_words(text: str) -> list[str]:
+    """The text as it shows: NFKC, control and format characters (bidi overrides, zero-width
+    ones) dropped, any run of whitespace one break."""
+    shown = "".join(" " if c.isspace() else c for c in unicodedata.normalize("NFKC", text)
+                    if c.isspace() or (unicodedata.category(c) not in ("Cc", "Cf")
+                                       and c not in BLANKS))
+    return shown.split()
 Count = Annotated[int, Field(ge=1, le=1_000_000)]
 Role = Literal["member", "ambassador", "distributor", "experience_officer"]
 _PHONE = re.compile(r"^\+?[0-9][0-9 -]{5,18}[0-9]$")
@@ -313,6 +329,19 @@ class Member(Record):
     activities: list[PointActivity] = []
     redemptions: list[Redemption] = []
     referrals: list[MemberId] = []
+
+    @field_validator("name")
+    @classmethod
+    def _name_shows_as_it_is(cls, v: str) -> str:
+        if not visible_words(v):
+            raise ValueError("the name has no visible characters (only spaces, zero-width or "
+                             "invisible ones)")
+        bad = [c for c in v if c in BIDI_CONTROLS or
+               (unicodedata.category(c) == "Cc" and c not in " \t\n")]
+        if bad:
+            raise ValueError(f"the name holds a control or direction-changing character "
+                             f"(U+{ord(bad[0]):04X}): it would show as something it is not")
+        return v
 
     @field_validator("phone", mode="before")
     @classmethod

@@ -13,6 +13,7 @@ from jinja2.sandbox import ImmutableSandboxedEnvironment, SecurityError
 from jinja2.visitor import NodeTransformer
 from markupsafe import Markup, escape
 
+from memberportal.core.models import visible_words
 from memberportal.core.rules import Msg
 from memberportal.errors import MemberPortalError, TemplateError
 from memberportal.layout import BUILTIN_TEMPLATES
@@ -28,17 +29,20 @@ def _is_cjk(ch: str) -> bool:
 
 
 def mask_name(name: str) -> str:
-    """王晓梅 -> 王*梅, 李娜 -> 李*, 欧阳娜娜 -> 欧阳**, Anna Smith -> A*** S****."""
-    name = name.strip()
-    if not name:
+    """王晓梅 -> 王*梅, 李娜 -> 李*, 欧阳娜娜 -> 欧阳**, Anna Smith -> A*** S****.
+
+    Defined on the visible characters: '王 五', '王\\n五' or '王\\u200b五' mask as 王五."""
+    words = visible_words(name)
+    if not words:
         return ""
-    if all(_is_cjk(c) for c in name):
+    if all(_is_cjk(c) for w in words for c in w):
+        name = "".join(words)
         surname = name[:2] if name.startswith(COMPOUND_SURNAMES) and len(name) > 2 else name[0]
         rest = name[len(surname):]
         if len(rest) >= 2 and len(surname) == 1:
             return surname + "*" * (len(rest) - 1) + rest[-1]
         return surname + "*" * max(len(rest), 1)
-    return " ".join(w[0] + "*" * (len(w) - 1) for w in name.split())
+    return " ".join(w[0] + "*" * (len(w) - 1) for w in words)
 
 
 def environment(search_path: list[Path], lang: str = "zh", symbol: str = "¥",
