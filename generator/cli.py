@@ -1,6 +1,7 @@
 """The `memberportal` command: parse, call, print, exit code."""
 from __future__ import annotations
 
+import re
 import sys
 from collections import Counter
 from datetime import date
@@ -47,8 +48,25 @@ class Context:
                             smoothing=0.05)
 
 
+# C0/C1 controls but tab and newline, and the bidi controls: from member data or a CSV cell
+# they could retitle the terminal, clear it or reorder what a line says
+_UNSAFE = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u061c\u200e\u200f\u202a-\u202e"
+                     "\u2066-\u2069]")
+
+
+def terminal_safe(text: str) -> str:
+    """The text with every unsafe character shown as its escape (\\x1b, \\u202e)."""
+    return _UNSAFE.sub(lambda m: f"\\x{ord(m[0]):02x}" if ord(m[0]) < 0x100
+                       else f"\\u{ord(m[0]):04x}", text)
+
+
+def echo(message: object = "", **kwargs) -> None:
+    """click.echo of what may carry member data or a CSV cell: escapes made harmless."""
+    click.echo(terminal_safe(str(message)), **kwargs)
+
+
 def _fail(error: MemberPortalError) -> None:
-    click.echo(str(error), err=True)
+    echo(str(error), err=True)
     sys.exit(1)
 
 
@@ -76,6 +94,10 @@ class _Group(click.Group):
 @click.pass_context
 def cli(ctx, root, as_of, lang):
     """memberportal: member pages, parcel inserts and a brand portal from member records."""
+    from memberportal.core.models import FIRST_DAY, LAST_DAY
+    if as_of and not FIRST_DAY <= as_of.date() <= LAST_DAY:
+        raise click.BadParameter(f"a day between {FIRST_DAY} and {LAST_DAY} is expected",
+                                 param_hint="--as-of")
     ctx.obj = Context(root.resolve() if root else None, as_of.date() if as_of else None, lang)
 
 
@@ -104,19 +126,19 @@ def check(obj: Context):
     program = project.program
     warnings = unknown_skus(project)
     for w in warnings:
-        click.echo(f"warning: {w}")
-    click.echo(f"{program.brand.name}: {sum(tiers.values())} members, valid "
+        echo(f"warning: {w}")
+    echo(f"{program.brand.name}: {sum(tiers.values())} members, valid "
                f"(as of {obj.as_of.isoformat()})"
                + (f", {len(warnings)} warning{'s' if len(warnings) != 1 else ''}"
                   if warnings else ""))
-    click.echo("\nmembers per tier")
+    echo("\nmembers per tier")
     for t in program.tiers:
-        click.echo(f"  {t.id:<12} {t.name:<10} {tiers[t.id]:>6}")
-    click.echo("\nmembers per stage")
+        echo(f"  {t.id:<12} {t.name:<10} {tiers[t.id]:>6}")
+    echo("\nmembers per stage")
     for key in STAGES:
-        click.echo(f"  {key:<14} {word('stage.name.' + key, obj.lang):<8} {stages[key]:>6}")
+        echo(f"  {key:<14} {word('stage.name.' + key, obj.lang):<8} {stages[key]:>6}")
     if snapshot is not None:
-        click.echo("")
+        echo("")
         _say_moves(tier_moves(snapshot, member_tiers, program.ranks), program)
 
 
@@ -125,7 +147,7 @@ def _say_moves(moves, program) -> None:
     if moves is None:
         return
     names = {t.id: t.name for t in program.tiers}
-    click.echo(f"tier moves: {moves.summary(names)}")
+    echo(f"tier moves: {moves.summary(names)}")
 
 
 @cli.command()
@@ -135,7 +157,7 @@ def explain(obj: Context, member_id: str):
     """Show a member's status with the reason for each part, for staff."""
     project = obj.project
     member = project.member(member_id)
-    click.echo(render_explain(project, project.status(member, obj.as_of), obj.lang))
+    echo(render_explain(project, project.status(member, obj.as_of), obj.lang))
 
 
 def render_explain(project: Project, s: Status, lang: str) -> str:
@@ -210,18 +232,18 @@ def build(obj: Context, strict: bool, progress: bool, executor: str, workers: in
     b = run(obj.root, obj.as_of, strict=strict, show_progress=progress, executor=executor,
             workers=workers, chunk=chunk or CHUNK, then_exit=_one_command)
     for error in b.failures:
-        click.echo(str(error), err=True)
+        echo(str(error), err=True)
     stages = ", ".join(f"{name} {sec:.1f}s" for name, sec in b.timings.items())
-    click.echo(f"{b.program.brand.name}: portal"
+    echo(f"{b.program.brand.name}: portal"
                f"{' (unchanged)' if b.portal_reused else ''} and {b.pages} personal pages in "
                f"output/site/ ({b.rendered} rendered, {b.reused} unchanged, {b.removed} "
                f"removed) as of {obj.as_of.isoformat()} in "
                f"{time.perf_counter() - start:.1f}s ({stages})")
     _say_moves(b.moves, b.program)
     if b.moves is not None:
-        click.echo("  the staff report compares with the tiers just published from now on")
+        echo("  the staff report compares with the tiers just published from now on")
     if b.failures:
-        click.echo(f"{len(b.failures)} page{'s' if len(b.failures) != 1 else ''} failed",
+        echo(f"{len(b.failures)} page{'s' if len(b.failures) != 1 else ''} failed",
                    err=True)
         sys.exit(1)
 
@@ -235,9 +257,45 @@ def rotate(obj: Context, member_id: str):
     from memberportal.layout import ROTATIONS_FILE, STATE_DIR
     member = obj.project.member(member_id)
     generation = bump(obj.root, member.id)
-    click.echo(f"{member.id}: page generation {generation}. The old URL stops working at the "
+    echo(f"{member.id}: page generation {generation}. The old URL stops working at the "
                f"next `memberportal build`; reprint the member's card or insert with the new "
                f"QR. Back up {STATE_DIR}/{ROTATIONS_FILE} together with {STATE_DIR}/secret.")
+
+
+@cli.group()
+def secret():
+    """The brand's secret: every page address and printed code is derived from it."""
+
+
+@secret.command("init")
+@click.pass_obj
+def secret_init(obj: Context):
+    """Make .memberportal/secret for a brand that has none (back it up)."""
+    from memberportal.inputs.secret import init_secret, previous_build
+    path = init_secret(obj.root)
+    built = previous_build(obj.root)
+    echo(f"created {path} (readable by you only). Back it up with "
+               f".memberportal/rotations.yml: without them no page address or printed QR code "
+               f"can be recomputed.")
+    if built:
+        echo(f"pages were built before ({built}): with this new secret every page "
+                   f"address and printed QR code changes at the next build.")
+
+
+@secret.command("rotate-all")
+@click.option("--yes", is_flag=True, help="Do it: every page address changes.")
+@click.pass_obj
+def secret_rotate_all(obj: Context, yes: bool):
+    """Replace the secret (it leaked): every page address, QR code and retention code changes."""
+    from memberportal.inputs.secret import rotate_all
+    if not yes:
+        raise click.UsageError("every personal-page address, printed QR code and retention code "
+                               "changes; run again with --yes to do it")
+    path, old = rotate_all(obj.root)
+    kept = f"; the old one is kept as {old} (delete it once nothing needs it)" if old else ""
+    echo(f"new secret in {path}{kept}. Every page address, printed QR code and "
+               f"retention code changes: run `memberportal build`, then reprint cards and "
+               f"inserts. Back up the new secret.")
 
 
 @cli.command()
@@ -264,21 +322,21 @@ def import_(obj: Context, orders: Path, mapping: str | None, dry_run: bool):
     from memberportal.staff.importing import apply, plan_import
     project = obj.project
     plan = plan_import(project, orders.resolve(), mapping)
-    click.echo(f"{plan.table.file}: {len(plan.table.rows)} rows, mapping {plan.mapping.name}, "
+    echo(f"{plan.table.file}: {len(plan.table.rows)} rows, mapping {plan.mapping.name}, "
                f"{plan.table.encoding.upper()}")
-    click.echo(f"  {plan.new_orders} new orders, {plan.already} already imported, "
+    echo(f"  {plan.new_orders} new orders, {plan.already} already imported, "
                f"{plan.skipped} unpaid (skipped)")
     for change in plan.changes:
         what = "new member" if change.new_member else "add to"
-        click.echo(f"  {what:<10} {rel(change.path, project.root)}: "
+        echo(f"  {what:<10} {rel(change.path, project.root)}: "
                    f"{change.orders} order{'s' if change.orders != 1 else ''}")
     for notice in plan.notices:
-        click.echo(f"  note: {notice}")
+        echo(f"  note: {notice}")
     if dry_run:
-        click.echo("dry run: nothing written")
+        echo("dry run: nothing written")
         return
     apply(project, plan, obj.as_of)
-    click.echo(f"wrote {len(plan.changes)} file{'s' if len(plan.changes) != 1 else ''} "
+    echo(f"wrote {len(plan.changes)} file{'s' if len(plan.changes) != 1 else ''} "
                f"({plan.new_members} new members)" if plan.changes else "nothing to change")
 
 
@@ -311,29 +369,29 @@ def report(obj: Context, save_snapshot: bool, formats: tuple[str, ...], churn_mo
         started = time.perf_counter()
         model = fit(project.members, obj.as_of)
         if model is None:
-            click.echo(f"churn model: fewer than {MIN_REPEAT_BUYERS} members with a repeat "
+            echo(f"churn model: fewer than {MIN_REPEAT_BUYERS} members with a repeat "
                        "order, too thin for BG/NBD: every flag comes from the member's "
                        "rhythm or the day rule")
         else:
             params = ", ".join(f"{k} {v:.3g}" for k, v in model.params.items())
-            click.echo(f"churn model: BG/NBD fitted on {model.members} members ({params}) in "
+            echo(f"churn model: BG/NBD fitted on {model.members} members ({params}) in "
                        f"{time.perf_counter() - started:.0f} s; it flags the "
                        f"{len(model.p_alive)} with a repeat order")
     with obj.bar(len(project.members), "members", "member") as bar:
         paths, data = write_report(project, obj.as_of, obj.lang, snapshot, bar.update,
                                    formats or ("html",), model)
     kpi = data["kpi"]
-    click.echo(f"{', '.join(rel(p, project.root) for p in paths)}: {kpi['members']} members, "
+    echo(f"{', '.join(rel(p, project.root) for p in paths)}: {kpi['members']} members, "
                f"{kpi['calls']} calls due this week ({kpi['calls_late']} overdue), "
                f"{kpi['at_risk']} at risk, {len(data['birthdays'])} birthdays this month")
     if snapshot:
-        click.echo(f"  {kpi['tier_changes']} tier changes since the build of "
+        echo(f"  {kpi['tier_changes']} tier changes since the build of "
                    f"{snapshot.as_of.isoformat()}")
     else:
-        click.echo("  no previous build recorded: tier changes are not shown")
+        echo("  no previous build recorded: tier changes are not shown")
     if save_snapshot:
         saved = save(project.root, obj.as_of, data["member_tiers"])
-        click.echo(f"  saved this run's tiers to {rel(saved, project.root)}")
+        echo(f"  saved this run's tiers to {rel(saved, project.root)}")
 
 
 @cli.command()
@@ -343,9 +401,9 @@ def init(folder: Path):
     from memberportal.staff.scaffold import init_project
     copied = init_project(folder)
     members = [c for c in copied if c.startswith("members/") and c != "members/tiers.yml"]
-    click.echo(f"created {folder}: {', '.join(c for c in copied if c not in members)}, "
+    echo(f"created {folder}: {', '.join(c for c in copied if c not in members)}, "
                f"{len(members)} sample members")
-    click.echo(f"next: cd {folder} && memberportal check && memberportal build")
+    echo(f"next: cd {folder} && memberportal check && memberportal build")
 # --- print: inserts, retention cards, notebooks, codes --------------------------------------
 
 
@@ -401,7 +459,7 @@ def inserts(obj: Context, parcels_file, output, size, bleed, no_marks, impose, w
     how = [f"{n} laid out whole: {why}" for why, n in result["whole"].items()]
     if result["inserts"] > sum(result["whole"].values()):
         how.insert(0, f"fields drawn on {result['shapes']} shapes laid out")
-    click.echo(f"{result['path']}: {result['inserts']} inserts, "
+    echo(f"{result['path']}: {result['inserts']} inserts, "
                f"{result['bytes'] / 1e6:.1f} MB, {took:.1f} s "
                f"({result['inserts'] / took:.0f} inserts/s; {'; '.join(how)})")
 
@@ -425,7 +483,7 @@ def cards(obj: Context, output, layout, member_ids, workers, progress):
     with obj.bar(len(chosen), "cards", "card") as bar:
         result = render_cards(job, project, chosen, _out(obj, output, "cards.pdf"), layout,
                               workers, progress=bar.update)
-    click.echo(f"{result['path']}: {result['cards']} cards, {result['bytes'] / 1e6:.1f} MB")
+    echo(f"{result['path']}: {result['cards']} cards, {result['bytes'] / 1e6:.1f} MB")
 
 
 @cli.command()
@@ -443,7 +501,7 @@ def notebook(obj: Context, output, notes, style, member_id, booklet):
     name = "notebook-booklet.pdf" if booklet else "notebook.pdf"
     result = build_notebook(_print_job(obj), obj.project, _out(obj, output, name), notes,
                             style, member_id, booklet)
-    click.echo(f"{result['path']}: {result['pages']} pages, {result['bytes'] / 1e6:.1f} MB")
+    echo(f"{result['path']}: {result['pages']} pages, {result['bytes'] / 1e6:.1f} MB")
 
 
 def _code_lookup(obj: Context):
@@ -474,7 +532,7 @@ def verify(obj: Context, code: str):
     from memberportal.core.codes import verify as check
     project, secret, refs, _ = _code_lookup(obj)
     v = check(secret, code, obj.as_of, refs, project.redeemed)
-    click.echo(_say_verdict(project, v))
+    echo(_say_verdict(project, v))
     sys.exit(0 if v.ok else 1)
 
 
@@ -487,9 +545,9 @@ def redeem(obj: Context, code: str):
     project, secret, refs, offers = _code_lookup(obj)
     v = record(obj.root, secret, code, obj.as_of, refs, offers)
     if v.ok:
-        click.echo("REDEEMED  " + _say_verdict(project, v).split("  ", 1)[1])
+        echo("REDEEMED  " + _say_verdict(project, v).split("  ", 1)[1])
         sys.exit(0)
-    click.echo("REFUSED  " + _say_verdict(project, v), err=True)
+    echo("REFUSED  " + _say_verdict(project, v), err=True)
     sys.exit(1)
 
 
@@ -501,7 +559,7 @@ def preview(obj: Context, kind: str, member_id: str):
     """Render one insert, card or notebook for a member to output/preview/ (PDF and PNG)."""
     from memberportal.print.prints import preview as make
     for path in make(_print_job(obj), obj.project, kind, member_id):
-        click.echo(str(path))
+        echo(str(path))
 
 
 def main() -> None:

@@ -29,6 +29,7 @@ STATE_DIR = ".memberportal"             # git-ignored: secret, rotations, caches
 SECRET_FILE = "secret"
 ROTATIONS_FILE = "rotations.yml"        # member id -> page generation; back it up with the secret
 CACHE_DIR = ".memberportal/cache"
+MANIFEST_FILE = "site-manifest.json"    # output/: next to site/, never inside it (every token)
 SNAPSHOT_FILE = "last-build.json"
 
 
@@ -47,14 +48,17 @@ def rel(path: Path, root: Path) -> str:
         return str(path)
 
 
-def write_atomic(path: Path, data: bytes) -> Path:
-    """Write to a temporary file next to `path`, fsync, then rename: never a half-written file."""
+def write_atomic(path: Path, data: bytes, private: bool = False) -> Path:
+    """Write to a temporary file next to `path`, fsync, then rename: never a half-written file.
+
+    `private`: readable by the owner only (0600), as the temporary file is made."""
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent)
     try:
-        umask = os.umask(0)
-        os.umask(umask)
-        os.fchmod(fd, 0o666 & ~umask)  # mkstemp makes 0600; a PDF is as readable as any file
+        if not private:
+            umask = os.umask(0)
+            os.umask(umask)
+            os.fchmod(fd, 0o666 & ~umask)  # mkstemp makes 0600; a PDF is as readable as any file
         with os.fdopen(fd, "wb") as f:
             f.write(data)
             f.flush()

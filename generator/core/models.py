@@ -2,12 +2,21 @@
 from __future__ import annotations
 
 import re
+import unicodedata
 from datetime import date
 from decimal import Decimal
 from functools import cached_property
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StrictBool, field_validator, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    StrictBool,
+    field_validator,
+    model_validator,
+)
 
 LANGUAGES = ("zh", "en")               # the languages of the message catalogue
 
@@ -18,6 +27,32 @@ Money = Annotated[Decimal, Field(ge=0, max_digits=14, decimal_places=2)]
 Percent = Annotated[Decimal, Field(ge=0, le=100)]
 Days = Annotated[int, Field(ge=1, le=3650)]
 Color = Annotated[str, Field(pattern=r"^#[0-9a-fA-F]{6}$")]
+FIRST_DAY, LAST_DAY = date(1900, 1, 1), date(2199, 12, 31)  # any day outside is a typo
+
+
+def _sane_day(d: date) -> date:
+    if not FIRST_DAY <= d <= LAST_DAY:
+        raise ValueError(f"a date between {FIRST_DAY} and {LAST_DAY} is expected, not {d}")
+    return d
+
+
+Day = Annotated[date, AfterValidator(_sane_day)]
+
+# drawn as nothing though not format characters: Hangul fillers, the blank Braille pattern
+BLANKS = frozenset("\u115f\u1160\u3164\uffa0\u2800")
+# reorder the text around them: a name with one reads differently than it is
+BIDI_CONTROLS = frozenset("\u061c\u200e\u200f\u202a\u202b\u202c\u202d\u202e"
+                          "\u2066\u2067\u2068\u2069")
+
+
+def visible_words(text: str) -> list[str]:
+    """The text as it shows: NFKC, control and format characters (bidi overrides, zero-width
+    ones) dropped, any run of whitespace one break."""
+    shown = "".join(" " if c.isspace() else c for c in unicodedata.normalize("NFKC", text)
+                    if c.isspace() or (unicodedata.category(c) not in ("Cc", "Cf")
+                                       and c not in BLANKS))
+    return shown.split()
+Count = Annotated[int, Field(ge=1, le=1_000_000)]
 Role = Literal["member", "ambassador", "distributor", "experience_officer"]
 _PHONE = re.compile(r"^\+?[0-9][0-9 -]{5,18}[0-9]$")
 
@@ -82,7 +117,7 @@ class RetentionOffer(Record):
     name: Text
     description: str = ""
     discount_percent: Annotated[int, Field(ge=1, le=100)]
-    items: Annotated[int, Field(ge=1)] = 1
+    items: Annotated[int, Field(ge=1, le=1000)] = 1
     valid_days: Days = 365
     per_member: Annotated[int, Field(ge=1)] = 1
 
@@ -101,13 +136,13 @@ class Product(Record):
 class ActivityRule(Record):
     name: Text
     points: Annotated[int, Field(ge=0, le=1_000_000)]
-    daily_limit: Annotated[int, Field(ge=1)] | None = None
-    monthly_limit: Annotated[int, Field(ge=1)] | None = None
+    daily_limit: Count | None = None
+    monthly_limit: Count | None = None
 
 
 class AmbassadorRule(Record):
     name: Text = "品牌大使"
-    min_referrals: Annotated[int, Field(ge=1)] = 3
+    min_referrals: Count = 3
     min_tier: str | None = None
     benefits: list[str] = []
 
@@ -138,9 +173,9 @@ def _ascending4(cls, v):
 
 
 class RfmRule(Record):
-    recency_days: list[Annotated[int, Field(ge=0)]] = [30, 60, 120, 240]
-    frequency: list[Annotated[int, Field(ge=1)]] = [8, 5, 3, 2]
-    monetary: list[Annotated[Decimal, Field(ge=0)]] = [Decimal(5000), Decimal(2000),
+    recency_days: list[Annotated[int, Field(ge=0, le=36500)]] = [30, 60, 120, 240]
+    frequency: list[Count] = [8, 5, 3, 2]
+    monetary: list[Money] = [Decimal(5000), Decimal(2000),
                                                         Decimal(1000), Decimal(300)]
     _r = field_validator("recency_days")(_ascending4)
     _f = field_validator("frequency")(_descending("frequency"))
@@ -226,7 +261,7 @@ class Program(Record):
 
 class Child(Record):
     name: str | None = None
-    birthday: date
+    birthday: Day
 
 
 class Item(Record):
@@ -242,7 +277,7 @@ class Item(Record):
 
 class Order(Record):
     id: Annotated[str, Field(min_length=1, max_length=60)]
-    date: date
+    date: Day
     channel: str | None = None
     note: str | None = None
     items: Annotated[list[Item], Field(min_length=1)]
@@ -255,13 +290,13 @@ class Order(Record):
 
 class PointActivity(Record):
     type: Slug
-    date: date
+    date: Day
     note: str | None = None
 
 
 class Redemption(Record):
-    date: date
-    points: Annotated[int, Field(ge=1)]
+    date: Day
+    points: Annotated[int, Field(ge=1, le=1_000_000_000)]
     gift: Text
 
 
@@ -271,7 +306,7 @@ class Consent(Record):
 
 class TierOverride(Record):
     tier: str
-    until: date
+    until: Day
     reason: Text
 
 
@@ -279,12 +314,13 @@ class Member(Record):
     id: MemberId
     name: Annotated[str, Field(min_length=1, max_length=100)]
     phone: str
-    joined: date
-    birthday: date | None = None
+    joined: Day
+    birthday: Day | None = None
     children: list[Child] = []
     segments: list[str] = []
     region: str | None = None
-    profile: dict[str, str | int | float | date] = {}
+    profile: dict[str, str | Annotated[int, Field(ge=-10**12, le=10**12)] |
+                  Annotated[float, Field(allow_inf_nan=False, ge=-1e12, le=1e12)] | Day] = {}
     consultant: str | None = None
     role: Role = "member"
     consent: Consent = Consent()
@@ -293,6 +329,19 @@ class Member(Record):
     activities: list[PointActivity] = []
     redemptions: list[Redemption] = []
     referrals: list[MemberId] = []
+
+    @field_validator("name")
+    @classmethod
+    def _name_shows_as_it_is(cls, v: str) -> str:
+        if not visible_words(v):
+            raise ValueError("the name has no visible characters (only spaces, zero-width or "
+                             "invisible ones)")
+        bad = [c for c in v if c in BIDI_CONTROLS or
+               (unicodedata.category(c) == "Cc" and c not in " \t\n")]
+        if bad:
+            raise ValueError(f"the name holds a control or direction-changing character "
+                             f"(U+{ord(bad[0]):04X}): it would show as something it is not")
+        return v
 
     @field_validator("phone", mode="before")
     @classmethod

@@ -14,6 +14,7 @@ from memberportal.core.models import Benefit, Member, Order, Program, Tier
 from memberportal.errors import InputError, Where
 
 ONE_DAY = timedelta(days=1)
+STOCK_HORIZON = date(3000, 1, 1)  # stock never runs out later than this
 STAGES = ("satisfaction", "memory", "retention", "participation", "interaction", "cooperation")
 PARTICIPATION_DAYS = 180  # an activity this recent makes a member a participant
 RECENT_RUN_OUT_DAYS = 14  # a product that ran out this recently is still worth a reminder
@@ -497,7 +498,10 @@ def supply(program: Program, orders: list[Order]) -> dict[str, tuple[date, date]
             if not product or not product.lasts_days:
                 continue
             _, run_out = supply.get(item.sku, (o.date, o.date))
-            run_out = max(run_out, o.date) + timedelta(days=item.qty * product.lasts_days)
+            start = max(run_out, o.date)
+            # years of stock are as good as forever, and date arithmetic ends at 9999
+            run_out = start + timedelta(days=min(item.qty * product.lasts_days,
+                                                 (STOCK_HORIZON - start).days))
             supply[item.sku] = (o.date, run_out)
     return supply
 

@@ -81,7 +81,9 @@ def _read_bucket(path: Path, key: str) -> dict:
 def _write_bucket(path: Path, key: str, entries: dict) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(f".{os.getpid()}.tmp")
-    with open(tmp, "wb") as f:
+    tmp.unlink(missing_ok=True)
+    # members' phone numbers and names: readable by the owner only
+    with os.fdopen(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600), "wb") as f:
         pickle.dump({"key": key, "files": entries}, f, protocol=pickle.HIGHEST_PROTOCOL)
     os.replace(tmp, path)
 

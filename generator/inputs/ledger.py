@@ -55,7 +55,8 @@ def redeem(root: Path, secret: bytes, text: str, as_of: date, members: dict[int,
         fcntl.flock(f.fileno(), fcntl.LOCK_EX)
         try:
             f.seek(0)
-            existing = decode(f.read(), LEDGER)
+            raw = f.read()
+            existing = decode(raw, LEDGER)
             rows = _parse_ledger(existing)
             done = frozenset(r["member"] for r in rows)
             verdict = verify(secret, text, as_of, members, done)
@@ -69,9 +70,23 @@ def redeem(root: Path, secret: bytes, text: str, as_of: date, members: dict[int,
             writer.writerow((stamp, verdict.code, verdict.member_id,
                              offer_ids.get(verdict.offer_slot, str(verdict.offer_slot)),
                              as_of.isoformat()))
-            f.write(out.getvalue().encode("utf-8"))
-            f.flush()
-            os.fsync(f.fileno())
+            # a last row without its newline (edited by hand) ends before the new one starts
+            lead = b"\n" if raw and not raw.endswith((b"\n", b"\r")) else b""
+            append_whole(f.fileno(), lead + out.getvalue().encode("utf-8"), len(raw))
             return verdict
         finally:
             fcntl.flock(f.fileno(), fcntl.LOCK_UN)
+
+
+def append_whole(fd: int, data: bytes, size: int) -> None:
+    """Append `data` and fsync; on any failure (a full disk) cut the file back to `size`, so
+    it never keeps part of a row."""
+    try:
+        view = memoryview(data)
+        while view:
+            view = view[os.write(fd, view):]
+        os.fsync(fd)
+    except BaseException:
+        os.ftruncate(fd, size)
+        os.fsync(fd)
+        raise

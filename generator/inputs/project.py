@@ -2,8 +2,12 @@
 from __future__ import annotations
 
 import difflib
+import fcntl
+import json
 import os
 import re
+import shutil
+import sys
 from dataclasses import dataclass, field
 from datetime import date
 from functools import cached_property, partial
@@ -108,6 +112,54 @@ def unknown_skus(project: Project) -> list[InputError]:
     return out
 
 
+IMPORT_STAGE = ".import-"   # members/.import-*: an import's staged files, on members/' filesystem
+IMPORT_JOURNAL = "swap.json"  # in the stage while files are swapped in: what to put back
+IMPORT_LOCK = "lock"          # held (flock) by the import while it runs
+
+
+def recover_imports(root: Path) -> list[str]:
+    """Undo an import that was cut off (kill -9, power cut) while it swapped member files in,
+    and remove the staged copies (personal data) any cut-off import left. Returns the names
+    of stages rolled back. A stage whose import still runs holds its lock and is left alone."""
+    rolled: list[str] = []
+    folder = root / "members"
+    try:
+        entries = [e for e in os.scandir(folder) if e.name.startswith(IMPORT_STAGE)]
+    except (FileNotFoundError, NotADirectoryError):
+        return rolled
+    for e in entries:
+        stage = Path(e.path)
+        if not e.is_dir(follow_symlinks=False):
+            continue
+        try:
+            fd = os.open(stage / IMPORT_LOCK, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o600)
+        except OSError:
+            continue
+        try:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                continue  # that import is still running
+            journal = stage / IMPORT_JOURNAL
+            if journal.is_file():
+                for target, backup in reversed(json.loads(journal.read_text("utf-8"))):
+                    path = root / target
+                    if backup:
+                        os.replace(stage / backup, path)
+                    else:
+                        path.unlink(missing_ok=True)
+                rolled.append(e.name)
+            shutil.rmtree(stage, ignore_errors=True)
+        finally:
+            os.close(fd)
+    for old in (root / ".memberportal").glob("import-*"):  # where earlier versions staged
+        shutil.rmtree(old, ignore_errors=True)
+    for name in rolled:
+        print(f"note: an import was cut off while it wrote member files; every file it "
+              f"changed is back as it was (members/{name} removed)", file=sys.stderr)
+    return rolled
+
+
 def member_files(root: Path) -> list[Path]:
     return [root / shown for shown, _ in member_stamps(root)]
 
@@ -119,6 +171,7 @@ def member_stamps(root: Path) -> list[tuple[str, tuple[int, int]]]:
     folder, not the whole path again (100,000 files: 0.36 s instead of 0.45; globbing, then
     stat and resolve per file, took 1.1 s for 10,000).
     """
+    recover_imports(root)
     found: list[tuple[str, tuple[int, int]]] = []
     seen: set[tuple[int, int]] = set()
 
@@ -137,7 +190,8 @@ def member_stamps(root: Path) -> list[tuple[str, tuple[int, int]]]:
                 listed = sorted(entries, key=lambda e: e.name)
             for e in listed:
                 if e.is_dir():
-                    walk(fd, e.name, f"{shown}{e.name}/")
+                    if not e.name.startswith(IMPORT_STAGE):
+                        walk(fd, e.name, f"{shown}{e.name}/")
                 elif e.name.endswith(MEMBER_SUFFIXES) and e.is_file() and \
                         shown + e.name != PROGRAM_FILE:
                     st = e.stat()

@@ -24,7 +24,7 @@ from memberportal.inputs.assets import check_assets
 from memberportal.inputs.config import site_url
 from memberportal.inputs.project import Project
 from memberportal.inputs.safe_yaml import decode
-from memberportal.inputs.secret import load_generations
+from memberportal.inputs.secret import check_rotations, load_generations
 from memberportal.layout import BUILTIN_TEMPLATES, rel, write_atomic
 from memberportal.print.pdf import (
     Fonts,
@@ -81,8 +81,10 @@ def member_url(job: Job, member_id: str) -> str:
 
 def make_job(project: Project, as_of: date, lang: str, secret: bytes) -> Job:
     check_assets(project.root)  # the templates may load any image under templates/, content/
+    generations = load_generations(project.root)
+    check_rotations(project.root, secret, generations, {m.id for m in project.members})
     return Job(project.root, as_of, lang, project.program.currency_symbol,
-               site_url(project.root), secret, load_generations(project.root))
+               site_url(project.root), secret, generations)
 
 
 # --- what the templates see ------------------------------------------------------------------

@@ -1,6 +1,7 @@
-"""The Jinja2 environment: project templates first, StrictUndefined, autoescape, filters."""
+"""The Jinja2 environment: sandboxed, project templates first, StrictUndefined, autoescape."""
 from __future__ import annotations
 
+import os
 import string
 import unicodedata
 from datetime import date
@@ -8,9 +9,11 @@ from pathlib import Path
 
 import jinja2
 from jinja2 import nodes
+from jinja2.sandbox import ImmutableSandboxedEnvironment, SecurityError
 from jinja2.visitor import NodeTransformer
 from markupsafe import Markup, escape
 
+from memberportal.core.models import visible_words
 from memberportal.core.rules import Msg
 from memberportal.errors import MemberPortalError, TemplateError
 from memberportal.layout import BUILTIN_TEMPLATES
@@ -26,17 +29,20 @@ def _is_cjk(ch: str) -> bool:
 
 
 def mask_name(name: str) -> str:
-    """王晓梅 -> 王*梅, 李娜 -> 李*, 欧阳娜娜 -> 欧阳**, Anna Smith -> A*** S****."""
-    name = name.strip()
-    if not name:
+    """王晓梅 -> 王*梅, 李娜 -> 李*, 欧阳娜娜 -> 欧阳**, Anna Smith -> A*** S****.
+
+    Defined on the visible characters: '王 五', '王\\n五' or '王\\u200b五' mask as 王五."""
+    words = visible_words(name)
+    if not words:
         return ""
-    if all(_is_cjk(c) for c in name):
+    if all(_is_cjk(c) for w in words for c in w):
+        name = "".join(words)
         surname = name[:2] if name.startswith(COMPOUND_SURNAMES) and len(name) > 2 else name[0]
         rest = name[len(surname):]
         if len(rest) >= 2 and len(surname) == 1:
             return surname + "*" * (len(rest) - 1) + rest[-1]
         return surname + "*" * max(len(rest), 1)
-    return " ".join(w[0] + "*" * (len(w) - 1) for w in name.split())
+    return " ".join(w[0] + "*" * (len(w) - 1) for w in words)
 
 
 def environment(search_path: list[Path], lang: str = "zh", symbol: str = "¥",
@@ -49,7 +55,7 @@ def environment(search_path: list[Path], lang: str = "zh", symbol: str = "¥",
         paths = [str(p) for p in search_path if p.is_dir()]
         if BUILTIN_TEMPLATES.is_dir() and str(BUILTIN_TEMPLATES) not in paths:
             paths.append(str(BUILTIN_TEMPLATES))
-        loader = jinja2.FileSystemLoader(paths)
+        loader = _FolderLoader(paths)
     env = _Environment(
         loader=loader,
         undefined=jinja2.StrictUndefined,
@@ -71,11 +77,50 @@ def environment(search_path: list[Path], lang: str = "zh", symbol: str = "¥",
     return env
 
 
-class _Environment(jinja2.Environment):
-    """Compiles t(key, ...) as the filter key|_t(...): called directly, not through the
+class _FolderLoader(jinja2.FileSystemLoader):
+    """Templates from the search-path folders, never through a link that leads out of them
+    (a link under templates/ to .memberportal/secret must not be included into a page)."""
+
+    def get_source(self, environment, template):
+        source, filename, uptodate = super().get_source(environment, template)
+        for folder in self.searchpath:
+            if filename.startswith(folder.rstrip(os.sep) + os.sep):
+                real, inside = os.path.realpath(filename), os.path.realpath(folder)
+                if not real.startswith(inside + os.sep):
+                    raise TemplateError(
+                        f"refused: it is a link to {real}, outside the template folder "
+                        f"{folder}", kind=f"template {template}")
+                break
+        return source, filename, uptodate
+
+
+class _Environment(ImmutableSandboxedEnvironment):
+    """A sandbox: a template reaches no attribute starting with _ (so no
+    cycler.__init__.__globals__.os), calls nothing marked unsafe and changes no list or dict
+    it is given; an attempt is a TemplateError naming template and line.
+
+    Compiles t(key, ...) as the filter key|_t(...): called directly, not through the
     context, and with a constant key and constant parameters worked out once when the
     template is compiled (Jinja folds constant filter calls). A template that names
     anything else `t` (set, for, macro argument, import) is compiled as it is written."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self._safe: dict[tuple[type, str], bool] = {}
+
+    def is_safe_attribute(self, obj, attr, value):
+        # the sandbox decides by the object's type and the name only; asked once per pair, it
+        # costs a personal page some 70 checks through isinstance chains and ABCs otherwise
+        key = (type(obj), attr)
+        safe = self._safe.get(key)
+        if safe is None:
+            safe = self._safe[key] = super().is_safe_attribute(obj, attr, value)
+        return safe
+
+    def unsafe_undefined(self, obj, attribute):
+        # raised at once: an undefined would let map(attribute=...) or `is defined` go quiet
+        raise SecurityError(f"access to attribute {attribute!r} of a "
+                            f"{type(obj).__name__!r} object is unsafe")
 
     def compile(self, source, name=None, filename=None, raw=False, defer_init=False):
         if isinstance(source, str):
@@ -132,6 +177,11 @@ def translator(lang: str):
             return text
         if plain:
             return Markup(str.format(text, **{k: escape(v) for k, v in params.items()}))
+        if any(field and not field.isdigit() and not field.isidentifier() or "{" in (spec or "")
+               for _, field, spec, _ in string.Formatter().parse(text)):
+            # a key missing from the catalogue is its own text: {p.__init__.__globals__}
+            # would reach past the sandbox through str.format
+            raise SecurityError(f"t({key!r}): only plain {{name}} fields may be filled in")
         return text.format(**params)
 
     return t
@@ -149,6 +199,9 @@ def render(env: jinja2.Environment, name: str, **context) -> str:
         raise TemplateError(f"template not found: {e.name}") from None
     except (MemberPortalError, MemoryError):  # ours already; out of memory: the limit names it
         raise
+    except SecurityError as e:
+        raise TemplateError(f"not allowed in a template: {e.message}",
+                            kind=_where(env, e, name)) from None
     except jinja2.UndefinedError as e:
         raise TemplateError(f"{e.message}", kind=_where(env, e, name)) from None
     except Exception as e:  # a filter or a test given the wrong thing: still template and line

@@ -36,7 +36,12 @@ from memberportal.inputs.project import (
     member_stamps,
     referral_counts,
 )
-from memberportal.inputs.secret import load_generations, load_secret
+from memberportal.inputs.secret import (
+    check_against_manifest,
+    load_generations,
+    load_secret,
+    secret_check,
+)
 from memberportal.inputs.snapshot import Moves, load_snapshot, save_snapshot, tier_moves
 from memberportal.layout import (
     BUILTIN_TEMPLATES,
@@ -120,6 +125,8 @@ class Build:
     reused: int = 0
     removed: int = 0
     manifest: dict = field(default_factory=dict)
+    previous: dict = field(default_factory=dict)   # the live site's manifest, as read
+    member_ids: set = field(default_factory=set)
     # every stage
     failures: list[MemberPortalError] = field(default_factory=list)
     timings: dict[str, float] = field(default_factory=dict)
@@ -162,6 +169,8 @@ def gather(b: Build) -> None:
     b.program = program
     b.secret = load_secret(b.root, create=True)
     b.generations = load_generations(b.root)
+    b.previous = read_json(b.out / MANIFEST_FILE)
+    check_against_manifest(b.secret, b.generations, b.previous, members=None)
     b.lang = language(b.root)
     b.files = member_stamps(b.root)
 
@@ -229,7 +238,7 @@ def pages(b: Build) -> None:
     program = b.program
     job = page_job(b.portal.shell, b.search_path(), b.lang, program.currency_symbol,
                    code_fingerprint())
-    old = _read_manifest(b.out / MANIFEST_FILE)
+    old = _manifest_pages(b.previous)
     b.index_key = _index_key(b, job)
     index = load_index(b.root, b.index_key)
     private = b.site / PRIVATE_DIR
@@ -339,7 +348,9 @@ def pages(b: Build) -> None:
         errors.extend(check_across(b.root, facts))
         if errors:
             raise ValidationFailed(errors)
-        unknown = sorted(set(b.generations) - {f.id for f in facts})
+        b.member_ids = {f.id for f in facts}
+        check_against_manifest(b.secret, b.generations, b.previous, b.member_ids)
+        unknown = sorted(set(b.generations) - b.member_ids)
         if unknown:  # a deleted member: harmless, but worth knowing
             print(f"note: .memberportal/rotations.yml names members that no longer exist: "
                   f"{', '.join(unknown)}", file=sys.stderr)
@@ -384,7 +395,10 @@ def pages(b: Build) -> None:
     b.pages = len(entries)
     b.removed_tokens = sorted(set(old) - set(entries))
     b.removed = len(b.removed_tokens)
-    b.manifest = {"version": MANIFEST_VERSION, "as_of": b.as_of.isoformat(), "pages": entries}
+    b.manifest = {"version": MANIFEST_VERSION, "as_of": b.as_of.isoformat(), "pages": entries,
+                  "secret": secret_check(b.secret),
+                  "generations": {m: g for m, g in sorted(b.generations.items())
+                                  if g and m in b.member_ids}}
 
 
 def _index_key(b: Build, job) -> str:
@@ -407,8 +421,10 @@ def swap(b: Build) -> None:
     journal in the staging folder lets the next build finish a swap that was cut off.
     """
     # one line: json's C encoder (indenting takes the pure-Python one, ~8x slower)
-    (b.staging / MANIFEST_FILE).write_text(json.dumps(b.manifest, sort_keys=True,
-                                                      separators=(",", ":")), encoding="utf-8")
+    # it lists every token: readable by the owner only
+    fd = os.open(b.staging / MANIFEST_FILE, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as f:
+        f.write(json.dumps(b.manifest, sort_keys=True, separators=(",", ":")))
     if b.portal_state:
         (b.staging / PORTAL_STATE).write_text(json.dumps(b.portal_state), encoding="utf-8")
     live_pages = b.live / PRIVATE_DIR
@@ -588,10 +604,9 @@ def _build_date(as_of: date):
 # --- manifest, carrying pages over ---------------------------------------------------------
 
 
-def _read_manifest(path: Path) -> dict[str, dict]:
+def _manifest_pages(data: dict) -> dict[str, dict]:
     """The last build's pages by token; anything unreadable means 'render everything', an
     entry not as a build writes it (edited by hand, cut off) 'render this page'."""
-    data = read_json(path)
     pages = data.get("pages")
     if data.get("version") != MANIFEST_VERSION or not isinstance(pages, dict):
         return {}

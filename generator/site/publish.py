@@ -11,10 +11,8 @@ import threading
 from pathlib import Path
 
 from memberportal.errors import BuildError
-from memberportal.layout import PRIVATE_DIR, SITE_DIR
+from memberportal.layout import MANIFEST_FILE, PRIVATE_DIR, SITE_DIR
 from memberportal.runtime.progress import progress_bar
-
-MANIFEST_FILE = "site-manifest.json"   # next to site/, never inside it: it lists every token
 
 STAGING_PREFIX = ".staging-"
 

@@ -4,7 +4,9 @@ from __future__ import annotations
 import base64
 import csv
 import difflib
+import fcntl
 import io
+import json
 import os
 import re
 import shutil
@@ -22,15 +24,22 @@ from ruamel.yaml.comments import CommentedMap, CommentedSeq
 from ruamel.yaml.scalarstring import DoubleQuotedScalarString
 from ruamel.yaml.util import load_yaml_guess_indent
 
-from memberportal.core.models import Record
+from memberportal.core.models import FIRST_DAY, LAST_DAY, Record
 from memberportal.core.tokens import derive
 from memberportal.errors import InputError, MemberPortalError, ValidationFailed, Where
-from memberportal.inputs.project import Project, load_members, member_files
+from memberportal.inputs.project import (
+    IMPORT_JOURNAL,
+    IMPORT_LOCK,
+    IMPORT_STAGE,
+    Project,
+    load_members,
+    member_files,
+    recover_imports,
+)
 from memberportal.inputs.safe_yaml import read_yaml
 from memberportal.inputs.secret import load_secret
-from memberportal.inputs.snapshot import state_dir
 from memberportal.inputs.validation import validation_errors
-from memberportal.layout import rel
+from memberportal.layout import rel, write_atomic
 from memberportal.runtime.progress import paused_gc
 
 MAPPINGS = Path(__file__).resolve().parent / "mappings"
@@ -341,8 +350,10 @@ class _Rows:
         qty = 1
         if qty_text:
             try:
-                qty = int(Decimal(qty_text))
-                if qty < 1 or qty != Decimal(qty_text):
+                if not _QTY.fullmatch(qty_text.strip()):
+                    raise ValueError
+                qty = int(Decimal(qty_text.strip()))
+                if qty < 1:
                     raise ValueError
             except (InvalidOperation, ValueError):
                 self.err(line, f"quantity must be a whole number ≥ 1 (got '{qty_text}')",
@@ -380,6 +391,8 @@ class _Rows:
                 order.date = date(int(m[1]), int(m[2]), int(m[3])) if m else None
             except ValueError:
                 order.date = None
+            if order.date and not FIRST_DAY <= order.date <= LAST_DAY:
+                order.date = None
             if order.date is None:
                 self.err(line, f"not a date: '{when}' (expected 2026-11-05 or 2026/11/5 "
                                "14:23)", col)
@@ -408,15 +421,15 @@ class _Rows:
         return True
 
 
+_AMOUNT = re.compile(r"\d{1,12}(\.\d{1,6})?")   # no exponent: 1e99999999 would hang
+_QTY = re.compile(r"\d{1,9}(\.0{1,6})?")
+
+
 def _money(text: str) -> Decimal | None:
-    t = re.sub(r"[\s,¥￥$€£]|^(CNY|RMB|USD)", "", text)
-    try:
-        value = Decimal(t)
-    except InvalidOperation:
+    t = re.sub(r"[\s,¥￥$€£]|^(CNY|RMB|USD)", "", text[:100])
+    if not _AMOUNT.fullmatch(t):
         return None
-    if value < 0 or not value.is_finite():
-        return None
-    return value.quantize(CENT)
+    return Decimal(t).quantize(CENT)
 
 
 def unit_items(line: Line) -> list[tuple[int, Decimal]]:
@@ -621,24 +634,34 @@ def _merge(project: Project, mapping: Mapping, table: Table, orders: list[Import
 
 
 def apply(project: Project, plan: Plan, as_of: date) -> None:
-    """Stage every file, load the merged project from the stage, then swap files in."""
+    """Stage every file, load the merged project from the stage, then swap files in.
+
+    The stage is members/.import-*, on the members' own filesystem (a rename never crosses
+    devices), readable by the owner only, held under a lock while the import runs; a stage
+    left by a killed import is rolled back or removed by the next command that reads members.
+    """
     root = project.root
     if not plan.changes:
         return
-    stage = Path(tempfile.mkdtemp(prefix="import-", dir=state_dir(root)))
+    recover_imports(root)
+    stage = Path(tempfile.mkdtemp(prefix=IMPORT_STAGE, dir=root / "members"))  # 0700
+    lock = os.open(stage / IMPORT_LOCK, os.O_RDWR | os.O_CREAT, 0o600)
     try:
+        fcntl.flock(lock, fcntl.LOCK_EX)
         staged: dict[Path, Path] = {}
         for n, change in enumerate(plan.changes):
             tmp = stage / f"{n}-{change.path.name}"
-            with open(tmp, "w", encoding="utf-8", newline="") as f:
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            with os.fdopen(fd, "w", encoding="utf-8", newline="") as f:
                 f.write(change.text)
                 f.flush()
                 os.fsync(f.fileno())
             staged[change.path] = tmp
         _validate_staged(project, staged, as_of)
-        _swap(staged, stage)
+        _swap(root, staged, stage)
     finally:
         shutil.rmtree(stage, ignore_errors=True)
+        os.close(lock)
 
 
 def _validate_staged(project: Project, staged: dict[Path, Path], as_of: date) -> None:
@@ -662,25 +685,40 @@ def _validate_staged(project: Project, staged: dict[Path, Path], as_of: date) ->
         raise failed
 
 
-def _swap(staged: dict[Path, Path], stage: Path) -> None:
-    """Rename staged files into place; on any failure put every original back."""
+def _swap(root: Path, staged: dict[Path, Path], stage: Path) -> None:
+    """Rename staged files into place; on any failure put every original back. A journal
+    (written before the first rename) lets the next command do the same after a kill."""
+    umask = os.umask(0)
+    os.umask(umask)
+    journal = stage / IMPORT_JOURNAL
     done: list[tuple[Path, Path | None]] = []
+    target = None
     try:
+        plan: list[tuple[Path, Path, Path | None]] = []
         for n, (target, tmp) in enumerate(sorted(staged.items())):
             backup = None
             if target.exists():
                 backup = stage / f"backup-{n}"
                 os.link(target, backup) if _same_device(target, stage) else shutil.copy2(
                     target, backup)
+                os.chmod(tmp, os.stat(target).st_mode & 0o7777)
+            else:
+                os.chmod(tmp, 0o666 & ~umask)  # as any new file (it was staged privately)
+            plan.append((target, tmp, backup))
+        write_atomic(journal, json.dumps([[rel(t, root), b.name if b else None]
+                                          for t, _, b in plan]).encode(), private=True)
+        for target, tmp, backup in plan:
             target.parent.mkdir(parents=True, exist_ok=True)
             os.replace(tmp, target)
             done.append((target, backup))
+        journal.unlink()
     except OSError as e:
-        for target, backup in reversed(done):
+        for done_target, backup in reversed(done):
             if backup is not None:
-                os.replace(backup, target)
+                os.replace(backup, done_target)
             else:
-                target.unlink(missing_ok=True)
+                done_target.unlink(missing_ok=True)
+        journal.unlink(missing_ok=True)
         raise InputError(f"could not write {target}: {e.strerror}; nothing was changed") from None
 
 
