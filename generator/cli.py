@@ -121,7 +121,7 @@ def explain(obj: Context, member_id: str):
 def render_explain(project: Project, s: Status, lang: str) -> str:
     sym = project.program.currency_symbol
     member = project.member(s.member_id)
-    lines = [f"{member.id}  {member.name}  ({project.where[member.id]})",
+    lines = [f"{member.id}  {member.name or '-'}  ({project.where[member.id]})",
              f"as of {s.as_of.isoformat()}", ""]
     t = s.tier
     lines.append(f"tier        {t.tier.name} ({t.tier.id})")
@@ -232,31 +232,48 @@ def serve(obj: Context, port: int, interval: float):
 @cli.command("import")
 @click.argument("orders", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @click.option("--mapping", metavar="NAME_OR_FILE",
-              help="Column mapping: taobao, shopify or a .yml file (default: guessed from the "
-                   "column headers).")
+              help="Column mapping: taobao, shopify, generic or a .yml file (default: guessed "
+                   "from the column headers).")
 @click.option("--dry-run", is_flag=True, help="Check and show what would change; write nothing.")
+@click.option("--verbose", "-v", is_flag=True, help="List every file that changes.")
+@click.option("--progress/--no-progress", default=True, show_default=True,
+              help="Show progress bars on long imports.")
 @click.pass_obj
-def import_(obj: Context, orders: Path, mapping: str | None, dry_run: bool):
+def import_(obj: Context, orders: Path, mapping: str | None, dry_run: bool, verbose: bool,
+            progress: bool):
     """Add the orders of a shop export (CSV) to the member records."""
     from memberportal.staff.importing import apply, plan_import
+    obj.show_progress = progress
     project = obj.project
-    plan = plan_import(project, orders.resolve(), mapping)
-    click.echo(f"{plan.table.file}: {len(plan.table.rows)} rows, mapping {plan.mapping.name}, "
+    plan = plan_import(project, orders.resolve(), mapping, bar=obj.bar)
+    click.echo(f"{plan.table.file}: {len(plan.table.rows):,} rows, mapping {plan.mapping.name}, "
                f"{plan.table.encoding.upper()}")
-    click.echo(f"  {plan.new_orders} new orders, {plan.already} already imported, "
-               f"{plan.skipped} unpaid (skipped)")
-    for change in plan.changes:
+    added = [c for c in plan.changes if not c.new_member]
+    click.echo(f"  {plan.new_members:,} new member{'s' if plan.new_members != 1 else ''}, "
+               f"{plan.new_orders:,} new orders, {plan.already:,} already imported, "
+               f"{plan.skipped:,} unpaid (skipped), 0 errors")
+    listed = plan.changes if verbose else added[:LISTED]
+    for change in listed:
         what = "new member" if change.new_member else "add to"
         click.echo(f"  {what:<10} {rel(change.path, project.root)}: "
                    f"{change.orders} order{'s' if change.orders != 1 else ''}")
-    for notice in plan.notices:
+    if len(listed) < len(added):
+        click.echo(f"  … and {len(added) - len(listed):,} more existing files (--verbose lists "
+                   "them)")
+    notices = plan.notices if verbose else plan.notices[:LISTED]
+    for notice in notices:
         click.echo(f"  note: {notice}")
+    if len(notices) < len(plan.notices):
+        click.echo(f"  … and {len(plan.notices) - len(notices):,} more notes (--verbose)")
     if dry_run:
         click.echo("dry run: nothing written")
         return
-    apply(project, plan, obj.as_of)
-    click.echo(f"wrote {len(plan.changes)} file{'s' if len(plan.changes) != 1 else ''} "
-               f"({plan.new_members} new members)" if plan.changes else "nothing to change")
+    apply(project, plan, obj.as_of, bar=obj.bar)
+    click.echo(f"wrote {len(plan.changes):,} file{'s' if len(plan.changes) != 1 else ''} "
+               f"({plan.new_members:,} new members)" if plan.changes else "nothing to change")
+
+
+LISTED = 20  # files and notes an import lists without --verbose
 
 
 @cli.command()
@@ -411,7 +428,8 @@ def _say_verdict(project: Project, v) -> str:
     from memberportal.render.templates import mask_name
     who = ""
     if v.member_id:
-        who = f"  {mask_name(project.member(v.member_id).name)} ({v.member_id})"
+        masked = mask_name(project.member(v.member_id).name)
+        who = f"  {masked} ({v.member_id})" if masked else f"  ({v.member_id})"
     until = f"  valid until {v.expires.isoformat()}" if v.expires and v.state == "valid" else ""
     detail = f"  {v.detail}" if v.detail else ""
     return f"{v.state.upper()}  {v.code}{who}{until}{detail}"

@@ -25,9 +25,10 @@ def _is_cjk(ch: str) -> bool:
     return unicodedata.east_asian_width(ch) in ("W", "F")
 
 
-def mask_name(name: str) -> str:
-    """王晓梅 -> 王*梅, 李娜 -> 李*, 欧阳娜娜 -> 欧阳**, Anna Smith -> A*** S****."""
-    name = name.strip()
+def mask_name(name: str | None) -> str:
+    """王晓梅 -> 王*梅, 李娜 -> 李*, 欧阳娜娜 -> 欧阳**, Anna Smith -> A*** S****; no name: ""
+    (templates then greet neutrally, never with a masked id)."""
+    name = (name or "").strip()
     if not name:
         return ""
     if all(_is_cjk(c) for c in name):
