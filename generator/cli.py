@@ -25,7 +25,8 @@ class Context:
     def __init__(self, root: Path | None, as_of: date | None, lang: str):
         self._root = root
         self.as_of = as_of or date.today()
-        self.lang = lang
+        self.lang = lang or "zh"
+        self.lang_given = lang
         self._project: Project | None = None
         self.show_progress = True     # a command's --no-progress turns its bars off
 
@@ -71,8 +72,9 @@ class _Group(click.Group):
               help="The brand project folder (default: found from the current folder).")
 @click.option("--as-of", type=click.DateTime(formats=["%Y-%m-%d"]),
               help="Compute every status as of this day (default: today).")
-@click.option("--lang", type=click.Choice(["zh", "en"]), default="zh", show_default=True,
-              help="Language of messages for people (reasons, reports).")
+@click.option("--lang", type=click.Choice(["zh", "en"]), default=None,
+              help="Language of messages for people (reasons, reports; default zh) and of "
+                   "prints (default: the portal's, theme.language in mkdocs.yml).")
 @click.pass_context
 def cli(ctx, root, as_of, lang):
     """memberportal: member pages, parcel inserts and a brand portal from member records."""
@@ -95,9 +97,14 @@ def check(obj: Context):
             else:
                 tiers[s.tier.tier.id] += 1
                 stages[s.stage.key] += 1
+    from memberportal.inputs.config import brand_errors
+    from memberportal.staff.scaffold import sample_warnings
+    errors += brand_errors(project.root, project.program.brand.name)
     if errors:
         raise ValidationFailed(errors)
     program = project.program
+    for warning in sample_warnings(project):
+        click.echo(f"warning: {warning}", err=True)
     click.echo(f"{program.brand.name}: {sum(tiers.values())} members, valid "
                f"(as of {obj.as_of.isoformat()})")
     click.echo("\nmembers per tier")
@@ -306,21 +313,65 @@ def report(obj: Context, save_snapshot: bool):
 
 @cli.command()
 @click.argument("folder", type=click.Path(file_okay=False, path_type=Path))
-def init(folder: Path):
-    """Start a new brand project in FOLDER (new or empty) from the example brand."""
-    from memberportal.staff.scaffold import init_project
-    copied = init_project(folder)
-    members = [c for c in copied if c.startswith("members/") and c != "members/tiers.yml"]
-    click.echo(f"created {folder}: {', '.join(c for c in copied if c not in members)}, "
-               f"{len(members)} sample members")
-    click.echo(f"next: cd {folder} && memberportal check && memberportal build")
+@click.option("--example", is_flag=True,
+              help="Copy the example brand (小禾家母婴) as it is, to learn from or demonstrate.")
+@click.option("--name", help="The brand's name (written to tiers.yml brand.name, mkdocs.yml "
+                             "site_name and copyright).")
+@click.option("--site-url", help="The portal's full address: QR codes and printed links use it.")
+@click.option("--lang", "brand_lang", type=click.Choice(["zh", "en"]),
+              help="The language of the portal, pages and prints.")
+@click.option("--color", help="The brand colour, #rrggbb.")
+@click.option("--currency", help="ISO currency code (CNY, USD, EUR…).")
+def init(folder: Path, example: bool, name: str | None, site_url: str | None,
+         brand_lang: str | None, color: str | None, currency: str | None):
+    """Start a new brand project in FOLDER (new or empty).
+
+    Asks on a terminal for what must be the brand's own (name, site address, language,
+    colour, currency), or takes it from the options for an unattended run."""
+    from memberportal.staff.scaffold import BrandAnswers, init_project, next_steps
+    answers = None
+    if not example:
+        asking = sys.stdin.isatty()
+        if not asking and not (name and site_url):
+            raise MemberPortalError("give --name and --site-url (and --lang, --color, "
+                                    "--currency), or --example for a copy of the example "
+                                    "brand: there is no terminal to ask on")
+        if asking:
+            name = name or click.prompt("Brand name / 品牌名称")
+            site_url = site_url or click.prompt("Portal address / 会员中心网址",
+                                                default="https://member.example.com/")
+            brand_lang = brand_lang or click.prompt(
+                "Language / 语言", type=click.Choice(["zh", "en"]), default="zh")
+            color = color or click.prompt("Brand colour / 品牌色 (#rrggbb)", default="#2f7d6d")
+            currency = currency or click.prompt("Currency / 币种", default="CNY")
+        answers = BrandAnswers(name.strip(), site_url.strip(), brand_lang or "zh",
+                               color or "#2f7d6d", (currency or "CNY").upper())
+    written = init_project(folder, answers)
+    if example:
+        members = [c for c in written if c.startswith("members/") and c != "members/tiers.yml"]
+        click.echo(f"created {folder}: a copy of the example brand: "
+                   f"{', '.join(c for c in written if c not in members)}, "
+                   f"{len(members)} sample members")
+    else:
+        click.echo(f"created {folder} for {answers.name} ({answers.site_url}, {answers.lang}): "
+                   f"{', '.join(written)}")
+    click.echo("next:")
+    for n, step in enumerate(next_steps(folder, example), 1):
+        click.echo(f"  {n}. {step}")
+
+
 # --- print: inserts, retention cards, notebooks, codes --------------------------------------
 
 
 def _print_job(obj: Context, create_secret: bool = True):
+    from memberportal.inputs.config import brand_errors, language
     from memberportal.inputs.secret import load_secret
     from memberportal.print.prints import make_job
-    return make_job(obj.project, obj.as_of, obj.lang, load_secret(obj.root, create_secret))
+    errors = brand_errors(obj.root, obj.project.program.brand.name, address_only=True)
+    if errors:
+        raise ValidationFailed(errors)
+    lang = obj.lang_given or language(obj.root)  # the brand's language unless --lang says
+    return make_job(obj.project, obj.as_of, lang, load_secret(obj.root, create_secret))
 
 
 def _out(obj: Context, given: Path | None, name: str) -> Path:
