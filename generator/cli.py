@@ -441,6 +441,10 @@ def cards(obj: Context, output, layout, member_ids, workers, progress):
     obj.show_progress = progress
     job, project = _print_job(obj), obj.project
     chosen = card_contexts(job, project, list(member_ids) or None)
+    if not chosen:  # nothing to print is not a failure (a daily job reads exit 1 as one)
+        click.echo(f"no member has an active retention offer on {obj.as_of.isoformat()}: "
+                   "no cards to print, nothing written")
+        return
     with obj.bar(len(chosen), "cards", "card") as bar:
         result = render_cards(job, project, chosen, _out(obj, output, "cards.pdf"), layout,
                               workers, progress=bar.update)
