@@ -82,6 +82,10 @@ MEMBERS = {
             items: [{sku: WIPES-80x6, qty: 1, price: 59}]
         """,
 }
+# The example brand's program under a test address: marked as the example, so `check` allows
+# its name; no site_name, so the build takes brand.name.
+EXAMPLE_CONFIG = ("site_url: https://member.test.example/\n"
+                  "extra:\n  memberportal_example: true\n")
 PARCELS = "order_id,member_id,note\nP-001,M0002,\nP-002,M0001,gift wrap\nP-003,M0003,\nP-004,M0002,\nP-005,M0004,\n"
 
 
@@ -92,7 +96,7 @@ def make_project(folder: Path, members: dict[str, str] = MEMBERS) -> Path:
         (folder / "members" / f"{mid}.yml").write_text(textwrap.dedent(text))
     (folder / "content").mkdir()
     (folder / "content" / "story.md").write_text("# 小禾家的故事\n\n两位新手妈妈开了这家店，\n每一件商品都先给自己的孩子用过。\n\n- 好东西不必贵\n- 但一定要安心\n")
-    (folder / "mkdocs.yml").write_text("site_name: test\nsite_url: https://member.test.example/\n")
+    (folder / "mkdocs.yml").write_text(EXAMPLE_CONFIG)
     (folder / "parcels.csv").write_text(PARCELS)
     return folder
 
@@ -339,7 +343,7 @@ def test_unknown_member_names_the_line(env):
 
 def test_missing_column_and_bad_encoding(env):
     root, project, job = env
-    _fails(root, project, job, "order_id,customer\nA,M0001\n", match="missing column member_id")
+    _fails(root, project, job, "customer\nM0001\n", match="missing column order_id")
     msg = _fails(root, project, job, raw="order_id,member_id\nA,M0001\nB,M0002 \xe4\n".encode("latin-1"),
                  match="bad.csv:3")
     assert "UTF-8" in msg

@@ -74,7 +74,10 @@ def is_example(root: Path, brand_name: str) -> bool:
 def brand_errors(root: Path, brand_name: str, address_only: bool = False) -> list[InputError]:
     """The brand lives in members/tiers.yml: mkdocs.yml may not contradict it, and a project
     that is not the example may not keep the example's name or address (`address_only`: the
-    address, which every printed QR code carries)."""
+    address, which every printed QR code carries). Without mkdocs.yml there is nothing to
+    compare (the build refuses a project without one)."""
+    if not (root / CONFIG_FILE).is_file():
+        return []
     config = read_config(root)
     errors: list[InputError] = []
     site_name = config.get("site_name")
