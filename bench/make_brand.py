@@ -8,6 +8,11 @@ byte-identical files. Names, phone numbers and orders are made up.
 Layouts (bench/README.md says why sharded is the default):
   sharded  one file per member, 1,000 per folder: members/000/M000001.yml (default)
   batched  1,000 members per file as a YAML list: members/part-0001.yml
+
+`--export generic` writes a brand's first day instead: a project without members whose
+program recognises members by customer id, and the same history as a shop export,
+orders.csv (order_id, customer_id, date, quantity, amount: no names, phones or SKUs), for
+`memberportal import orders.csv --mapping generic`.
 """
 from __future__ import annotations
 
@@ -75,6 +80,7 @@ class Brand:
         self.n, self.rng, self.program, self.as_of = n, random.Random(seed), program, as_of
         self.width = max(6, len(str(n)))
         self.order_seq = 0
+        self.history: list[tuple[str, list[tuple]]] = []  # (member id, orders), for exports
         self.recent_orders: list[tuple[str, str]] = []
         products = [p for p in program.products]
         self.by_segment: dict[str, list] = {}
@@ -224,6 +230,11 @@ class Brand:
         return lines
 
     def orders(self, mid: str, joined: date, segments: list[str]) -> list[tuple]:
+        out = self._orders(mid, joined, segments)
+        self.history.append((mid, out))
+        return out
+
+    def _orders(self, mid: str, joined: date, segments: list[str]) -> list[tuple]:
         r, as_of = self.rng, self.as_of
         n = self.order_count()
         # Half the members stop buying at some point (they lapse or churn).
@@ -330,6 +341,40 @@ def _ours(out: Path) -> bool:
     return True
 
 
+def make_export(n: int, out: Path, seed: int = 1, as_of: date = AS_OF,
+                source: Path = REPO) -> dict:
+    """A project with no members yet (members.keys: [customer_id]) and orders.csv, the
+    generated history as a generic shop export: paid orders only, one row each."""
+    program, errors = load_program(source)
+    if errors:
+        raise SystemExit("\n".join(str(e) for e in errors))
+    _clear(out)
+    (out / "members").mkdir(parents=True)
+    (out / MARKER).write_text("made by bench/make_brand.py; safe to delete\n")
+    text = (source / PROGRAM_FILE).read_text(encoding="utf-8")
+    (out / PROGRAM_FILE).write_text(text.rstrip("\n") + "\n\nmembers:\n  keys: [customer_id]\n",
+                                    encoding="utf-8")
+    copy_design(out, source)
+    brand = Brand(n, seed, program, as_of)
+    rows, customers = [], 0
+    for i in range(1, n + 1):
+        brand.member(i)
+        mid, orders = brand.history.pop()
+        paid = [o for o in orders if not o[4]]
+        customers += bool(paid)
+        for oid, day, _channel, items, _refunded in paid:
+            qty = sum(q for _, q, _ in items)
+            amount = sum((Decimal(str(p)) * q for _, q, p in items), Decimal(0))
+            rows.append((oid, "C" + mid[1:], day.isoformat(), qty, f"{amount:.2f}"))
+    rows.sort(key=lambda r: (r[2], r[0]))  # as a shop exports them: by date
+    with open(out / "orders.csv", "w", newline="", encoding="utf-8") as f:
+        writer = csv.writer(f, lineterminator="\n")
+        writer.writerow(("order_id", "customer_id", "date", "quantity", "amount"))
+        writer.writerows(rows)
+    return {"members": 0, "customers": customers, "files": 0, "orders": len(rows),
+            "parcels": 0}
+
+
 def make(n: int, out: Path, seed: int = 1, layout: str = "sharded", as_of: date = AS_OF,
          source: Path = REPO) -> dict:
     """Write the project; returns counts for the caller to print."""
@@ -378,9 +423,16 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--layout", choices=("sharded", "batched"), default="sharded")
     parser.add_argument("--as-of", type=date.fromisoformat, default=AS_OF,
                         help="the last day of the generated history")
+    parser.add_argument("--export", choices=("generic",),
+                        help="no members: the history as a shop export (orders.csv) instead")
     args = parser.parse_args(argv)
     out = args.out or REPO / "output" / "bench" / f"brand-{args.n}"
     t = time.perf_counter()
+    if args.export:
+        counts = make_export(args.n, out, args.seed, args.as_of)
+        print(f"{out}: orders.csv with {counts['orders']:,} orders of "
+              f"{counts['customers']:,} customers ({time.perf_counter() - t:.1f} s)")
+        return
     counts = make(args.n, out, args.seed, args.layout, args.as_of)
     print(f"{out}: {counts['members']:,} members in {counts['files']:,} files, "
           f"{counts['orders']:,} orders, {counts['parcels']:,} parcels "

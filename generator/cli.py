@@ -26,7 +26,8 @@ class Context:
     def __init__(self, root: Path | None, as_of: date | None, lang: str):
         self._root = root
         self.as_of = as_of or date.today()
-        self.lang = lang
+        self.lang = lang or "zh"
+        self.lang_given = lang
         self._project: Project | None = None
         self.show_progress = True     # a command's --no-progress turns its bars off
 
@@ -89,8 +90,9 @@ class _Group(click.Group):
               help="The brand project folder (default: found from the current folder).")
 @click.option("--as-of", type=click.DateTime(formats=["%Y-%m-%d"]),
               help="Compute every status as of this day (default: today).")
-@click.option("--lang", type=click.Choice(["zh", "en"]), default="zh", show_default=True,
-              help="Language of messages for people (reasons, reports).")
+@click.option("--lang", type=click.Choice(["zh", "en"]), default=None,
+              help="Language of messages for people (reasons, reports; default zh) and of "
+                   "prints (default: the portal's, theme.language in mkdocs.yml).")
 @click.pass_context
 def cli(ctx, root, as_of, lang):
     """memberportal: member pages, parcel inserts and a brand portal from member records."""
@@ -121,16 +123,21 @@ def check(obj: Context):
                 tiers[s.tier.tier.id] += 1
                 stages[s.stage.key] += 1
                 member_tiers[s.member_id] = s.tier.tier.id
+    from memberportal.inputs.config import brand_errors
+    from memberportal.staff.scaffold import sample_warnings
+    errors += brand_errors(project.root, project.program.brand.name)
     if errors:
         raise ValidationFailed(errors)
     program = project.program
+    for warning in sample_warnings(project):
+        echo(f"warning: {warning}", err=True)
     warnings = unknown_skus(project)
     for w in warnings:
         echo(f"warning: {w}")
     echo(f"{program.brand.name}: {sum(tiers.values())} members, valid "
-               f"(as of {obj.as_of.isoformat()})"
-               + (f", {len(warnings)} warning{'s' if len(warnings) != 1 else ''}"
-                  if warnings else ""))
+         f"(as of {obj.as_of.isoformat()})"
+         + (f", {len(warnings)} warning{'s' if len(warnings) != 1 else ''}"
+            if warnings else ""))
     echo("\nmembers per tier")
     for t in program.tiers:
         echo(f"  {t.id:<12} {t.name:<10} {tiers[t.id]:>6}")
@@ -163,7 +170,7 @@ def explain(obj: Context, member_id: str):
 def render_explain(project: Project, s: Status, lang: str) -> str:
     sym = project.program.currency_symbol
     member = project.member(s.member_id)
-    lines = [f"{member.id}  {member.name}  ({project.where[member.id]})",
+    lines = [f"{member.id}  {member.name or '-'}  ({project.where[member.id]})",
              f"as of {s.as_of.isoformat()}", ""]
     t = s.tier
     lines.append(f"tier        {t.tier.name} ({t.tier.id})")
@@ -313,31 +320,48 @@ def serve(obj: Context, port: int, interval: float):
 @cli.command("import")
 @click.argument("orders", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @click.option("--mapping", metavar="NAME_OR_FILE",
-              help="Column mapping: taobao, shopify or a .yml file (default: guessed from the "
-                   "column headers).")
+              help="Column mapping: taobao, shopify, generic or a .yml file (default: guessed "
+                   "from the column headers).")
 @click.option("--dry-run", is_flag=True, help="Check and show what would change; write nothing.")
+@click.option("--verbose", "-v", is_flag=True, help="List every file that changes.")
+@click.option("--progress/--no-progress", default=True, show_default=True,
+              help="Show progress bars on long imports.")
 @click.pass_obj
-def import_(obj: Context, orders: Path, mapping: str | None, dry_run: bool):
+def import_(obj: Context, orders: Path, mapping: str | None, dry_run: bool, verbose: bool,
+            progress: bool):
     """Add the orders of a shop export (CSV) to the member records."""
     from memberportal.staff.importing import apply, plan_import
+    obj.show_progress = progress
     project = obj.project
-    plan = plan_import(project, orders.resolve(), mapping)
-    echo(f"{plan.table.file}: {len(plan.table.rows)} rows, mapping {plan.mapping.name}, "
+    plan = plan_import(project, orders.resolve(), mapping, bar=obj.bar)
+    echo(f"{plan.table.file}: {len(plan.table.rows):,} rows, mapping {plan.mapping.name}, "
                f"{plan.table.encoding.upper()}")
-    echo(f"  {plan.new_orders} new orders, {plan.already} already imported, "
-               f"{plan.skipped} unpaid (skipped)")
-    for change in plan.changes:
+    added = [c for c in plan.changes if not c.new_member]
+    echo(f"  {plan.new_members:,} new member{'s' if plan.new_members != 1 else ''}, "
+               f"{plan.new_orders:,} new orders, {plan.already:,} already imported, "
+               f"{plan.skipped:,} unpaid (skipped), 0 errors")
+    listed = plan.changes if verbose else added[:LISTED]
+    for change in listed:
         what = "new member" if change.new_member else "add to"
         echo(f"  {what:<10} {rel(change.path, project.root)}: "
                    f"{change.orders} order{'s' if change.orders != 1 else ''}")
-    for notice in plan.notices:
+    if len(listed) < len(added):
+        echo(f"  … and {len(added) - len(listed):,} more existing files (--verbose lists "
+                   "them)")
+    notices = plan.notices if verbose else plan.notices[:LISTED]
+    for notice in notices:
         echo(f"  note: {notice}")
+    if len(notices) < len(plan.notices):
+        echo(f"  … and {len(plan.notices) - len(notices):,} more notes (--verbose)")
     if dry_run:
         echo("dry run: nothing written")
         return
-    apply(project, plan, obj.as_of)
-    echo(f"wrote {len(plan.changes)} file{'s' if len(plan.changes) != 1 else ''} "
-               f"({plan.new_members} new members)" if plan.changes else "nothing to change")
+    apply(project, plan, obj.as_of, bar=obj.bar)
+    echo(f"wrote {len(plan.changes):,} file{'s' if len(plan.changes) != 1 else ''} "
+               f"({plan.new_members:,} new members)" if plan.changes else "nothing to change")
+
+
+LISTED = 20  # files and notes an import lists without --verbose
 
 
 @cli.command()
@@ -396,21 +420,65 @@ def report(obj: Context, save_snapshot: bool, formats: tuple[str, ...], churn_mo
 
 @cli.command()
 @click.argument("folder", type=click.Path(file_okay=False, path_type=Path))
-def init(folder: Path):
-    """Start a new brand project in FOLDER (new or empty) from the example brand."""
-    from memberportal.staff.scaffold import init_project
-    copied = init_project(folder)
-    members = [c for c in copied if c.startswith("members/") and c != "members/tiers.yml"]
-    echo(f"created {folder}: {', '.join(c for c in copied if c not in members)}, "
-               f"{len(members)} sample members")
-    echo(f"next: cd {folder} && memberportal check && memberportal build")
+@click.option("--example", is_flag=True,
+              help="Copy the example brand (小禾家母婴) as it is, to learn from or demonstrate.")
+@click.option("--name", help="The brand's name (written to tiers.yml brand.name, mkdocs.yml "
+                             "site_name and copyright).")
+@click.option("--site-url", help="The portal's full address: QR codes and printed links use it.")
+@click.option("--lang", "brand_lang", type=click.Choice(["zh", "en"]),
+              help="The language of the portal, pages and prints.")
+@click.option("--color", help="The brand colour, #rrggbb.")
+@click.option("--currency", help="ISO currency code (CNY, USD, EUR…).")
+def init(folder: Path, example: bool, name: str | None, site_url: str | None,
+         brand_lang: str | None, color: str | None, currency: str | None):
+    """Start a new brand project in FOLDER (new or empty).
+
+    Asks on a terminal for what must be the brand's own (name, site address, language,
+    colour, currency), or takes it from the options for an unattended run."""
+    from memberportal.staff.scaffold import BrandAnswers, init_project, next_steps
+    answers = None
+    if not example:
+        asking = sys.stdin.isatty()
+        if not asking and not (name and site_url):
+            raise MemberPortalError("give --name and --site-url (and --lang, --color, "
+                                    "--currency), or --example for a copy of the example "
+                                    "brand: there is no terminal to ask on")
+        if asking:
+            name = name or click.prompt("Brand name / 品牌名称")
+            site_url = site_url or click.prompt("Portal address / 会员中心网址",
+                                                default="https://member.example.com/")
+            brand_lang = brand_lang or click.prompt(
+                "Language / 语言", type=click.Choice(["zh", "en"]), default="zh")
+            color = color or click.prompt("Brand colour / 品牌色 (#rrggbb)", default="#2f7d6d")
+            currency = currency or click.prompt("Currency / 币种", default="CNY")
+        answers = BrandAnswers(name.strip(), site_url.strip(), brand_lang or "zh",
+                               color or "#2f7d6d", (currency or "CNY").upper())
+    written = init_project(folder, answers)
+    if example:
+        members = [c for c in written if c.startswith("members/") and c != "members/tiers.yml"]
+        echo(f"created {folder}: a copy of the example brand: "
+                   f"{', '.join(c for c in written if c not in members)}, "
+                   f"{len(members)} sample members")
+    else:
+        echo(f"created {folder} for {answers.name} ({answers.site_url}, {answers.lang}): "
+                   f"{', '.join(written)}")
+    echo("next:")
+    for n, step in enumerate(next_steps(folder, example), 1):
+        echo(f"  {n}. {step}")
+
+
 # --- print: inserts, retention cards, notebooks, codes --------------------------------------
 
 
 def _print_job(obj: Context, create_secret: bool = True):
+    from memberportal.inputs.config import brand_errors, language
     from memberportal.inputs.secret import load_secret
     from memberportal.print.prints import make_job
-    return make_job(obj.project, obj.as_of, obj.lang, load_secret(obj.root, create_secret))
+    errors = brand_errors(obj.root, obj.project.program.brand.name, address_only=True)
+    if errors:
+        raise ValidationFailed(errors)
+    lang = obj.lang_given or language(obj.root)  # the brand's language unless --lang says
+    return make_job(obj.project, obj.as_of, lang, load_secret(obj.root, create_secret))
 
 
 def _out(obj: Context, given: Path | None, name: str) -> Path:
@@ -480,6 +548,10 @@ def cards(obj: Context, output, layout, member_ids, workers, progress):
     obj.show_progress = progress
     job, project = _print_job(obj), obj.project
     chosen = card_contexts(job, project, list(member_ids) or None)
+    if not chosen:  # nothing to print is not a failure (a daily job reads exit 1 as one)
+        click.echo(f"no member has an active retention offer on {obj.as_of.isoformat()}: "
+                   "no cards to print, nothing written")
+        return
     with obj.bar(len(chosen), "cards", "card") as bar:
         result = render_cards(job, project, chosen, _out(obj, output, "cards.pdf"), layout,
                               workers, progress=bar.update)
@@ -518,7 +590,8 @@ def _say_verdict(project: Project, v) -> str:
     from memberportal.render.templates import mask_name
     who = ""
     if v.member_id:
-        who = f"  {mask_name(project.member(v.member_id).name)} ({v.member_id})"
+        masked = mask_name(project.member(v.member_id).name)
+        who = f"  {masked} ({v.member_id})" if masked else f"  ({v.member_id})"
     until = f"  valid until {v.expires.isoformat()}" if v.expires and v.state == "valid" else ""
     detail = f"  {v.detail}" if v.detail else ""
     return f"{v.state.upper()}  {v.code}{who}{until}{detail}"

@@ -57,16 +57,20 @@ class BuildError(MemberPortalError):
 class ValidationFailed(MemberPortalError):
     """Many errors found in one pass; raised once after everything was checked."""
 
-    def __init__(self, errors: list[MemberPortalError]):
+    def __init__(self, errors: list[MemberPortalError], limit: int | None = None):
         self.errors = sorted(errors, key=lambda e: (e.where or Where(""), e.message))
+        self.limit = limit  # show this many, then a count (an export with 24,000 bad rows)
         n = len(self.errors)
-        super().__init__(f"{n} error{'s' if n != 1 else ''} found")
+        super().__init__(f"{n:,} error{'s' if n != 1 else ''} found")
 
     def __str__(self) -> str:
-        return "\n".join(str(e) for e in self.errors) + f"\n{self.message}"
+        shown = self.errors if self.limit is None else self.errors[:self.limit]
+        more = len(self.errors) - len(shown)
+        tail = [f"… and {more:,} more (not listed)"] if more else []
+        return "\n".join([*(str(e) for e in shown), *tail, self.message])
 
     def __reduce__(self):  # crosses process boundaries (render workers) intact
-        return (type(self), (self.errors,))
+        return (type(self), (self.errors, self.limit))
 
 
 @contextmanager

@@ -208,7 +208,8 @@ def print_project(folder: Path, members: dict[str, str] = PRINT_MEMBERS) -> Path
         (folder / "members" / f"{mid}.yml").write_text(textwrap.dedent(text))
     (folder / "content").mkdir()
     (folder / "content" / "story.md").write_text("# 小禾家的故事\n\n两位新手妈妈开了这家店，\n每一件商品都先给自己的孩子用过。\n\n- 好东西不必贵\n- 但一定要安心\n")
-    (folder / "mkdocs.yml").write_text("site_name: test\nsite_url: https://member.test.example/\n")
+    (folder / "mkdocs.yml").write_text("site_url: https://member.test.example/\n"
+                                       "extra:\n  memberportal_example: true\n")
     (folder / "parcels.csv").write_text(PRINT_PARCELS)
     return folder
 

@@ -166,9 +166,9 @@ def test_broken_template_names_template_and_line_in_every_renderer(tmp_path, mon
                                                                    renderer, case):
     monkeypatch.setenv("MEMBERPORTAL_SECRET", PRINT_SECRET.decode())
     root = print_project(tmp_path / "brand")
-    (root / "mkdocs.yml").write_text("site_name: t\nsite_url: https://member.test.example/\n"
+    (root / "mkdocs.yml").write_text("site_url: https://member.test.example/\n"
                                      "theme:\n  name: material\n  font: false\n"
-                                     "extra:\n  generator: false\n")
+                                     "extra:\n  generator: false\n  memberportal_example: true\n")
     template, command = RENDERERS[renderer]
     line, message = BROKEN[case]
     target = root / "templates" / template

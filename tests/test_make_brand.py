@@ -46,3 +46,21 @@ def test_synthetic_brand_is_realistic(tmp_path):
     assert 0 < roles.count("ambassador") < len(members) // 50
     assert any(o.refunded for m in members for o in m.orders)
     assert any(m.redemptions for m in members) and any(m.referrals for m in members)
+
+
+def test_a_generic_export_imports_into_the_empty_brand(tmp_path, monkeypatch):
+    from make_brand import make_export
+    monkeypatch.setenv("MEMBERPORTAL_SECRET", "bench-secret-0123456789abcdef0123456789")
+    counts = make_export(120, tmp_path / "g", seed=2)
+    with open(tmp_path / "g" / "orders.csv", encoding="utf-8") as f:
+        rows = list(csv.DictReader(f))
+    assert list(rows[0]) == ["order_id", "customer_id", "date", "quantity", "amount"]
+    assert len(rows) == counts["orders"] and not list((tmp_path / "g" / "members").glob("*/"))
+    args = ["-C", str(tmp_path / "g"), "--as-of", "2026-11-24", "import",
+            str(tmp_path / "g" / "orders.csv"), "--no-progress"]
+    result = CliRunner().invoke(cli, args)
+    assert result.exit_code == 0, result.output
+    assert f"{counts['customers']} new members, {counts['orders']} new orders" in result.output
+    members = load(tmp_path / "g").members
+    assert len(members) == counts["customers"]
+    assert all(m.name is None and m.phone is None and m.customer_id for m in members)

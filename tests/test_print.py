@@ -278,7 +278,7 @@ def test_unknown_member_names_the_line(env):
 
 def test_missing_column_and_bad_encoding(env):
     root, project, job = env
-    _fails(root, project, job, "order_id,customer\nA,M0001\n", match="missing column member_id")
+    _fails(root, project, job, "customer\nM0001\n", match="missing column order_id")
     msg = _fails(root, project, job, raw="order_id,member_id\nA,M0001\nB,M0002 \xe4\n".encode("latin-1"),
                  match="bad.csv:3")
     assert "UTF-8" in msg

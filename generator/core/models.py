@@ -54,7 +54,14 @@ def visible_words(text: str) -> list[str]:
     return shown.split()
 Count = Annotated[int, Field(ge=1, le=1_000_000)]
 Role = Literal["member", "ambassador", "distributor", "experience_officer"]
+KeyKind = Literal["customer_id", "buyer", "phone", "email"]
+MEMBER_KEYS: tuple[str, ...] = ("customer_id", "buyer", "phone", "email")
 _PHONE = re.compile(r"^\+?[0-9][0-9 -]{5,18}[0-9]$")
+
+
+def is_masked(value: str) -> bool:
+    """A value a shop export masked (138****1234, chen***@163.com): never a key."""
+    return "*" in value or "＊" in value
 
 
 class Record(BaseModel):
@@ -182,8 +189,22 @@ class RfmRule(Record):
     _m = field_validator("monetary")(_descending("monetary"))
 
 
+class MemberKeys(Record):
+    """How a buyer is recognised across exports: any of these keys finds the member."""
+
+    keys: Annotated[list[KeyKind], Field(min_length=1)] = ["phone"]
+
+    @field_validator("keys")
+    @classmethod
+    def _once(cls, v):
+        if len(set(v)) != len(v):
+            raise ValueError("each key is named once")
+        return v
+
+
 class Program(Record):
     brand: Brand
+    members: MemberKeys = MemberKeys()
     currency: Annotated[str, Field(pattern=r"^[A-Z]{3}$")] = "CNY"
     currency_symbol: str = "¥"
     points: PointsRules = PointsRules()
@@ -312,8 +333,12 @@ class TierOverride(Record):
 
 class Member(Record):
     id: MemberId
-    name: Annotated[str, Field(min_length=1, max_length=100)]
-    phone: str
+    name: Annotated[str, Field(min_length=1, max_length=100)] | None = None
+    phone: str | None = None
+    customer_id: Annotated[str, Field(min_length=1, max_length=100)] | None = None
+    buyer: Annotated[str, Field(min_length=1, max_length=100)] | None = None
+    email: Annotated[str, Field(min_length=3, max_length=200, pattern=r"^[^@\s]+@[^@\s]+$")] \
+        | None = None
     joined: Day
     birthday: Day | None = None
     children: list[Child] = []
@@ -346,9 +371,14 @@ class Member(Record):
     @field_validator("phone", mode="before")
     @classmethod
     def _phone_is_text(cls, v):
+        if v is None:
+            return v
         if isinstance(v, (int, float)) and not isinstance(v, bool):
             raise ValueError(f"write the phone number in quotes (\"{v}\"): unquoted, YAML reads "
                              "it as a number and drops a leading + or 0")
+        if isinstance(v, str) and is_masked(v):
+            raise ValueError(f"the phone is masked ({v.strip()}); write the full number or "
+                             "leave the phone out")
         if not isinstance(v, str) or not _PHONE.match(v.strip()):
             raise ValueError("a phone number is digits, optionally with a leading +, spaces "
                              "or dashes")

@@ -8,7 +8,7 @@ import yaml
 
 from memberportal.core.models import LANGUAGES
 from memberportal.errors import InputError, Where
-from memberportal.layout import CONFIG_FILE
+from memberportal.layout import CONFIG_FILE, EXAMPLE, PROGRAM_FILE
 
 
 class _Lenient(yaml.SafeLoader):
@@ -49,3 +49,58 @@ def language(root: Path) -> str:
     theme = read_config(root).get("theme")
     lang = theme.get("language", "zh") if isinstance(theme, dict) else "zh"
     return lang if lang in LANGUAGES else "zh"
+
+
+EXAMPLE_MARK = "memberportal_example"  # extra.memberportal_example: true in the example's config
+
+
+def _example_brand() -> tuple[str | None, str | None]:
+    """The example brand's name and site address, as the installed package has them."""
+    try:
+        program = yaml.safe_load((EXAMPLE / PROGRAM_FILE).read_text(encoding="utf-8"))
+        url = read_config(EXAMPLE).get("site_url")
+        return program["brand"]["name"], urlsplit(url).netloc if isinstance(url, str) else None
+    except (OSError, yaml.YAMLError, KeyError, TypeError, InputError):
+        return None, None
+
+
+def is_example(root: Path, brand_name: str) -> bool:
+    """The example brand itself (or a copy made to learn from): marked, and still its name."""
+    extra = read_config(root).get("extra")
+    marked = isinstance(extra, dict) and extra.get(EXAMPLE_MARK) is True
+    return marked and brand_name == _example_brand()[0]
+
+
+def brand_errors(root: Path, brand_name: str, address_only: bool = False) -> list[InputError]:
+    """The brand lives in members/tiers.yml: mkdocs.yml may not contradict it, and a project
+    that is not the example may not keep the example's name or address (`address_only`: the
+    address, which every printed QR code carries). Without mkdocs.yml there is nothing to
+    compare (the build refuses a project without one)."""
+    if not (root / CONFIG_FILE).is_file():
+        return []
+    config = read_config(root)
+    errors: list[InputError] = []
+    site_name = config.get("site_name")
+    if not address_only and isinstance(site_name, str) and brand_name not in site_name:
+        errors.append(InputError(
+            f"site_name '{site_name}' does not name the brand of {PROGRAM_FILE} "
+            f"('{brand_name}'); write the brand's name there, or leave site_name out and the "
+            "build uses brand.name", Where(CONFIG_FILE), field="site_name"))
+    if is_example(root, brand_name):
+        return errors
+    example_name, example_host = _example_brand()
+    copyright_ = config.get("copyright")
+    if address_only:
+        pass
+    elif example_name and isinstance(copyright_, str) and example_name in copyright_:
+        errors.append(InputError(f"copyright names the example brand ({example_name}); write "
+                                 "your brand's", Where(CONFIG_FILE), field="copyright"))
+    if not address_only and example_name and brand_name == example_name:
+        errors.append(InputError(f"brand.name is the example brand's ({example_name}); write "
+                                 "your brand's name", Where(PROGRAM_FILE), field="brand.name"))
+    url = config.get("site_url")
+    if example_host and isinstance(url, str) and urlsplit(url).netloc == example_host:
+        errors.append(InputError(f"site_url is the example brand's address ({url}): every QR "
+                                 "code would send members there; write your portal's address",
+                                 Where(CONFIG_FILE), field="site_url"))
+    return errors

@@ -204,12 +204,11 @@ def read_parcels(path: Path, project: Project) -> list[Parcel]:
                          f"({', '.join(PARCEL_COLUMNS)}, …)", Where(shown, 1)) from None
     except csv.Error as e:
         raise InputError(f"malformed CSV: {e}", Where(shown, 1)) from None
-    missing = [c for c in PARCEL_COLUMNS if c not in header]
-    if missing:
-        raise InputError(f"missing column{'s' if len(missing) > 1 else ''} "
-                         f"{', '.join(missing)} (the header has: {', '.join(header)})",
+    if "order_id" not in header:  # member_id may be left out: the records know the buyer
+        raise InputError(f"missing column order_id (the header has: {', '.join(header)})",
                          Where(shown, 1))
     known = {m.id for m in project.members}
+    owner = {o.id: m.id for m in project.members for o in m.orders}
     errors: list[MemberPortalError] = []
     parcels: list[Parcel] = []
     seen: dict[str, int] = {}
@@ -223,7 +222,7 @@ def read_parcels(path: Path, project: Project) -> list[Parcel]:
                                          Where(shown, line)))
                 continue
             values = dict(zip(header, (c.strip() for c in row)))
-            order, member = values["order_id"], values["member_id"]
+            order, member = values["order_id"], values.get("member_id")
             if not order:
                 errors.append(InputError("empty order_id", Where(shown, line), field="order_id"))
                 continue
@@ -232,6 +231,18 @@ def read_parcels(path: Path, project: Project) -> list[Parcel]:
                                          Where(shown, line), field="order_id"))
                 continue
             seen[order] = line
+            if member is None:
+                member = owner.get(order)
+                if member is None:
+                    errors.append(InputError(f"order {order} is in no member's records (import "
+                                             "it first, or add a member_id column)",
+                                             Where(shown, line), field="order_id"))
+                    continue
+            elif owner.get(order, member) != member:  # a typo would print another's QR
+                errors.append(InputError(f"order {order} is member {owner[order]}'s, not "
+                                         f"{member}'s", Where(shown, line), field="member_id",
+                                         member=member or None))
+                continue
             if member not in known:
                 errors.append(InputError(f"unknown member id '{member}'", Where(shown, line),
                                          field="member_id", member=member or None))

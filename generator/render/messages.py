@@ -58,6 +58,7 @@ CATALOGUE: dict[str, dict[str, str]] = {
         "page.title": "我的会员主页",
         "page.my_page": "我的会员主页",
         "page.greeting": "{name}，您好",
+        "page.greeting_anon": "您好",
         "page.as_of": "会员信息更新于 {date}",
         "page.tier": "会员等级",
         "page.discount": "{value}折",
@@ -235,6 +236,7 @@ CATALOGUE: dict[str, dict[str, str]] = {
         "staff.footer": "{brand} · 员工日报 · 数据截至 {date} · 由 memberportal 生成 · 机密",
         # --- print: inserts, retention cards, notebooks (templates/print/) ---
         "print.thanks": "{name}，谢谢你",
+        "print.thanks_anon": "谢谢你",
         "print.welcome": "欢迎成为{brand}的新会员。这是你的第一份订单，我们一件件仔细打包好了。",
         "print.again": "这是你在{brand}的第 {n} 份订单，谢谢你一直在。",
         "print.care": "如有破损或任何不满意，请先联系客服，我们马上处理。",
@@ -342,6 +344,7 @@ CATALOGUE: dict[str, dict[str, str]] = {
         "page.title": "My member page",
         "page.my_page": "my member page",
         "page.greeting": "Hello, {name}",
+        "page.greeting_anon": "Hello",
         "page.as_of": "Updated {date}",
         "page.tier": "Tier",
         "page.discount": "{value}% off",
@@ -519,6 +522,7 @@ CATALOGUE: dict[str, dict[str, str]] = {
         "staff.footer": "{brand} · staff report · data as of {date} · made by memberportal · confidential",
         # --- print: inserts, retention cards, notebooks (templates/print/) ---
         "print.thanks": "Thank you, {name}",
+        "print.thanks_anon": "Thank you",
         "print.welcome": "Welcome to {brand}. This is your first order, packed piece by piece with care.",
         "print.again": "This is your order no. {n} with {brand}. Thank you for staying with us.",
         "print.care": "If anything arrived damaged or is not right, tell us first and we will fix it.",

@@ -28,11 +28,11 @@ def _is_cjk(ch: str) -> bool:
     return unicodedata.east_asian_width(ch) in ("W", "F")
 
 
-def mask_name(name: str) -> str:
+def mask_name(name: str | None) -> str:
     """王晓梅 -> 王*梅, 李娜 -> 李*, 欧阳娜娜 -> 欧阳**, Anna Smith -> A*** S****.
 
     Defined on the visible characters: '王 五', '王\\n五' or '王\\u200b五' mask as 王五."""
-    words = visible_words(name)
+    words = visible_words(name or "")  # no name: "", and templates greet neutrally
     if not words:
         return ""
     if all(_is_cjk(c) for w in words for c in w):

@@ -27,7 +27,7 @@ from memberportal.core.models import Program
 from memberportal.errors import BuildError, InputError, MemberPortalError, ValidationFailed
 from memberportal.inputs.assets import check_assets
 from memberportal.inputs.cache import load_index, save_index
-from memberportal.inputs.config import language, read_config
+from memberportal.inputs.config import brand_errors, language, read_config
 from memberportal.inputs.ledger import redeemed_members
 from memberportal.inputs.project import (
     check_across,
@@ -166,6 +166,9 @@ def gather(b: Build) -> None:
     if errors or program is None:
         load(b.root, cache=False)  # reports these and every member file's errors at once
         raise ValidationFailed(errors)
+    brand = brand_errors(b.root, program.brand.name)
+    if brand:
+        raise ValidationFailed(brand)
     b.program = program
     b.secret = load_secret(b.root, create=True)
     b.generations = load_generations(b.root)

@@ -18,7 +18,7 @@ import jinja2
 
 from memberportal.core.models import Program
 from memberportal.errors import BuildError, InputError, Where, warnings_of
-from memberportal.inputs.config import language, site_url
+from memberportal.inputs.config import language, read_config, site_url
 from memberportal.layout import CONFIG_FILE, CONTENT_DIR, PRIVATE_DIR
 from memberportal.render.messages import discount, money
 from memberportal.render.templates import render
@@ -77,7 +77,7 @@ def build_portal(root: Path, program: Program, env: jinja2.Environment, site_dir
     with tempfile.TemporaryDirectory(prefix=".docs-", dir=site_dir.parent) as tmp:
         docs = Path(tmp) / "docs"
         _write_docs(root, program, env, docs, lang)
-        warnings = _run_mkdocs(root, docs, site_dir, strict)
+        warnings = _run_mkdocs(root, docs, site_dir, strict, program.brand.name)
     shell = _extract_shell(site_dir)
     _clean_sitemap(site_dir, url)
     _clean_search_index(site_dir)
@@ -112,7 +112,8 @@ def _write_docs(root: Path, program: Program, env: jinja2.Environment, docs: Pat
         target.write_text(text, encoding="utf-8")
 
 
-def _run_mkdocs(root: Path, docs: Path, site_dir: Path, strict: bool) -> list[str]:
+def _run_mkdocs(root: Path, docs: Path, site_dir: Path, strict: bool,
+                brand_name: str) -> list[str]:
     from mkdocs import exceptions
     from mkdocs.commands.build import build
     from mkdocs.config import load_config
@@ -122,8 +123,9 @@ def _run_mkdocs(root: Path, docs: Path, site_dir: Path, strict: bool) -> list[st
         jieba.setLogLevel(logging.WARNING)
     with warnings_of("mkdocs", quiet=True) as warned:
         try:
+            named = {} if read_config(root).get("site_name") else {"site_name": brand_name}
             cfg = load_config(str(root / CONFIG_FILE), docs_dir=str(docs),
-                              site_dir=str(site_dir))
+                              site_dir=str(site_dir), **named)
         except exceptions.ConfigurationError as e:
             raise InputError(str(e).strip(), Where(CONFIG_FILE)) from None
         if CSS_FILE not in cfg.extra_css:
