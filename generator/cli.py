@@ -106,6 +106,23 @@ def check(obj: Context):
     click.echo("\nmembers per stage")
     for key in STAGES:
         click.echo(f"  {key:<14} {word('stage.name.' + key, obj.lang):<8} {stages[key]:>6}")
+    for warning in colour_warnings(program):
+        click.echo(warning, err=True)
+
+
+def colour_warnings(program) -> list[str]:
+    """A tier (or the brand) colour on which no text colour reaches 4.5:1."""
+    from memberportal.render.colors import MIN_CONTRAST, unreadable
+    out = []
+    named = [(("brand", "color"), program.brand.color)]
+    named += [(("tiers", i, "color"), t.color) for i, t in enumerate(program.tiers)]
+    for path, color in named:
+        best = unreadable(color)
+        if best is not None:
+            out.append(f"warning: members/tiers.yml, {'.'.join(map(str, path))}: {color}: text "
+                       f"on it reaches {best:.1f}:1 at best, below {MIN_CONTRAST}:1; choose a "
+                       "lighter or darker colour")
+    return out
 
 
 @cli.command()

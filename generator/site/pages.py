@@ -19,6 +19,7 @@ from memberportal.core.rules import Status
 from memberportal.core.tokens import page_token, referral_code
 from memberportal.errors import BuildError, InputError, MemberPortalError, TemplateError
 from memberportal.layout import PRIVATE_DIR
+from memberportal.render.colors import tier_palette
 from memberportal.render.messages import discount, money
 from memberportal.render.templates import mask_name, render
 from memberportal.site.links import refused
@@ -82,6 +83,7 @@ def page_for(member: Member, status: Status, program: Program, secret: bytes, ge
         "url": f"{site_url.rstrip('/')}/{PRIVATE_DIR}/{token}/",
         "progress": progress(status, program.currency_symbol),
         "discount": discount(status.tier.tier.discount, lang),
+        "palette": tier_palette(status.tier.tier.color),
         "offer_labels": {o.id: discount(o.discount_percent, lang) for o in status.offers},
         # The same code the retention card prints, so the member can use it without the card.
         "codes": {o.id: make_code(secret, member.id, o.id, o.valid_until)

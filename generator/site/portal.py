@@ -20,6 +20,7 @@ from memberportal.core.models import Program
 from memberportal.errors import BuildError, InputError, Where, warnings_of
 from memberportal.inputs.config import language, site_url
 from memberportal.layout import CONFIG_FILE, CONTENT_DIR, PRIVATE_DIR
+from memberportal.render.colors import tier_palette
 from memberportal.render.messages import discount, money
 from memberportal.render.templates import render
 from memberportal.site.links import refused
@@ -79,6 +80,7 @@ def build_portal(root: Path, program: Program, env: jinja2.Environment, site_dir
         _write_docs(root, program, env, docs, lang)
         warnings = _run_mkdocs(root, docs, site_dir, strict)
     shell = _extract_shell(site_dir)
+    _brand_not_found(site_dir, env, program)
     _clean_sitemap(site_dir, url)
     _clean_search_index(site_dir)
     return Portal(shell, url, lang, tuple(warnings))
@@ -98,7 +100,9 @@ def _write_docs(root: Path, program: Program, env: jinja2.Environment, docs: Pat
         return money(value, program.currency_symbol)
 
     ctx = {"program": program, "brand": program.brand, "amount": amount,
-           "discount": lambda percent: discount(percent, lang)}
+           "discount": lambda percent: discount(percent, lang),
+           "palettes": {t.id: tier_palette(t.color) for t in program.tiers},
+           "brand_palette": tier_palette(program.brand.color)}
     made = {**GENERATED, SHELL_DOC: "portal/shell.md.j2", CSS_FILE: "portal/memberportal.css.j2"}
     for name, template in {**made, **SCRIPTS}.items():
         target = docs / name
@@ -166,6 +170,23 @@ def _extract_shell(site_dir: Path) -> Shell:
                          "(in mkdocs.yml: extra.generator: false, "
                          "no extra.social, no repo_url)", kind="portal")
     return Shell(head, tail)
+
+
+NOT_FOUND_TEMPLATE = "portal/not_found.html"
+_NOT_FOUND_H1 = re.compile(r"<h1[^>]*>\s*404 - [^<]*</h1>")
+
+
+def _brand_not_found(site_dir: Path, env: jinja2.Environment, program: Program) -> None:
+    """404.html in the program's words: an old (rotated) personal-page address lands here, so
+    it says how to get a new one; the theme's page around it stays."""
+    page = site_dir / "404.html"
+    if not page.is_file():
+        return
+    html = page.read_text(encoding="utf-8")
+    body = render(env, NOT_FOUND_TEMPLATE, brand=program.brand)
+    new, n = _NOT_FOUND_H1.subn(lambda _: body, html, count=1)
+    if n:
+        page.write_text(new, encoding="utf-8")
 
 
 def _squeeze(html: str) -> str:
