@@ -115,7 +115,7 @@ def test_referrals_offer_urgency_win_back_and_shop_links(pages):
     assert "已推荐 3 位好友" in pages("M0021")[1]
     assert "仅剩 1 天" in pages("M0010")[1]
     html, text = pages("M0039")
-    assert "我们想念您" in text and "距您上次下单已经" in text
+    assert "我们想念你" in text and "距你上次下单已经" in text
     assert 'href="https://xiaohejia.tmall.example/search?q=MILK-3-800"' in html
     assert 'rel="noopener noreferrer"' in html
 

@@ -1,6 +1,7 @@
 """The message catalogue (zh, en): rule reasons and the words our templates add."""
 from __future__ import annotations
 
+import re
 from datetime import date
 from decimal import Decimal
 from typing import Any
@@ -141,7 +142,8 @@ CATALOGUE: dict[str, dict[str, str]] = {
         "page.not_found_text": "这个地址不存在，或者是一个已经更换过的会员主页链接（为保护隐私，旧链接会失效）。请扫描最近一次包裹里感谢卡（插页）上的二维码，打开您现在的会员主页。",
         "portal.tiers.title": "会员等级与权益",
         "portal.tiers.intro": "{brand}的会员分为以下几个等级，等级越高，折扣和权益越多。",
-        "portal.tiers.entry": "首次下单即入会",
+        "rule.base_tier": "首次下单即入会",
+        "rule.birthday": "生日前 {days} 天起，生日礼会出现在会员主页上，随那时的包裹寄出",
         "portal.tiers.rule.rolling_12_months": "近 12 个月{basis}满 {amount}",
         "portal.tiers.rule.calendar_year": "当年{basis}满 {amount}",
         "portal.tiers.rule.lifetime": "累计{basis}满 {amount}",
@@ -154,8 +156,6 @@ CATALOGUE: dict[str, dict[str, str]] = {
         "portal.tiers.refunds": "退款的订单不计入等级和积分。",
         "portal.tiers.matrix": "权益一览",
         "portal.tiers.benefit": "权益",
-        "portal.birthday.member": "妈妈生日前 {days} 天起可在会员主页看到并领取",
-        "portal.birthday.child": "宝宝生日前 {days} 天起可在会员主页看到并领取",
         "portal.birthday.max_age": "（宝宝 {age} 岁及以下）",
         "portal.from_tier": "（{tier}及以上）",
         "portal.offer.rule": "自首单之日起 {days} 天内有效，随首个包裹寄出的会员卡上有您的专属优惠码。",
@@ -281,8 +281,7 @@ CATALOGUE: dict[str, dict[str, str]] = {
         "notebook.tiers": "会员等级",
         "notebook.threshold_spend": "近 12 个月消费满 {amount}",
         "notebook.threshold_points": "近 12 个月获得 {amount} 积分",
-        "notebook.threshold_zero": "注册即是",
-        "notebook.discount": "会员价 {n}% off",
+        "notebook.discount": "会员价 {value}",
         "notebook.multiplier": "积分 × {n}",
         "notebook.points": "积分",
         "notebook.points_rule": "每实付 ¥1 得 {n} 积分，按会员等级加倍。",
@@ -294,7 +293,6 @@ CATALOGUE: dict[str, dict[str, str]] = {
         "notebook.gifts": "生日礼",
         "notebook.gift_member": "妈妈生日",
         "notebook.gift_child": "宝宝生日",
-        "notebook.days_before": "提前 {n} 天寄出",
         "notebook.offer": "新会员礼",
         "notebook.offer_days": "首单后 {n} 天内有效",
         "notebook.benefits": "会员权益",
@@ -433,7 +431,8 @@ CATALOGUE: dict[str, dict[str, str]] = {
         "page.not_found_text": "This address does not exist, or it is a member-page link that has been replaced (old links stop working, to keep your page private). Scan the QR code on the thank-you insert in your latest parcel to open your current member page.",
         "portal.tiers.title": "Tiers and benefits",
         "portal.tiers.intro": "{brand} members are in one of these tiers; the higher the tier, the bigger the discount and the more benefits.",
-        "portal.tiers.entry": "from your first order",
+        "rule.base_tier": "from your first order",
+        "rule.birthday": "from {days} days before the birthday the gift shows on your member page and comes with the parcel sent then",
         "portal.tiers.rule.rolling_12_months": "{amount} {basis} in 12 months",
         "portal.tiers.rule.calendar_year": "{amount} {basis} in a year",
         "portal.tiers.rule.lifetime": "{amount} {basis} in total",
@@ -446,8 +445,6 @@ CATALOGUE: dict[str, dict[str, str]] = {
         "portal.tiers.refunds": "Refunded orders count toward neither tiers nor points.",
         "portal.tiers.matrix": "Benefits at a glance",
         "portal.tiers.benefit": "Benefit",
-        "portal.birthday.member": "shown on your member page from {days} days before your birthday",
-        "portal.birthday.child": "shown on your member page from {days} days before your child's birthday",
         "portal.birthday.max_age": " (children up to {age})",
         "portal.from_tier": " ({tier} and above)",
         "portal.offer.rule": "Valid for {days} days from your first order; your own code is on the member card in your first parcel.",
@@ -573,8 +570,7 @@ CATALOGUE: dict[str, dict[str, str]] = {
         "notebook.tiers": "Tiers",
         "notebook.threshold_spend": "{amount} spent in 12 months",
         "notebook.threshold_points": "{amount} points earned in 12 months",
-        "notebook.threshold_zero": "from the day you join",
-        "notebook.discount": "{n}% member discount",
+        "notebook.discount": "member price: {value}",
         "notebook.multiplier": "points × {n}",
         "notebook.points": "Points",
         "notebook.points_rule": "{n} point per ¥1 paid, multiplied by your tier.",
@@ -586,7 +582,6 @@ CATALOGUE: dict[str, dict[str, str]] = {
         "notebook.gifts": "Birthday gifts",
         "notebook.gift_member": "Your birthday",
         "notebook.gift_child": "Your baby's birthday",
-        "notebook.days_before": "sent {n} days ahead",
         "notebook.offer": "New member gift",
         "notebook.offer_days": "valid {n} days from the first order",
         "notebook.benefits": "Member benefits",
@@ -618,17 +613,27 @@ def day(d: date, lang: str = "zh") -> str:
     return f"{d.year}年{d.month}月{d.day}日" if lang == "zh" else d.isoformat()
 
 
-def word(key: str, lang: str = "zh") -> str:
-    """One catalogue entry, falling back to Chinese, then to the key itself."""
-    return CATALOGUE.get(lang, {}).get(key) or CATALOGUE["zh"].get(key, key)
+def word(key: str, lang: str = "zh", address: str | None = None) -> str:
+    """One catalogue entry, falling back to Chinese, then to the key itself; in Chinese,
+    `address` (您 or 你, the program's brand.address) is how it speaks to the member."""
+    text = CATALOGUE.get(lang, {}).get(key) or CATALOGUE["zh"].get(key, key)
+    return addressed(text, address) if address and lang == "zh" else text
 
 
-def say(msg: Msg, lang: str = "zh", symbol: str = "¥") -> str:
+_PLAIN_YOU = re.compile("你(?!们)")   # 你们 (you and your friends) stays as it is
+
+
+def addressed(text: str, address: str) -> str:
+    """`text` speaking to the member with 您 or with 你."""
+    return text.replace("您", "你") if address == "你" else _PLAIN_YOU.sub("您", text)
+
+
+def say(msg: Msg, lang: str = "zh", symbol: str = "¥", address: str | None = None) -> str:
     """A rule's reason as a sentence in `lang`."""
     params: dict[str, Any] = {}
     for k, v in msg.params.items():
         if isinstance(v, Msg):
-            v = say(v, lang, symbol)
+            v = say(v, lang, symbol, address)
         elif isinstance(v, date):
             v = day(v, lang)
         elif isinstance(v, Decimal) and k in ("amount", "threshold", "needed"):
@@ -640,4 +645,4 @@ def say(msg: Msg, lang: str = "zh", symbol: str = "¥") -> str:
         params["window"] = word(f"window.{params['window']}", lang).format(
             year=msg.params["as_of"].year, **params)
         params["basis"] = word(f"basis.{params['basis']}", lang).format(**params)
-    return word(msg.key, lang).format(**params)
+    return word(msg.key, lang, address).format(**params)

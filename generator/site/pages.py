@@ -178,14 +178,15 @@ class PageJob:
     lang: str
     symbol: str
     code: str                              # the code version the pages are rendered with
+    address: str = "您"                    # the program's form of address
 
 
 def page_job(shell: Shell, search_path: list[Path], lang: str, symbol: str,
-             code: str) -> PageJob:
+             code: str, address: str = "您") -> PageJob:
     """The templates a personal page loads (resolved through the search path) and the shell."""
     sources = page_sources(search_path)
-    key = _digest([shell.digest, sources, lang, symbol, code])
-    return PageJob(key, sources, shell.head, shell.tail, lang, symbol, code)
+    key = _digest([shell.digest, sources, lang, symbol, code, address])
+    return PageJob(key, sources, shell.head, shell.tail, lang, symbol, code, address)
 
 
 def page_sources(search_path: list[Path]) -> tuple[tuple[str, str], ...]:
@@ -230,7 +231,8 @@ def _job_env(job: PageJob) -> tuple[jinja2.Environment, bytes, bytes]:
             raise BuildError(f"this worker runs other memberportal code ({code_fingerprint()}, "
                              f"the build needs {job.code}): install the same version on "
                              "every worker")
-        env = environment([], job.lang, job.symbol, loader=jinja2.DictLoader(dict(job.sources)))
+        env = environment([], job.lang, job.symbol, loader=jinja2.DictLoader(dict(job.sources)),
+                          address=job.address)
         made = (env, job.head.encode(), job.tail.encode())
         _envs.clear()
         _envs[job.key] = made

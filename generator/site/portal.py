@@ -91,6 +91,7 @@ def _write_docs(root: Path, program: Program, env: jinja2.Environment, docs: Pat
     content = root / CONTENT_DIR
     if content.is_dir():
         shutil.copytree(content, docs)
+        _quote_program(docs, program, lang)
     else:
         docs.mkdir(parents=True)
 
@@ -114,6 +115,35 @@ def _write_docs(root: Path, program: Program, env: jinja2.Environment, docs: Pat
         text = render(env, template, marker=MARKER, **ctx) if name in made else \
             env.loader.get_source(env, template)[0]
         target.write_text(text, encoding="utf-8")
+
+
+def _quote_program(docs: Path, program: Program, lang: str) -> None:
+    """The brand's Markdown may quote the program ({{ program.activities.checkin.points }},
+    {{ t('rule.birthday', days=...) }}), so no number is typed twice. Rendered in a sandbox
+    (no attribute starting with _, no callables but ours), unknown names are errors."""
+    from jinja2.sandbox import SandboxedEnvironment
+
+    from memberportal.render.templates import translator
+    env = SandboxedEnvironment(undefined=jinja2.StrictUndefined, autoescape=False,
+                               keep_trailing_newline=True)
+    env.filters.update(money=lambda v: money(v, program.currency_symbol),
+                       discount=lambda p: discount(p, lang))
+    env.globals.update(program=program, brand=program.brand,
+                       t=translator(lang, program.brand.address))
+    for path in sorted(docs.rglob("*.md")):
+        text = path.read_text(encoding="utf-8")
+        if "{{" not in text and "{%" not in text:
+            continue
+        shown = f"{CONTENT_DIR}/{path.relative_to(docs).as_posix()}"
+        try:
+            out = env.from_string(text).render()
+        except jinja2.TemplateSyntaxError as e:
+            raise InputError(f"template syntax error: {e.message}", Where(shown, e.lineno)) \
+                from None
+        except (jinja2.UndefinedError, jinja2.exceptions.SecurityError, TypeError,
+                ValueError) as e:
+            raise InputError(f"{e}", Where(shown)) from None
+        path.write_text(out, encoding="utf-8")
 
 
 def _run_mkdocs(root: Path, docs: Path, site_dir: Path, strict: bool) -> list[str]:

@@ -276,7 +276,8 @@ def write_report(project: Project, as_of: date, lang: str, snapshot: Snapshot | 
     """Render the report and write it atomically; returns its path and the gathered data.
     `progress(n)`: n more members' statuses made."""
     data = gather(project, as_of, snapshot, progress)
-    env = environment([project.root / "templates"], lang, project.program.currency_symbol)
+    env = environment([project.root / "templates"], lang, project.program.currency_symbol,
+                      address=project.program.brand.address)
     html = render(env, TEMPLATE, **data)
     target = output_path(project.root)
     target.parent.mkdir(parents=True, exist_ok=True)
