@@ -147,6 +147,23 @@ def check(obj: Context):
     if snapshot is not None:
         echo("")
         _say_moves(tier_moves(snapshot, member_tiers, program.ranks), program)
+    for warning in colour_warnings(program):
+        echo(warning, err=True)
+
+
+def colour_warnings(program) -> list[str]:
+    """A tier (or the brand) colour on which no text colour reaches 4.5:1."""
+    from memberportal.render.colors import MIN_CONTRAST, unreadable
+    out = []
+    named = [(("brand", "color"), program.brand.color)]
+    named += [(("tiers", i, "color"), t.color) for i, t in enumerate(program.tiers)]
+    for path, color in named:
+        best = unreadable(color)
+        if best is not None:
+            out.append(f"warning: members/tiers.yml, {'.'.join(map(str, path))}: {color}: text "
+                       f"on it reaches {best:.1f}:1 at best, below {MIN_CONTRAST}:1; choose a "
+                       "lighter or darker colour")
+    return out
 
 
 def _say_moves(moves, program) -> None:

@@ -409,6 +409,7 @@ class PageReport:
     requests: list[str] = field(default_factory=list)
     foreign_requests: list[str] = field(default_factory=list)  # to any other host: blocked
     screenshot: Path | None = None
+    measured: object = None          # what `evaluate` returned
 
 
 @contextmanager
@@ -443,8 +444,10 @@ def chromium():
 
 
 def open_page(browser, url: str, screenshot: str | None = None, width: int = 1280,
-              height: int = 900, full_page: bool = True, scripts: bool = True) -> PageReport:
-    """Load `url`; requests to any host but the page's own are recorded and blocked."""
+              height: int = 900, full_page: bool = True, scripts: bool = True,
+              evaluate: str | None = None) -> PageReport:
+    """Load `url`; requests to any host but the page's own are recorded and blocked.
+    `evaluate`: a JavaScript function run in the loaded page; its result is `measured`."""
     home = urlsplit(url).netloc
     page = browser.new_page(viewport={"width": width, "height": height},
                             java_script_enabled=scripts)
@@ -469,7 +472,8 @@ def open_page(browser, url: str, screenshot: str | None = None, width: int = 128
         ARTIFACTS.mkdir(parents=True, exist_ok=True)
         shot = ARTIFACTS / screenshot
         page.screenshot(path=str(shot), full_page=full_page)
+    measured = page.evaluate(evaluate) if evaluate else None
     report = PageReport(url, response.status if response else None, page.title(),
-                        page.inner_text("body"), errors, requests, foreign, shot)
+                        page.inner_text("body"), errors, requests, foreign, shot, measured)
     page.close()
     return report

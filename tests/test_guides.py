@@ -18,7 +18,8 @@ PLANNED = {"build", "serve", "rotate", "inserts", "preview", "verify", "redeem",
 def test_every_status_field_is_documented():
     types = [rules.Status, rules.TierStatus, rules.PointsStatus, rules.OfferStatus,
              rules.Reminder, rules.BirthdayGift, rules.Recommendation, rules.Rfm, rules.Churn,
-             rules.Stage, rules.AmbassadorStatus, rules.Expiring, rules.PointsEntry]
+             rules.Stage, rules.AmbassadorStatus, rules.Expiring, rules.PointsEntry,
+             rules.RewardStatus]
     missing = [f"{t.__name__}.{f.name}" for t in types for f in dataclasses.fields(t)
                if f"`{f.name}`" not in DESIGNERS]
     assert missing == []

@@ -16,6 +16,8 @@ from memberportal.render.templates import mask_name
 from memberportal.site.build import run
 from memberportal.site.links import references, refused
 
+SHOP = "https://xiaohejia.tmall.example/"    # the example's brand.shop_url
+
 DAY = date(2026, 11, 24)
 EMAIL = "wang.xiaomei@example.com"
 PHONE_RE = re.compile(r"(?<!\d)(?:\+?86[ -]?)?1[3-9]\d[ -]?\d{4}[ -]?\d{4}(?!\d)")
@@ -78,11 +80,17 @@ def test_every_personal_page_is_closed_to_robots_referrers_and_other_hosts(tmp_p
         assert '<meta name="referrer" content="no-referrer">' in html, page
         location = str(page.parent.relative_to(root / "output" / "site"))
         assert references(html), page                # the scan does see the page's URLs
-        assert refused(html, location) == [], (page, refused(html, location))
-        # not even in a link a reader could follow: no other host named at all (a data: image
-        # is inside the page; its base64 may hold '//')
-        assert not [u for u in references(html) if "//" in u and not u.startswith("data:")], \
-            page
+        # the shop's own addresses (tiers.yml shop_url) are the one exception: links a
+        # reader may follow, never loaded, and followed without a referrer
+        shop = [u for u in refused(html, location) if u.startswith(SHOP)]
+        assert refused(html, location) == shop, (page, refused(html, location))
+        for u in shop:
+            assert html.count(u) == html.count(f'<a class="mp-buy" href="{u}" '
+                                               'rel="noopener noreferrer"'), (page, u)
+        # no other host named at all, not even in a link (a data: image is inside the page;
+        # its base64 may hold '//')
+        assert not [u for u in references(html) if "//" in u and not u.startswith("data:")
+                    and not u.startswith(SHOP)], page
 
 
 def test_pdf_metadata_of_inserts_cards_and_notebooks_holds_no_personal_data(tmp_path,

@@ -73,12 +73,20 @@ class Record(BaseModel):
 # --- the program (members/tiers.yml) -------------------------------------------------------
 
 
+Url = Annotated[str, Field(pattern=r"^https?://[^\s<>\"']+$", max_length=500)]
+Address = Literal["您", "你"]
+
+
 class Brand(Record):
     name: Text
     slogan: str = ""
     shop: str = ""
     service: str = ""
     color: Color = "#2f7d6d"
+    # a product's page in the shop when it has no url of its own: {sku} is replaced
+    shop_url: Annotated[str, Field(pattern=r"^https?://[^\s<>\"']*\{sku\}[^\s<>\"']*$",
+                                   max_length=500)] | None = None
+    address: Address = "您"        # how every page and print addresses the member
 
 
 class PointsRules(Record):
@@ -138,6 +146,7 @@ class Product(Record):
     segments: list[str] = []
     new: StrictBool = False
     trial_of: str | None = None
+    url: Url | None = None
 
 
 class ActivityRule(Record):
@@ -147,11 +156,23 @@ class ActivityRule(Record):
     monthly_limit: Count | None = None
 
 
+class Reward(Record):
+    id: Slug
+    name: Text
+    points: Annotated[int, Field(ge=1, le=100_000_000)]
+    min_tier: str | None = None
+    limit: Annotated[int, Field(ge=1)] | None = None     # per member
+
+
 class AmbassadorRule(Record):
     name: Text = "品牌大使"
     min_referrals: Count = 3
     min_tier: str | None = None
     benefits: list[str] = []
+    # the address a member shares, {code} being their referral code (default: the portal's
+    # membership page with ?ref=CODE)
+    share_url: Annotated[str, Field(pattern=r"^https?://[^\s<>\"']*\{code\}[^\s<>\"']*$",
+                                    max_length=500)] | None = None
 
 
 class ChurnRule(Record):
@@ -217,6 +238,7 @@ class Program(Record):
     products: list[Product] = []
     activities: dict[Slug, ActivityRule] = {}
     ambassador: AmbassadorRule | None = None
+    rewards: list[Reward] = []
     churn: ChurnRule = ChurnRule()
     rfm: RfmRule = RfmRule()
 
@@ -225,6 +247,13 @@ class Program(Record):
 
     def product(self, sku: str) -> Product | None:
         return self._products.get(sku)
+
+    def product_url(self, sku: str) -> str | None:
+        """Where the shop sells `sku`: its own url, else the brand's shop_url pattern."""
+        product = self.product(sku)
+        if product and product.url:
+            return product.url
+        return self.brand.shop_url.replace("{sku}", sku) if self.brand.shop_url else None
 
     # cached_property lives in the instance __dict__: far cheaper to read than a PrivateAttr.
     @cached_property
@@ -271,6 +300,12 @@ class Program(Record):
             if p.sku in skus:
                 bad.append((("products", i, "sku"), f"sku '{p.sku}' is listed twice"))
             skus.add(p.sku)
+        reward_ids: set[str] = set()
+        for i, r in enumerate(self.rewards):
+            if r.id in reward_ids:
+                bad.append((("rewards", i, "id"), f"reward id '{r.id}' is used twice"))
+            reward_ids.add(r.id)
+            tier_ref(("rewards", i, "min_tier"), r.min_tier)
         for i, p in enumerate(self.products):
             if p.trial_of and p.trial_of not in skus:
                 bad.append((("products", i, "trial_of"), f"unknown sku '{p.trial_of}'"))
@@ -319,6 +354,7 @@ class Redemption(Record):
     date: Day
     points: Annotated[int, Field(ge=1, le=1_000_000_000)]
     gift: Text
+    reward: Slug | None = None      # the catalogue's reward id, when it was one
 
 
 class Consent(Record):
@@ -390,6 +426,11 @@ class Member(Record):
             if a.type not in program.activities:
                 bad.append((("activities", i, "type"), f"unknown activity '{a.type}'; known: "
                             f"{', '.join(program.activities) or 'none'}"))
+        rewards = {r.id for r in program.rewards}
+        for i, r in enumerate(self.redemptions):
+            if r.reward is not None and r.reward not in rewards:
+                bad.append((("redemptions", i, "reward"), f"unknown reward '{r.reward}'; "
+                            f"known: {', '.join(sorted(rewards)) or 'none'}"))
         if self.tier_override and self.tier_override.tier not in [t.id for t in program.tiers]:
             bad.append((("tier_override", "tier"), f"unknown tier '{self.tier_override.tier}'; "
                         f"known: {', '.join(t.id for t in program.tiers)}"))

@@ -18,6 +18,8 @@ STOCK_HORIZON = date(3000, 1, 1)  # stock never runs out later than this
 STAGES = ("satisfaction", "memory", "retention", "participation", "interaction", "cooperation")
 PARTICIPATION_DAYS = 180  # an activity this recent makes a member a participant
 RECENT_RUN_OUT_DAYS = 14  # a product that ran out this recently is still worth a reminder
+OFFER_SOON_DAYS = 30      # an offer ending within this many days is shown as ending soon
+REFERRAL_ACTIVITY = "referral"  # points for a referred friend's order: each is one referral
 
 
 @dataclass(frozen=True)
@@ -42,6 +44,21 @@ class TierStatus:
     grace_until: date | None      # set while the tier is held only by grace
     keep_until: date | None       # with no further purchase the tier lasts through this day
     override_until: date | None
+    keep_needed: Decimal | None = None     # in grace: more to spend (or earn) today to
+                                           # qualify for the tier again
+    keep_needed_by: Decimal | None = None  # the same on grace_until, the last day it helps
+
+
+@dataclass(frozen=True)
+class RewardStatus:
+    id: str
+    name: str
+    points: int
+    min_tier: str | None          # the tier's name
+    limit: int | None
+    used: int                     # times this member redeemed it
+    state: str                    # available | short | tier | used_up
+    short: int                    # points still missing (state short)
 
 
 @dataclass(frozen=True)
@@ -49,6 +66,8 @@ class PointsEntry:
     date: date
     points: int                   # + earned, - redeemed or expired
     what: Msg
+    kind: str = "earned"          # earned | redeemed | expired
+    expires: date | None = None   # earned: the day this batch expires
 
 
 @dataclass(frozen=True)
@@ -64,7 +83,8 @@ class PointsStatus:
     redeemed: int
     expired: int
     expiring: tuple[Expiring, ...]          # within warn_days, soonest first
-    history: tuple[PointsEntry, ...]
+    history: tuple[PointsEntry, ...]        # oldest first
+    lots: tuple[Expiring, ...] = ()         # every remaining batch by expiry, soonest first
 
     @property
     def expiring_total(self) -> int:
@@ -80,6 +100,8 @@ class OfferStatus:
     valid_from: date
     valid_until: date
     state: str                    # active | expired | redeemed
+    days_left: int = 0            # active: days after as_of it can still be used
+    ending_soon: bool = False     # active and ends within OFFER_SOON_DAYS
 
     @property
     def active(self) -> bool:
@@ -128,6 +150,7 @@ class Rfm:
 class Churn:
     level: str                    # new | active | at_risk | lost
     reason: Msg
+    lapsed: tuple[str, ...] = ()  # skus of consumables that ran out with no order since
 
 
 @dataclass(frozen=True)
@@ -165,6 +188,7 @@ class Status:
     first_order: date | None
     last_order: date | None
     spend_12m: Decimal
+    rewards: tuple[RewardStatus, ...] = ()
 
     def to_dict(self) -> dict:
         """Plain data, stable for hashing (the build manifest) and for templates."""
@@ -383,7 +407,8 @@ def points_status(member: Member, program: Program, earned: list[tuple[date, int
             if remaining:
                 if expires_on is None or expires_on > until:
                     return
-                history.append(PointsEntry(expires_on, -remaining, Msg("points.expired")))
+                history.append(PointsEntry(expires_on, -remaining, Msg("points.expired"),
+                                           "expired"))
                 totals["expired"] += remaining
                 balance -= remaining
                 lots[head][1] = 0
@@ -396,10 +421,11 @@ def points_status(member: Member, program: Program, earned: list[tuple[date, int
     for day, kind, item, what in events:
         expire(day)
         if kind == 0:
-            lots.append([add_months(day, months) if months else None, item])
+            expires_on = add_months(day, months) if months else None
+            lots.append([expires_on, item])
             totals["earned"] += item
             balance += item
-            history.append(PointsEntry(day, item, what))
+            history.append(PointsEntry(day, item, what, "earned", expires_on))
             continue
         if item.points > balance:
             index = next(i for i, r in enumerate(member.redemptions) if r is item)
@@ -416,18 +442,22 @@ def points_status(member: Member, program: Program, earned: list[tuple[date, int
         balance -= item.points
         totals["redeemed"] += item.points
         history.append(PointsEntry(day, -item.points, Msg("points.redeemed",
-                                                          {"gift": item.gift})))
+                                                          {"gift": item.gift}), "redeemed"))
     expire(as_of)
     horizon = as_of + timedelta(days=program.points.warn_days)
     soon: Counter = Counter()
+    by_expiry: Counter = Counter()
     for expires_on, remaining in lots:
-        if remaining and expires_on is not None and expires_on <= horizon:
-            soon[expires_on] += remaining
+        if remaining and expires_on is not None:
+            by_expiry[expires_on] += remaining
+            if expires_on <= horizon:
+                soon[expires_on] += remaining
     history.sort(key=lambda e: e.date)
     return PointsStatus(balance=balance, earned=totals["earned"],
                         redeemed=totals["redeemed"], expired=totals["expired"],
                         expiring=tuple(Expiring(d, p) for d, p in sorted(soon.items())),
-                        history=tuple(history))
+                        history=tuple(history),
+                        lots=tuple(Expiring(d, p) for d, p in sorted(by_expiry.items())))
 
 
 # --- the rest of the status ----------------------------------------------------------------
@@ -442,10 +472,15 @@ def _tier_status(member: Member, program: Program, qualifier: _Qualifier, as_of:
     start = window_start(program, as_of)
     params = {"amount": amount, "basis": basis, "window": program.qualification.window,
               "start": start, "as_of": as_of}
-    grace_until = None
+    grace_until = keep_needed = keep_needed_by = None
     if rank > q_rank:
         last = qualifier.last_qualified(rank, as_of)
         grace_until = qualifier.grace_end(last)
+        # With no purchase the window only loses entries: what is missing grows from today's
+        # amount to the one on the grace period's last day.
+        keep_needed = max(program.tiers[rank].threshold - amount, Decimal(0))
+        keep_needed_by = max(program.tiers[rank].threshold - qualifier.amount(grace_until),
+                             Decimal(0))
         reason = Msg("tier.grace", {**params, "tier": program.tiers[rank].name,
                                     "fell_below": last + ONE_DAY, "until": grace_until})
     else:
@@ -472,7 +507,9 @@ def _tier_status(member: Member, program: Program, qualifier: _Qualifier, as_of:
     return TierStatus(tier=tier, amount=amount, basis=basis, window_start=start, reason=reason,
                       qualified=program.tiers[q_rank], next_tier=nxt, needed=needed,
                       needed_by=needed_by, grace_until=grace_until, keep_until=keep_until,
-                      override_until=override_until)
+                      override_until=override_until,
+                      keep_needed=None if override_until else keep_needed,
+                      keep_needed_by=None if override_until else keep_needed_by)
 
 
 def _offers(program: Program, orders: list[Order], member: Member, as_of: date,
@@ -484,8 +521,10 @@ def _offers(program: Program, orders: list[Order], member: Member, as_of: date,
     until = first + timedelta(days=offer.valid_days)
     state = ("redeemed" if member.id in redeemed else
              "active" if as_of <= until else "expired")
+    left = (until - as_of).days if state == "active" else 0
     return (OfferStatus(offer.id, offer.name, offer.description, offer.discount_percent,
-                        first, until, state),)
+                        first, until, state, left,
+                        state == "active" and left <= OFFER_SOON_DAYS),)
 
 
 def supply(program: Program, orders: list[Order]) -> dict[str, tuple[date, date]]:
@@ -581,22 +620,25 @@ def _churn(program: Program, orders: list[Order], as_of: date, lapsed: list[str]
     if not orders:
         return Churn("new", Msg("churn.no_order"))
     days = (as_of - orders[-1].date).days
+    skus = tuple(lapsed)
     if days >= program.churn.lost_days:
-        return Churn("lost", Msg("churn.lost", {"days": days}))
+        return Churn("lost", Msg("churn.lost", {"days": days}), skus)
     if days >= program.churn.warn_days:
-        return Churn("at_risk", Msg("churn.quiet", {"days": days}))
+        return Churn("at_risk", Msg("churn.quiet", {"days": days}), skus)
     if lapsed:
-        return Churn("at_risk", Msg("churn.lapsed", {"products": "、".join(lapsed)}))
+        names = sorted(program.product(s).name for s in lapsed)
+        return Churn("at_risk", Msg("churn.lapsed", {"products": "、".join(names)}), skus)
     return Churn("active", Msg("churn.active", {"days": days}))
 
 
 def _lapsed(program: Program, supply: dict[str, tuple[date, date]], orders: list[Order],
             as_of: date) -> list[str]:
-    """Consumables that ran out a while ago with no order of any kind since."""
+    """Skus of consumables that ran out a while ago with no order of any kind since."""
     last_order = orders[-1].date if orders else None
     cutoff = as_of - timedelta(days=RECENT_RUN_OUT_DAYS)
-    return sorted(program.product(s).name for s, (_, run_out) in supply.items()
-                  if run_out < cutoff and last_order < run_out)
+    return sorted((s for s, (_, run_out) in supply.items()
+                   if run_out < cutoff and last_order < run_out),
+                  key=lambda s: program.product(s).name)
 
 
 def _stage(member: Member, orders: list[Order], as_of: date) -> Stage:
@@ -616,11 +658,15 @@ def _stage(member: Member, orders: list[Order], as_of: date) -> Stage:
 
 
 def _ambassador(program: Program, member: Member, tier: Tier, referrals: int | None,
-                ) -> AmbassadorStatus | None:
+                as_of: date) -> AmbassadorStatus | None:
     rule = program.ambassador
     if rule is None:
         return None
     n = len(member.referrals) if referrals is None else referrals
+    # Staff record a referral as the friends list, as the points it earned, or both: each
+    # referral activity is a friend's order, so the larger of the two counts.
+    n = max(n, sum(1 for a in member.activities
+                   if a.type == REFERRAL_ACTIVITY and a.date <= as_of))
     tier_ok = rule.min_tier is None or (_rank(program, tier) >=
                                         _rank(program, program.tier(rule.min_tier)))
     if member.role != "member":
@@ -695,7 +741,7 @@ def evaluate(member: Member, program: Program, as_of: date,
     qualifier = _Qualifier(program, ledger)
     tier = _tier_status(member, program, qualifier, as_of)
     points = points_status(member, program, earned, as_of, where)
-    ambassador = _ambassador(program, member, tier.tier, referrals)
+    ambassador = _ambassador(program, member, tier.tier, referrals, as_of)
     benefit_ids = list(tier.tier.benefits)
     if ambassador and ambassador.is_ambassador:
         benefit_ids += [b for b in program.ambassador.benefits if b not in benefit_ids]
@@ -717,4 +763,27 @@ def evaluate(member: Member, program: Program, as_of: date,
         last_order=orders[-1].date if orders else None,
         spend_12m=sum((o.total for o in orders if o.date >= window_start_12m(as_of)),
                       Decimal(0)),
+        rewards=_rewards(program, member, tier.tier, points.balance, as_of),
     )
+
+
+def _rewards(program: Program, member: Member, tier: Tier, balance: int, as_of: date,
+             ) -> tuple[RewardStatus, ...]:
+    """The catalogue as this member can use it today: what the balance affords, what is
+    short by how much, what needs a higher tier, what was used up."""
+    used = Counter(r.reward for r in member.redemptions if r.reward and r.date <= as_of)
+    rank = _rank(program, tier)
+    out = []
+    for r in program.rewards:
+        n = used[r.id]
+        short = max(r.points - balance, 0)
+        if r.limit is not None and n >= r.limit:
+            state = "used_up"
+        elif r.min_tier and rank < _rank(program, program.tier(r.min_tier)):
+            state = "tier"
+        else:
+            state = "short" if short else "available"
+        out.append(RewardStatus(r.id, r.name, r.points,
+                                program.tier(r.min_tier).name if r.min_tier else None,
+                                r.limit, n, state, short))
+    return tuple(out)

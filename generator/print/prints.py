@@ -66,6 +66,7 @@ class Job:
     secret: bytes
     generations: dict[str, int] = field(default_factory=dict)
     stamp: bool = True                # inserts: fields drawn on shapes laid out once
+    address: str = "您"               # the program's form of address (brand.address)
 
     def search_path(self) -> list[Path]:
         return [self.root / "templates", BUILTIN_TEMPLATES]
@@ -84,7 +85,8 @@ def make_job(project: Project, as_of: date, lang: str, secret: bytes) -> Job:
     generations = load_generations(project.root)
     check_rotations(project.root, secret, generations, {m.id for m in project.members})
     return Job(project.root, as_of, lang, project.program.currency_symbol,
-               site_url(project.root), secret, generations)
+               site_url(project.root), secret, generations,
+               address=project.program.brand.address)
 
 
 # --- what the templates see ------------------------------------------------------------------
@@ -171,7 +173,7 @@ def member_context(job: Job, project: Project, member_id: str, status: Status,
         "birthday": next(({"who": b.who, "child": b.child_name, "date": b.date, "age": b.age,
                            "days": b.days_until, "gift": b.gift} for b in status.birthdays),
                          None),
-        "recommendations": [{"name": r.name, "reason": say(r.reason, lang, job.symbol)}
+        "recommendations": [{"name": r.name, "reason": say(r.reason, lang, job.symbol, job.address)}
                             for r in status.recommendations][:3],
         "url": member_url(job, member.id),
     }
@@ -265,10 +267,10 @@ _worker: dict[str, Any] = {}
 
 def _tools(job: Job) -> tuple[Renderer, Any, Fonts]:
     """The renderer, template environment and fonts of this process, made once."""
-    key = (str(job.root), job.lang, job.symbol)
+    key = (str(job.root), job.lang, job.symbol, job.address)
     if _worker.get("key") != key:
         fonts = Fonts.load([job.root / "templates" / "fonts", BUILTIN_TEMPLATES / "fonts"])
-        env = environment(job.search_path(), job.lang, job.symbol)
+        env = environment(job.search_path(), job.lang, job.symbol, address=job.address)
         env.filters["qr_src"] = _qr_src
         env.filters["field"] = _field
         env.globals["font_url"] = fonts.url

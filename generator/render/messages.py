@@ -1,6 +1,7 @@
 """The message catalogue (zh, en): rule reasons and the words our templates add."""
 from __future__ import annotations
 
+import re
 from datetime import date
 from decimal import Decimal
 from typing import Any
@@ -80,6 +81,38 @@ CATALOGUE: dict[str, dict[str, str]] = {
         "page.offers": "我的优惠",
         "page.valid_until": "有效期至 {date}",
         "page.code": "券码（下单时告诉客服，或出示本页）",
+        "page.keep_tier": "在 {date} 前再消费 {amount}，即可保留{tier}",
+        "page.keep_tier_points": "在 {date} 前再获得 {amount} 积分，即可保留{tier}",
+        "page.keep_tier_now": "现在再消费 {amount}，即可保留{tier}",
+        "page.keep_tier_points_now": "现在再获得 {amount} 积分，即可保留{tier}",
+        "page.keep_later": "早期订单陆续移出 12 个月后，所需金额会增加：保留期最后一天（{date}）需 {amount}。",
+        "page.keep_title": "保留{tier}",
+        "page.grace_until": "{tier}保留期至 {date}",
+        "page.grace_note": "近 12 个月的累计已低于{tier}门槛，等级在保留期内不变；保留期结束时仍未达到门槛，将按实际累计调整等级。",
+        "page.ends_today": "今天到期",
+        "page.ends_in": "仅剩 {days} 天",
+        "page.history": "积分明细",
+        "page.history_note": "最近 {n} 条，最新的在前",
+        "page.history_expires": "{date} 到期",
+        "page.lots": "积分有效期",
+        "page.lot": "{points} 分将于 {date} 到期",
+        "page.rewards": "积分兑换",
+        "page.reward.available": "可兑换",
+        "page.reward.short": "还差 {points} 分",
+        "page.reward.tier": "{tier}及以上可兑换",
+        "page.reward.used_up": "已兑换",
+        "page.reward.limit": "每人限 {n} 次",
+        "page.redeem_how": "想兑换时，把礼品名称发给客服（{service}）；客服确认后从积分中扣除，礼品随下一个包裹寄出。",
+        "page.earn": "赚积分",
+        "page.earn_order": "每实付 {symbol}1 得 {points} 积分，{tier}再乘 {multiplier} 倍",
+        "page.buy": "去购买",
+        "page.referral_link": "我的推荐链接",
+        "page.winback.at_risk": "好久不见",
+        "page.winback.lost": "我们想念您",
+        "page.winback.text": "距您上次下单已经 {days} 天了。",
+        "page.winback.offer": "您的{offer}还能用到 {date}。",
+        "page.winback.points": "您还有 {points} 积分，可以兑换礼品。",
+        "page.winback.lapsed": "这些也该补货了：",
         "page.birthdays": "生日礼",
         "page.birthday.member": "妈妈的生日",
         "page.birthday.child": "{name}的 {age} 岁生日",
@@ -104,10 +137,14 @@ CATALOGUE: dict[str, dict[str, str]] = {
         "page.qr_text": "用手机扫一扫，随时查看积分和优惠。",
         "page.private": "这是您的专属页面，请勿转发链接。如链接外泄，请联系客服为您更换。",
         "page.index_title": "会员专属页面",
-        "page.index_text": "请扫描包裹里会员卡上的二维码，打开您的专属会员主页。",
+        "page.index_text": "每位会员的主页都有自己的专属链接。请用手机扫描包裹里随单附赠的感谢卡（插页）上「扫码进入你的会员主页」旁的二维码打开。",
+        "page.new_link": "链接打不开、换了手机或找不到插页？请联系客服（{service}），核对身份后为您发送新的链接。",
+        "page.not_found_title": "找不到这个页面",
+        "page.not_found_text": "这个地址不存在，或者是一个已经更换过的会员主页链接（为保护隐私，旧链接会失效）。请扫描最近一次包裹里感谢卡（插页）上的二维码，打开您现在的会员主页。",
         "portal.tiers.title": "会员等级与权益",
         "portal.tiers.intro": "{brand}的会员分为以下几个等级，等级越高，折扣和权益越多。",
-        "portal.tiers.entry": "首次下单即入会",
+        "rule.base_tier": "首次下单即入会",
+        "rule.birthday": "生日前 {days} 天起，生日礼会出现在会员主页上，随那时的包裹寄出",
         "portal.tiers.rule.rolling_12_months": "近 12 个月{basis}满 {amount}",
         "portal.tiers.rule.calendar_year": "当年{basis}满 {amount}",
         "portal.tiers.rule.lifetime": "累计{basis}满 {amount}",
@@ -120,8 +157,6 @@ CATALOGUE: dict[str, dict[str, str]] = {
         "portal.tiers.refunds": "退款的订单不计入等级和积分。",
         "portal.tiers.matrix": "权益一览",
         "portal.tiers.benefit": "权益",
-        "portal.birthday.member": "妈妈生日前 {days} 天起可在会员主页看到并领取",
-        "portal.birthday.child": "宝宝生日前 {days} 天起可在会员主页看到并领取",
         "portal.birthday.max_age": "（宝宝 {age} 岁及以下）",
         "portal.from_tier": "（{tier}及以上）",
         "portal.offer.rule": "自首单之日起 {days} 天内有效，随首个包裹寄出的会员卡上有您的专属优惠码。",
@@ -275,8 +310,7 @@ CATALOGUE: dict[str, dict[str, str]] = {
         "notebook.tiers": "会员等级",
         "notebook.threshold_spend": "近 12 个月消费满 {amount}",
         "notebook.threshold_points": "近 12 个月获得 {amount} 积分",
-        "notebook.threshold_zero": "注册即是",
-        "notebook.discount": "会员价 {n}% off",
+        "notebook.discount": "会员价 {value}",
         "notebook.multiplier": "积分 × {n}",
         "notebook.points": "积分",
         "notebook.points_rule": "每实付 ¥1 得 {n} 积分，按会员等级加倍。",
@@ -288,7 +322,6 @@ CATALOGUE: dict[str, dict[str, str]] = {
         "notebook.gifts": "生日礼",
         "notebook.gift_member": "妈妈生日",
         "notebook.gift_child": "宝宝生日",
-        "notebook.days_before": "提前 {n} 天寄出",
         "notebook.offer": "新会员礼",
         "notebook.offer_days": "首单后 {n} 天内有效",
         "notebook.benefits": "会员权益",
@@ -366,6 +399,38 @@ CATALOGUE: dict[str, dict[str, str]] = {
         "page.offers": "My offers",
         "page.valid_until": "Valid until {date}",
         "page.code": "Code (tell our service staff when you order, or show this page)",
+        "page.keep_tier": "Spend {amount} more by {date} to keep {tier}",
+        "page.keep_tier_points": "Earn {amount} more points by {date} to keep {tier}",
+        "page.keep_tier_now": "Spend {amount} more now to keep {tier}",
+        "page.keep_tier_points_now": "Earn {amount} more points now to keep {tier}",
+        "page.keep_later": "As older orders leave the 12 months this grows: on the last day of grace ({date}) it is {amount}.",
+        "page.keep_title": "Keep {tier}",
+        "page.grace_until": "{tier} kept until {date}",
+        "page.grace_note": "What you spent in the last 12 months is below the {tier} threshold; you keep the tier during the grace period. If it is still below when the grace period ends, your tier follows what you spent.",
+        "page.ends_today": "ends today",
+        "page.ends_in": "{days} days left",
+        "page.history": "Points history",
+        "page.history_note": "the latest {n}, newest first",
+        "page.history_expires": "expires {date}",
+        "page.lots": "When your points expire",
+        "page.lot": "{points} points expire on {date}",
+        "page.rewards": "Rewards",
+        "page.reward.available": "Available",
+        "page.reward.short": "{points} points to go",
+        "page.reward.tier": "{tier} and above",
+        "page.reward.used_up": "Redeemed",
+        "page.reward.limit": "{n} per member",
+        "page.redeem_how": "To redeem, send the reward's name to our service team ({service}); they take the points off and the reward comes with your next parcel.",
+        "page.earn": "Ways to earn",
+        "page.earn_order": "{points} points for every {symbol}1 you pay, × {multiplier} as {tier}",
+        "page.buy": "Buy",
+        "page.referral_link": "My referral link",
+        "page.winback.at_risk": "We have not seen you for a while",
+        "page.winback.lost": "We miss you",
+        "page.winback.text": "Your last order was {days} days ago.",
+        "page.winback.offer": "Your {offer} is still valid until {date}.",
+        "page.winback.points": "You have {points} points to exchange for rewards.",
+        "page.winback.lapsed": "Also time to restock:",
         "page.birthdays": "Birthday gifts",
         "page.birthday.member": "Your birthday",
         "page.birthday.child": "{name} turns {age}",
@@ -390,10 +455,14 @@ CATALOGUE: dict[str, dict[str, str]] = {
         "page.qr_text": "Scan to see your points and offers any time.",
         "page.private": "This page is yours alone: please do not share its link. If it leaked, ask our service team for a new one.",
         "page.index_title": "Member pages",
-        "page.index_text": "Scan the QR code on the member card in your parcel to open your own member page.",
+        "page.index_text": "Every member's page has its own private address. Scan the QR code beside \"Scan for your member page\" on the thank-you insert in your parcel to open it.",
+        "page.new_link": "Link not working, new phone or no insert to hand? Contact our service team ({service}); once they have checked it is you, they send you a new link.",
+        "page.not_found_title": "Page not found",
+        "page.not_found_text": "This address does not exist, or it is a member-page link that has been replaced (old links stop working, to keep your page private). Scan the QR code on the thank-you insert in your latest parcel to open your current member page.",
         "portal.tiers.title": "Tiers and benefits",
         "portal.tiers.intro": "{brand} members are in one of these tiers; the higher the tier, the bigger the discount and the more benefits.",
-        "portal.tiers.entry": "from your first order",
+        "rule.base_tier": "from your first order",
+        "rule.birthday": "from {days} days before the birthday the gift shows on your member page and comes with the parcel sent then",
         "portal.tiers.rule.rolling_12_months": "{amount} {basis} in 12 months",
         "portal.tiers.rule.calendar_year": "{amount} {basis} in a year",
         "portal.tiers.rule.lifetime": "{amount} {basis} in total",
@@ -406,8 +475,6 @@ CATALOGUE: dict[str, dict[str, str]] = {
         "portal.tiers.refunds": "Refunded orders count toward neither tiers nor points.",
         "portal.tiers.matrix": "Benefits at a glance",
         "portal.tiers.benefit": "Benefit",
-        "portal.birthday.member": "shown on your member page from {days} days before your birthday",
-        "portal.birthday.child": "shown on your member page from {days} days before your child's birthday",
         "portal.birthday.max_age": " (children up to {age})",
         "portal.from_tier": " ({tier} and above)",
         "portal.offer.rule": "Valid for {days} days from your first order; your own code is on the member card in your first parcel.",
@@ -561,8 +628,7 @@ CATALOGUE: dict[str, dict[str, str]] = {
         "notebook.tiers": "Tiers",
         "notebook.threshold_spend": "{amount} spent in 12 months",
         "notebook.threshold_points": "{amount} points earned in 12 months",
-        "notebook.threshold_zero": "from the day you join",
-        "notebook.discount": "{n}% member discount",
+        "notebook.discount": "member price: {value}",
         "notebook.multiplier": "points × {n}",
         "notebook.points": "Points",
         "notebook.points_rule": "{n} point per ¥1 paid, multiplied by your tier.",
@@ -574,7 +640,6 @@ CATALOGUE: dict[str, dict[str, str]] = {
         "notebook.gifts": "Birthday gifts",
         "notebook.gift_member": "Your birthday",
         "notebook.gift_child": "Your baby's birthday",
-        "notebook.days_before": "sent {n} days ahead",
         "notebook.offer": "New member gift",
         "notebook.offer_days": "valid {n} days from the first order",
         "notebook.benefits": "Member benefits",
@@ -606,17 +671,27 @@ def day(d: date, lang: str = "zh") -> str:
     return f"{d.year}年{d.month}月{d.day}日" if lang == "zh" else d.isoformat()
 
 
-def word(key: str, lang: str = "zh") -> str:
-    """One catalogue entry, falling back to Chinese, then to the key itself."""
-    return CATALOGUE.get(lang, {}).get(key) or CATALOGUE["zh"].get(key, key)
+def word(key: str, lang: str = "zh", address: str | None = None) -> str:
+    """One catalogue entry, falling back to Chinese, then to the key itself; in Chinese,
+    `address` (您 or 你, the program's brand.address) is how it speaks to the member."""
+    text = CATALOGUE.get(lang, {}).get(key) or CATALOGUE["zh"].get(key, key)
+    return addressed(text, address) if address and lang == "zh" else text
 
 
-def say(msg: Msg, lang: str = "zh", symbol: str = "¥") -> str:
+_PLAIN_YOU = re.compile("你(?!们)")   # 你们 (you and your friends) stays as it is
+
+
+def addressed(text: str, address: str) -> str:
+    """`text` speaking to the member with 您 or with 你."""
+    return text.replace("您", "你") if address == "你" else _PLAIN_YOU.sub("您", text)
+
+
+def say(msg: Msg, lang: str = "zh", symbol: str = "¥", address: str | None = None) -> str:
     """A rule's reason as a sentence in `lang`."""
     params: dict[str, Any] = {}
     for k, v in msg.params.items():
         if isinstance(v, Msg):
-            v = say(v, lang, symbol)
+            v = say(v, lang, symbol, address)
         elif isinstance(v, date):
             v = day(v, lang)
         elif isinstance(v, Decimal) and k in ("amount", "threshold", "needed"):
@@ -628,4 +703,4 @@ def say(msg: Msg, lang: str = "zh", symbol: str = "¥") -> str:
         params["window"] = word(f"window.{params['window']}", lang).format(
             year=msg.params["as_of"].year, **params)
         params["basis"] = word(f"basis.{params['basis']}", lang).format(**params)
-    return word(msg.key, lang).format(**params)
+    return word(msg.key, lang, address).format(**params)

@@ -17,7 +17,7 @@ from memberportal.core.models import visible_words
 from memberportal.core.rules import Msg
 from memberportal.errors import MemberPortalError, TemplateError
 from memberportal.layout import BUILTIN_TEMPLATES
-from memberportal.render.messages import day, money, say, word
+from memberportal.render.messages import day, discount, money, say, word
 from memberportal.render.qr import qr_img, qr_svg
 
 COMPOUND_SURNAMES = ("欧阳", "司马", "上官", "诸葛", "东方", "皇甫", "尉迟", "公孙", "慕容",
@@ -46,10 +46,12 @@ def mask_name(name: str | None) -> str:
 
 
 def environment(search_path: list[Path], lang: str = "zh", symbol: str = "¥",
-                loader: jinja2.BaseLoader | None = None) -> jinja2.Environment:
+                loader: jinja2.BaseLoader | None = None,
+                address: str | None = None) -> jinja2.Environment:
     """Templates resolve through `search_path` in order (project first), then the built-ins.
 
-    `loader` replaces the search path (a worker on another machine gets template sources).
+    `loader` replaces the search path (a worker on another machine gets template sources);
+    `address` is the program's form of address (您 or 你) for every Chinese sentence.
     """
     if loader is None:
         paths = [str(p) for p in search_path if p.is_dir()]
@@ -67,12 +69,13 @@ def environment(search_path: list[Path], lang: str = "zh", symbol: str = "¥",
         mask=mask_name,
         money=lambda v: money(v, symbol),
         day=lambda d: day(d, lang) if isinstance(d, date) else d,
-        say=lambda m: say(m, lang, symbol) if isinstance(m, Msg) else m,
+        say=lambda m: say(m, lang, symbol, address) if isinstance(m, Msg) else m,
+        discount=lambda percent: discount(percent, lang),
         qr=lambda data, **kw: Markup(qr_svg(str(data), **kw)),
         qr_img=lambda data, title="QR", **kw: Markup(qr_img(str(data), str(title), **kw)),
         nowrap=lambda text: Markup(f'<span class="nowrap">{escape(text)}</span>'),
     )
-    env.globals.update(t=translator(lang), lang=lang)
+    env.globals.update(t=translator(lang, address), lang=lang)
     env.filters["_t"] = env.globals["t"]
     return env
 
@@ -154,7 +157,7 @@ class _TranslationsAsFilters(NodeTransformer):
         return node
 
 
-def translator(lang: str):
+def translator(lang: str, address: str | None = None):
     """t(key, **params): the catalogue entry, escaped, with each parameter escaped into it
     (a parameter may itself be markup, like |nowrap).
 
@@ -168,7 +171,7 @@ def translator(lang: str):
     def t(key: str, **params) -> Markup:
         entry = entries.get(key)
         if entry is None:
-            text = Markup.escape(word(key, lang))
+            text = Markup.escape(word(key, lang, address))
             entry = entries[key] = (text, "{" not in text and "}" not in text, all(
                 field is None or (field.isidentifier() and not spec and not conv)
                 for _, field, spec, conv in string.Formatter().parse(text)))

@@ -192,7 +192,8 @@ def portal(b: Build) -> None:
         b.portal = Portal(Shell(saved["head"], saved["tail"]), saved["site_url"], b.lang, ())
         b.portal_reused = True
         return
-    env = environment(b.search_path(), b.lang, b.program.currency_symbol)
+    env = environment(b.search_path(), b.lang, b.program.currency_symbol,
+                      address=b.program.brand.address)
     b.portal = build_portal(b.root, b.program, env, b.site, strict=b.strict)
     b.portal_state = {"key": key, "head": b.portal.shell.head, "tail": b.portal.shell.tail,
                       "site_url": b.portal.site_url}
@@ -240,13 +241,14 @@ def pages(b: Build) -> None:
     """
     program = b.program
     job = page_job(b.portal.shell, b.search_path(), b.lang, program.currency_symbol,
-                   code_fingerprint())
+                   code_fingerprint(), program.brand.address)
     old = _manifest_pages(b.previous)
     b.index_key = _index_key(b, job)
     index = load_index(b.root, b.index_key)
     private = b.site / PRIVATE_DIR
     private.mkdir(parents=True, exist_ok=True)
-    env = environment(b.search_path(), b.lang, program.currency_symbol)
+    env = environment(b.search_path(), b.lang, program.currency_symbol,
+                      address=program.brand.address)
     (private / "index.html").write_text(render_index(env, b.portal.shell, program),
                                         encoding="utf-8")
     live = b.live / PRIVATE_DIR

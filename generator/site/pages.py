@@ -2,8 +2,10 @@
 from __future__ import annotations
 
 import hashlib
+import html
 import json
 import re
+from collections import Counter
 from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
@@ -19,6 +21,7 @@ from memberportal.core.rules import Status
 from memberportal.core.tokens import page_token, referral_code
 from memberportal.errors import BuildError, InputError, MemberPortalError, TemplateError
 from memberportal.layout import PRIVATE_DIR
+from memberportal.render.colors import tier_palette
 from memberportal.render.messages import discount, money
 from memberportal.render.templates import mask_name, render
 from memberportal.site.links import refused
@@ -38,6 +41,13 @@ class MemberPage:
     @property
     def path(self) -> str:
         return f"{PRIVATE_DIR}/{self.token}/index.html"
+
+
+def shown_amount(status: Status, value: Decimal | None, symbol: str) -> str:
+    """A tier amount as the member reads it: money, or points for a points basis."""
+    if value is None:
+        return ""
+    return f"{int(value):,}" if status.tier.basis == "points" else money(value, symbol)
 
 
 def progress(status: Status, symbol: str) -> dict[str, Any]:
@@ -67,6 +77,10 @@ def page_for(member: Member, status: Status, program: Program, secret: bytes, ge
         product = program.product(r.sku)
         if product and product.price:
             prices[r.sku] = product.price
+    shown_skus = [r.sku for r in status.recommendations] + [r.sku for r in status.reminders]
+    shown_skus += list(status.churn.lapsed)
+    links = {sku: url for sku in shown_skus if (url := program.product_url(sku))}
+    code = referral_code(secret, member.id)
     # Only what the page shows of the program, so a change elsewhere in tiers.yml (another
     # tier's threshold, a product nobody is offered) leaves this page alone.
     ctx = {
@@ -77,11 +91,22 @@ def page_for(member: Member, status: Status, program: Program, secret: bytes, ge
         "prices": prices,
         "member_name": mask_name(member.name), "consultant": member.consultant,
         "segments": list(member.segments),
-        "referral_code": referral_code(secret, member.id),
+        "referral_code": code,
+        "referral_url": referral_url(program, site_url, code),
+        "shop_links": links,
+        "lapsed": [{"sku": sku, "name": program.product(sku).name} for sku in status.churn.lapsed],
+        "earn": {"per_unit": float(program.points.per_currency_unit),
+                 "activities": [{"name": a.name, "points": a.points,
+                                 "daily": a.daily_limit, "monthly": a.monthly_limit}
+                                for a in program.activities.values()]},
         "token": token,
         "url": f"{site_url.rstrip('/')}/{PRIVATE_DIR}/{token}/",
         "progress": progress(status, program.currency_symbol),
+        "keep_needed": shown_amount(status, status.tier.keep_needed, program.currency_symbol),
+        "keep_needed_by": shown_amount(status, status.tier.keep_needed_by,
+                                       program.currency_symbol),
         "discount": discount(status.tier.tier.discount, lang),
+        "palette": tier_palette(status.tier.tier.color),
         "offer_labels": {o.id: discount(o.discount_percent, lang) for o in status.offers},
         # The same code the retention card prints, so the member can use it without the card.
         "codes": {o.id: make_code(secret, member.id, o.id, o.valid_until)
@@ -97,6 +122,15 @@ def page_for(member: Member, status: Status, program: Program, secret: bytes, ge
     return MemberPage(member.id, token, ctx, digest)
 
 
+def referral_url(program: Program, site_url: str, code: str) -> str:
+    """The address a member shares: the ambassador rule's share_url with {code}, else the
+    portal's membership page carrying the code."""
+    rule = program.ambassador
+    if rule and rule.share_url:
+        return rule.share_url.replace("{code}", code)
+    return f"{site_url.rstrip('/')}/membership/?ref={code}"
+
+
 def render_index(env: jinja2.Environment, shell: Shell, program: Program) -> str:
     """m/index.html: a neutral page, so a server's directory listing never shows the tokens."""
     body = render(env, INDEX_TEMPLATE, brand=program.brand)
@@ -110,9 +144,20 @@ def _one_level_up(html: str) -> str:
     return re.sub(r"""(["'])\.\./\.\.(?=["'/])""", r"\1..", html)
 
 
-def stay_home(body: str, template: str, location: str) -> None:
-    """A personal page references nothing on another host and no file outside the site."""
+_ANCHOR = re.compile(r'<a\s[^>]*?href="([^"]+)"', re.I)
+
+
+def stay_home(body: str, template: str, location: str,
+              links: frozenset[str] = frozenset()) -> None:
+    """A personal page references nothing on another host and no file outside the site;
+    `links` are the shop's addresses it may link to (followed by a reader, never loaded)."""
     bad = refused(body, location)
+    if links and bad:
+        # a shop address passes only where each of its occurrences is an <a href>
+        anchors = Counter(html.unescape(u) for u in _ANCHOR.findall(body))
+        bad = [u for u in bad if u not in links or
+               body.count(html.escape(u)) + body.count(u) * (html.escape(u) != u)
+               != anchors[u]]
     if bad:
         raise TemplateError(f"references {', '.join(bad)}: a personal page may only use files "
                             "inside the site (no other host, no file: URL, no ../ out of it)",
@@ -133,14 +178,15 @@ class PageJob:
     lang: str
     symbol: str
     code: str                              # the code version the pages are rendered with
+    address: str = "您"                    # the program's form of address
 
 
 def page_job(shell: Shell, search_path: list[Path], lang: str, symbol: str,
-             code: str) -> PageJob:
+             code: str, address: str = "您") -> PageJob:
     """The templates a personal page loads (resolved through the search path) and the shell."""
     sources = page_sources(search_path)
-    key = _digest([shell.digest, sources, lang, symbol, code])
-    return PageJob(key, sources, shell.head, shell.tail, lang, symbol, code)
+    key = _digest([shell.digest, sources, lang, symbol, code, address])
+    return PageJob(key, sources, shell.head, shell.tail, lang, symbol, code, address)
 
 
 def page_sources(search_path: list[Path]) -> tuple[tuple[str, str], ...]:
@@ -185,7 +231,8 @@ def _job_env(job: PageJob) -> tuple[jinja2.Environment, bytes, bytes]:
             raise BuildError(f"this worker runs other memberportal code ({code_fingerprint()}, "
                              f"the build needs {job.code}): install the same version on "
                              "every worker")
-        env = environment([], job.lang, job.symbol, loader=jinja2.DictLoader(dict(job.sources)))
+        env = environment([], job.lang, job.symbol, loader=jinja2.DictLoader(dict(job.sources)),
+                          address=job.address)
         made = (env, job.head.encode(), job.tail.encode())
         _envs.clear()
         _envs[job.key] = made
@@ -203,7 +250,8 @@ def render_batch(job: PageJob, items: list[tuple[str, dict[str, Any]]],
     for member_id, context in items:
         try:
             body = render(env, PAGE_TEMPLATE, **context)
-            stay_home(body, PAGE_TEMPLATE, f"{PRIVATE_DIR}/{context['token']}")
+            stay_home(body, PAGE_TEMPLATE, f"{PRIVATE_DIR}/{context['token']}",
+                      frozenset(context.get("shop_links", {}).values()))
             out.append((member_id, b"".join((head, body.encode(), tail)), None))
         except MemberPortalError as e:
             out.append((member_id, None, (type(e).__name__, e.message, e.kind)))

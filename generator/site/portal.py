@@ -20,6 +20,7 @@ from memberportal.core.models import Program
 from memberportal.errors import BuildError, InputError, Where, warnings_of
 from memberportal.inputs.config import language, read_config, site_url
 from memberportal.layout import CONFIG_FILE, CONTENT_DIR, PRIVATE_DIR
+from memberportal.render.colors import tier_palette
 from memberportal.render.messages import discount, money
 from memberportal.render.templates import render
 from memberportal.site.links import refused
@@ -79,6 +80,7 @@ def build_portal(root: Path, program: Program, env: jinja2.Environment, site_dir
         _write_docs(root, program, env, docs, lang)
         warnings = _run_mkdocs(root, docs, site_dir, strict, program.brand.name)
     shell = _extract_shell(site_dir)
+    _brand_not_found(site_dir, env, program)
     _clean_sitemap(site_dir, url)
     _clean_search_index(site_dir)
     return Portal(shell, url, lang, tuple(warnings))
@@ -89,6 +91,7 @@ def _write_docs(root: Path, program: Program, env: jinja2.Environment, docs: Pat
     content = root / CONTENT_DIR
     if content.is_dir():
         shutil.copytree(content, docs)
+        _quote_program(docs, program, lang)
     else:
         docs.mkdir(parents=True)
 
@@ -98,7 +101,9 @@ def _write_docs(root: Path, program: Program, env: jinja2.Environment, docs: Pat
         return money(value, program.currency_symbol)
 
     ctx = {"program": program, "brand": program.brand, "amount": amount,
-           "discount": lambda percent: discount(percent, lang)}
+           "discount": lambda percent: discount(percent, lang),
+           "palettes": {t.id: tier_palette(t.color) for t in program.tiers},
+           "brand_palette": tier_palette(program.brand.color)}
     made = {**GENERATED, SHELL_DOC: "portal/shell.md.j2", CSS_FILE: "portal/memberportal.css.j2"}
     for name, template in {**made, **SCRIPTS}.items():
         target = docs / name
@@ -110,6 +115,35 @@ def _write_docs(root: Path, program: Program, env: jinja2.Environment, docs: Pat
         text = render(env, template, marker=MARKER, **ctx) if name in made else \
             env.loader.get_source(env, template)[0]
         target.write_text(text, encoding="utf-8")
+
+
+def _quote_program(docs: Path, program: Program, lang: str) -> None:
+    """The brand's Markdown may quote the program ({{ program.activities.checkin.points }},
+    {{ t('rule.birthday', days=...) }}), so no number is typed twice. Rendered in a sandbox
+    (no attribute starting with _, no callables but ours), unknown names are errors."""
+    from jinja2.sandbox import SandboxedEnvironment
+
+    from memberportal.render.templates import translator
+    env = SandboxedEnvironment(undefined=jinja2.StrictUndefined, autoescape=False,
+                               keep_trailing_newline=True)
+    env.filters.update(money=lambda v: money(v, program.currency_symbol),
+                       discount=lambda p: discount(p, lang))
+    env.globals.update(program=program, brand=program.brand,
+                       t=translator(lang, program.brand.address))
+    for path in sorted(docs.rglob("*.md")):
+        text = path.read_text(encoding="utf-8")
+        if "{{" not in text and "{%" not in text:
+            continue
+        shown = f"{CONTENT_DIR}/{path.relative_to(docs).as_posix()}"
+        try:
+            out = env.from_string(text).render()
+        except jinja2.TemplateSyntaxError as e:
+            raise InputError(f"template syntax error: {e.message}", Where(shown, e.lineno)) \
+                from None
+        except (jinja2.UndefinedError, jinja2.exceptions.SecurityError, TypeError,
+                ValueError) as e:
+            raise InputError(f"{e}", Where(shown)) from None
+        path.write_text(out, encoding="utf-8")
 
 
 def _run_mkdocs(root: Path, docs: Path, site_dir: Path, strict: bool,
@@ -168,6 +202,23 @@ def _extract_shell(site_dir: Path) -> Shell:
                          "(in mkdocs.yml: extra.generator: false, "
                          "no extra.social, no repo_url)", kind="portal")
     return Shell(head, tail)
+
+
+NOT_FOUND_TEMPLATE = "portal/not_found.html"
+_NOT_FOUND_H1 = re.compile(r"<h1[^>]*>\s*404 - [^<]*</h1>")
+
+
+def _brand_not_found(site_dir: Path, env: jinja2.Environment, program: Program) -> None:
+    """404.html in the program's words: an old (rotated) personal-page address lands here, so
+    it says how to get a new one; the theme's page around it stays."""
+    page = site_dir / "404.html"
+    if not page.is_file():
+        return
+    html = page.read_text(encoding="utf-8")
+    body = render(env, NOT_FOUND_TEMPLATE, brand=program.brand)
+    new, n = _NOT_FOUND_H1.subn(lambda _: body, html, count=1)
+    if n:
+        page.write_text(new, encoding="utf-8")
 
 
 def _squeeze(html: str) -> str:

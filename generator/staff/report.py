@@ -480,7 +480,8 @@ def write_report(project: Project, as_of: date, lang: str, snapshot: Snapshot | 
     html_target = output_path(project.root)
     written = []
     if "html" in formats:
-        env = environment([project.root / "templates"], lang, project.program.currency_symbol)
+        env = environment([project.root / "templates"], lang, project.program.currency_symbol,
+                          address=project.program.brand.address)
         written.append(write_private(html_target, render(env, TEMPLATE, **data).encode()))
     if "json" in formats:
         text = json.dumps(report_json(data, lang), ensure_ascii=False, indent=1)

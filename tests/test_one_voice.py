@@ -1,0 +1,95 @@
+"""One voice: a rule is worded once in the catalogue and every channel (portal pages, the
+brand's own Markdown, the personal page, the notebook) says it in those words, with the
+program's one form of address."""
+from __future__ import annotations
+
+import re
+import shutil
+from datetime import date
+
+import pytest
+from helpers import REPO, dump, program
+
+from memberportal.inputs.project import load
+from memberportal.inputs.secret import load_secret
+from memberportal.print import prints
+from memberportal.render.messages import discount, word
+from memberportal.render.templates import render
+from memberportal.site.build import run
+
+AS_OF = date(2026, 11, 24)
+
+
+def _text(html: str) -> str:
+    return re.sub(r"\s+", " ", re.sub(r"<[^>]+>", "", html))
+
+
+@pytest.fixture(scope="module", params=["你", "您"])
+def brand(request, tmp_path_factory):
+    root = tmp_path_factory.mktemp("brand")
+    for name in ("members", "content"):
+        shutil.copytree(REPO / name, root / name)
+    shutil.copy(REPO / "mkdocs.yml", root / "mkdocs.yml")
+    data = program()
+    data["brand"]["address"] = request.param
+    (root / "members" / "tiers.yml").write_text(dump(data), encoding="utf-8")
+    assert not run(root, AS_OF, show_progress=False).failures
+    project = load(root)
+    job = prints.make_job(project, AS_OF, "zh", load_secret(root))
+    _, env, _ = prints._tools(job)      # the print environment, as the notebook gets it
+    notebook = render(env, "print/notebook.html", brand=prints.brand_context(project),
+                      story="", handbook=prints.handbook_context(project, job), notes=0,
+                      style="lined", owner=None, year=2026)
+    site = root / "output" / "site"
+    pages = {p: _text(p.read_text(encoding="utf-8")) for p in (site / "m").glob("*/index.html")}
+    return request.param, site, _text(notebook), pages
+
+
+def test_the_birthday_rule_and_the_base_tier_read_the_same_everywhere(brand):
+    _, site, notebook, _ = brand
+    birthday = word("rule.birthday").format(days=30)
+    tiers = _text((site / "tiers" / "index.html").read_text(encoding="utf-8"))
+    content = _text((site / "participate" / "birthday" / "index.html").read_text("utf-8"))
+    for channel in (tiers, content, notebook):
+        assert birthday in channel
+    for channel in (tiers, notebook):
+        assert word("rule.base_tier") in channel
+    assert "注册即是" not in notebook and "提前 30 天寄出" not in notebook
+
+
+def test_a_discount_is_said_one_way(brand):
+    _, site, notebook, _ = brand
+    tiers = _text((site / "tiers" / "index.html").read_text(encoding="utf-8"))
+    for percent in (3, 5, 8):
+        assert discount(percent, "zh") in tiers and discount(percent, "zh") in notebook
+    assert "% off" not in notebook
+
+
+def test_the_brands_markdown_quotes_the_program(brand):
+    _, site, _, _ = brand
+    checkin = _text((site / "participate" / "checkin" / "index.html").read_text("utf-8"))
+    assert f"每次签到得 {program()['activities']['checkin']['points']} 积分" in checkin
+    assert "{{" not in checkin
+
+
+def test_one_form_of_address(brand):
+    address, site, notebook, pages = brand
+    other = "您" if address == "你" else "你"
+    assert pages
+    for text in pages.values():
+        # the brand's own names and free text (slogan, gifts) are theirs: only our words count
+        ours = text.replace("陪你从孕期走到宝宝三岁", "").replace("你们", "")
+        assert address in ours and other not in ours
+    tiers = _text((site / "tiers" / "index.html").read_text(encoding="utf-8"))
+    assert other not in tiers.replace("陪你从孕期走到宝宝三岁", "")
+
+
+def test_markdown_naming_what_the_program_lacks_stops_the_build(tmp_path):
+    from memberportal.errors import MemberPortalError
+    root = tmp_path / "brand"
+    for name in ("members", "content"):
+        shutil.copytree(REPO / name, root / name)
+    shutil.copy(REPO / "mkdocs.yml", root / "mkdocs.yml")
+    (root / "content" / "story.md").write_text("# x\n\n{{ program.nothing }}\n", "utf-8")
+    with pytest.raises(MemberPortalError, match="content/story.md"):
+        run(root, AS_OF, show_progress=False)
