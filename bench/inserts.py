@@ -322,7 +322,7 @@ def in_process(job, project, parcels, folder: Path, batch_pdf: Path, system: boo
     as the parcel's page in the batch.
     """
     from memberportal.layout import write_atomic
-    from memberportal.print.pdf import layered_pdf
+    from memberportal.print.weasy import layered_pdf
     from memberportal.render.templates import render
     what = "naive, system font" if system else "naive, in-process"
     renderer, env, _ = prints._tools(job)

@@ -26,7 +26,8 @@ from memberportal.errors import MemberPortalError  # noqa
 from memberportal.inputs.project import load  # noqa
 from memberportal.layout import BUILTIN_TEMPLATES  # noqa
 from memberportal.print import prints  # noqa
-from memberportal.print.pdf import Fonts, booklet_order  # noqa
+from memberportal.print.impose import booklet_order  # noqa
+from memberportal.print.weasy import Fonts  # noqa
 from memberportal.render.qr import qr_matrix  # noqa
 
 REPO = Path(__file__).resolve().parent.parent
@@ -270,11 +271,11 @@ def test_layered_chunk_reads_on_its_own(env):
 
 
 def test_lean_user_agent_stylesheet_keeps_what_a_document_uses(tmp_path):
-    # The pseudo-element rules left out for speed (pdf.UA_PSEUDO_USED_BY) are kept whenever
+    # The pseudo-element rules left out for speed (weasy.UA_PSEUDO_USED_BY) are kept whenever
     # the document has list items, footnotes or notes, or CSS the check cannot read.
     from weasyprint import HTML
 
-    from memberportal.print.pdf import Renderer, _html_class
+    from memberportal.print.weasy import Renderer, _html_class
     assert _html_class("<div>plain</div>") is not HTML
     assert _html_class('<link rel="stylesheet" href="more.css"><div>x</div>') is HTML
     html = ('<style>@page { size: A6 }</style><ol><li>alpha</li><li>beta</li></ol>'
@@ -481,12 +482,15 @@ def _part(title: str, sizes: list[tuple[int, int]], inherit: bool) -> bytes:
 def test_joined_parts_keep_their_order_inherited_boxes_and_the_first_title(tmp_path):
     from pypdf import PdfReader
 
-    from memberportal.print.pdf import concatenate
+    from memberportal.print.joiner import Joiner
     parts = [_part("first", [(200, 300), (200, 300)], inherit=True),
              _part("second", [(400, 500)], inherit=False),
              _part("third", [(600, 700), (610, 710)], inherit=True)]
+    joiner = Joiner()
+    for part in parts:
+        joiner.add(part)
     path = tmp_path / "joined.pdf"
-    path.write_bytes(concatenate(parts))
+    path.write_bytes(joiner.finish())
     reader = PdfReader(path)
     assert [(round(p.mediabox.width), round(p.mediabox.height)) for p in reader.pages] == \
         [(200, 300), (200, 300), (400, 500), (600, 700), (600, 700)]

@@ -26,18 +26,17 @@ from memberportal.inputs.project import Project
 from memberportal.inputs.safe_yaml import decode
 from memberportal.inputs.secret import load_generations
 from memberportal.layout import BUILTIN_TEMPLATES, rel, write_atomic
-from memberportal.print.pdf import (
+from memberportal.print.impose import booklet, nup
+from memberportal.print.joiner import Joiner
+from memberportal.print.stamp import fields, stamping
+from memberportal.print.weasy import (
     Fonts,
-    Joiner,
     Renderer,
-    booklet,
     layered_pdf,
-    nup,
     one_page_each,
     page_size,
     visible_text,
 )
-from memberportal.print.stamp import fields, stamping
 from memberportal.render.messages import say
 from memberportal.render.qr import qr_data_uri
 from memberportal.render.templates import environment, mask_name, render

@@ -24,9 +24,9 @@ from functools import lru_cache
 from typing import Any
 
 from memberportal.errors import BuildError
-from memberportal.print.pdf import one_page_each
-from memberportal.print.pdf import pdf_number as _num
+from memberportal.print.joiner import pdf_number as _num
 from memberportal.print.stamp import fields as F
+from memberportal.print.weasy import one_page_each
 
 # WeasyPrint versions whose layout tree, text layout and drawing this module reads (boxes,
 # Pango layouts, the page transform); with any other, inserts are laid out whole.
@@ -620,7 +620,7 @@ def width_ops(slot: WidthSlot, width: float) -> str:
 
 @dataclass
 class Stamped:
-    """A chunk's pages as content streams over shared forms, for pdf.Joiner."""
+    """A chunk's pages as content streams over shared forms, for joiner.Joiner."""
 
     pages: list[bytes]                                   # zlib-compressed content streams
     shapes: list[tuple[bytes, list[tuple[int, str]], dict[str, str]]]
