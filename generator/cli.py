@@ -297,12 +297,12 @@ def init(folder: Path):
     click.echo(f"created {folder}: {', '.join(c for c in copied if c not in members)}, "
                f"{len(members)} sample members")
     click.echo(f"next: cd {folder} && memberportal check && memberportal build")
-# --- print: inserts, retention cards, notebooks, codes (generator/prints.py, codes.py) --------
+# --- print: inserts, retention cards, notebooks, codes (generator/print/, core/codes.py) -------
 
 
 def _print_job(obj: Context, create_secret: bool = True):
     from memberportal.inputs.secret import load_secret
-    from memberportal.print.prints import make_job
+    from memberportal.print.contexts import make_job
     return make_job(obj.project, obj.as_of, obj.lang, load_secret(obj.root, create_secret))
 
 
@@ -337,7 +337,8 @@ def inserts(obj: Context, parcels_file, output, size, bleed, no_marks, impose, w
     """One print-ready PDF with an insert per parcel, in the file's order."""
     import time
 
-    from memberportal.print.prints import Sheet, build_inserts, parse_impose, read_parcels
+    from memberportal.print.contexts import read_parcels
+    from memberportal.print.inserts import Sheet, build_inserts, parse_impose
     obj.show_progress = progress
     project = obj.project
     parcels = read_parcels(parcels_file, project)
@@ -369,7 +370,7 @@ def inserts(obj: Context, parcels_file, output, size, bleed, no_marks, impose, w
 @click.pass_obj
 def cards(obj: Context, output, layout, member_ids, workers, progress):
     """Retention cards (90×54 mm) for every member with an active retention offer."""
-    from memberportal.print.prints import card_contexts, render_cards
+    from memberportal.print.cards import card_contexts, render_cards
     obj.show_progress = progress
     job, project = _print_job(obj), obj.project
     chosen = card_contexts(job, project, list(member_ids) or None)
@@ -390,7 +391,7 @@ def cards(obj: Context, output, layout, member_ids, workers, progress):
 @click.pass_obj
 def notebook(obj: Context, output, notes, style, member_id, booklet):
     """An A5 notebook: cover, brand story, member handbook, note pages."""
-    from memberportal.print.prints import build_notebook
+    from memberportal.print.notebook import build_notebook
     name = "notebook-booklet.pdf" if booklet else "notebook.pdf"
     result = build_notebook(_print_job(obj), obj.project, _out(obj, output, name), notes,
                             style, member_id, booklet)
@@ -450,7 +451,7 @@ def redeem(obj: Context, code: str):
 @click.pass_obj
 def preview(obj: Context, kind: str, member_id: str):
     """Render one insert, card or notebook for a member to output/preview/ (PDF and PNG)."""
-    from memberportal.print.prints import preview as make
+    from memberportal.print.preview import preview as make
     for path in make(_print_job(obj), obj.project, kind, member_id):
         click.echo(str(path))
 

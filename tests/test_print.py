@@ -25,7 +25,7 @@ from memberportal.core.codes import verify  # noqa
 from memberportal.errors import MemberPortalError  # noqa
 from memberportal.inputs.project import load  # noqa
 from memberportal.layout import BUILTIN_TEMPLATES  # noqa
-from memberportal.print import prints  # noqa
+from memberportal.print import cards, contexts, inserts, notebook, preview, workers  # noqa
 from memberportal.print.impose import booklet_order  # noqa
 from memberportal.print.weasy import Fonts  # noqa
 from memberportal.render.qr import qr_matrix  # noqa
@@ -103,7 +103,7 @@ def env(tmp_path_factory):
     os.environ["MEMBERPORTAL_SECRET"] = SECRET.decode()
     root = make_project(tmp_path_factory.mktemp("brand"))
     project = load(root)
-    job = prints.make_job(project, AS_OF, "zh", SECRET)
+    job = contexts.make_job(project, AS_OF, "zh", SECRET)
     yield root, project, job
     os.environ.pop("MEMBERPORTAL_SECRET", None)
 
@@ -111,10 +111,10 @@ def env(tmp_path_factory):
 @pytest.fixture(scope="module")
 def inserts_pdf(env):
     root, project, job = env
-    parcels = prints.read_parcels(root / "parcels.csv", project)
+    parcels = contexts.read_parcels(root / "parcels.csv", project)
     out = root / "output" / "print" / "inserts.pdf"
     # chunk=2 and 2 workers: the batch path, results joined in file order
-    prints.build_inserts(job, project, parcels, out, workers=2, chunk=2)
+    inserts.build_inserts(job, project, parcels, out, workers=2, chunk=2)
     return out
 
 
@@ -149,7 +149,7 @@ def test_insert_qr_codes_decode_with_quiet_zone(env, inserts_pdf):
     root, project, job = env
     image = raster(inserts_pdf, 1)                               # M0002: first order
     found = {r.text: r for r in qr_codes(image)}
-    url = prints.member_url(job, "M0002")
+    url = contexts.member_url(job, "M0002")
     assert url.startswith("https://member.test.example/m/") and url in found
     assert quiet_zone_ok(image, found[url], len(qr_matrix(url)))
     codes = [t for t in found if t != url]
@@ -159,7 +159,7 @@ def test_insert_qr_codes_decode_with_quiet_zone(env, inserts_pdf):
     assert quiet_zone_ok(image, found[codes[0]], len(qr_matrix(codes[0])))
     assert codes[0] in pdftotext(inserts_pdf, 1)
     second = {r.text for r in qr_codes(raster(inserts_pdf, 2))}  # M0001: no offer
-    assert second == {prints.member_url(job, "M0001")}
+    assert second == {contexts.member_url(job, "M0001")}
 
 
 def _refs(project):
@@ -171,7 +171,7 @@ def test_cards_sheet_duplex_and_codes(env):
     from pypdf import PdfReader
     root, project, job = env
     out = root / "output" / "print" / "cards.pdf"
-    result = prints.build_cards(job, project, out)
+    result = cards.build_cards(job, project, out)
     assert result["cards"] == 3                                  # M0002, M0003, M0004 active
     reader = PdfReader(str(out))
     assert len(reader.pages) == 2                                # front sheet, back sheet
@@ -202,12 +202,12 @@ def test_cards_sheet_duplex_and_codes(env):
 def test_cards_in_chunks_on_workers_equal_one_document(env, tmp_path, monkeypatch):
     from pypdf import PdfReader
     root, project, job = env
-    cards = prints.card_contexts(job, project) * 9               # 27 cards, three sheets
+    chosen = cards.card_contexts(job, project) * 9              # 27 cards, three sheets
     whole, chunked = tmp_path / "whole.pdf", tmp_path / "chunked.pdf"
-    prints.render_cards(job, project, cards, whole, workers=1)   # CARD_CHUNK 100: one document
-    monkeypatch.setattr(prints, "CARD_CHUNK", 10)                # one sheet a document
+    cards.render_cards(job, project, chosen, whole, workers=1)  # CARD_CHUNK 100: one document
+    monkeypatch.setattr(cards, "CARD_CHUNK", 10)                # one sheet a document
     done = []
-    result = prints.render_cards(job, project, cards, chunked, workers=2, progress=done.append)
+    result = cards.render_cards(job, project, chosen, chunked, workers=2, progress=done.append)
     assert result["cards"] == 27 and done and sum(done) == 27 and len(done) == 3
     pages = len(PdfReader(str(whole)).pages)
     assert pages == len(PdfReader(str(chunked)).pages) == 6      # front, back, ×3
@@ -221,7 +221,7 @@ def test_cards_single_layout_has_bleed(env):
     from pypdf import PdfReader
     root, project, job = env
     out = root / "output" / "print" / "card-single.pdf"
-    prints.build_cards(job, project, out, layout="single", member_ids=["M0002"])
+    cards.build_cards(job, project, out, layout="single", member_ids=["M0002"])
     pages = PdfReader(str(out)).pages
     assert len(pages) == 2
     assert box_mm(pages[0].trimbox) == (90.0, 54.0) and box_mm(pages[0].bleedbox) == (96.0, 60.0)
@@ -231,7 +231,7 @@ def test_notebook_and_booklet(env):
     from pypdf import PdfReader
     root, project, job = env
     out = root / "output" / "print" / "notebook.pdf"
-    result = prints.build_notebook(job, project, out, notes=5, style="dotted",
+    result = notebook.build_notebook(job, project, out, notes=5, style="dotted",
                                    member_id="M0001")
     reader = PdfReader(str(out))
     n = len(reader.pages)
@@ -244,7 +244,7 @@ def test_notebook_and_booklet(env):
     assert str(n) in pdftotext(out, n)                             # page numbers
     assert all(r["emb"] == "yes" for r in fonts(out))
     bk = root / "output" / "print" / "booklet.pdf"
-    prints.build_notebook(job, project, bk, notes=5, booklet_a4=True)
+    notebook.build_notebook(job, project, bk, notes=5, booklet_a4=True)
     pages = PdfReader(str(bk)).pages
     assert len(pages) == -(-n // 4) * 2
     assert box_mm(pages[0].mediabox) == (296.0, 210.0)           # 2 × A5 side by side
@@ -256,10 +256,10 @@ def test_layered_chunk_reads_on_its_own(env):
     # (laid out whole; stamped chunks are joined before they are a PDF: test_stamping.py)
     root, project, job = env
     job = replace(job, stamp=False)
-    parcels = prints.read_parcels(root / "parcels.csv", project)[:2]
-    contexts = prints.insert_contexts(job, project, parcels)
-    data = prints._insert_chunk(job, prints.brand_context(project), prints.Sheet().css(),
-                                contexts).parts[0]
+    parcels = contexts.read_parcels(root / "parcels.csv", project)[:2]
+    chunk_contexts = inserts.insert_contexts(job, project, parcels)
+    data = inserts._insert_chunk(job, contexts.brand_context(project), inserts.Sheet().css(),
+                                 chunk_contexts).parts[0]
     chunk = root / "output" / "chunk.pdf"
     chunk.parent.mkdir(parents=True, exist_ok=True)
     chunk.write_bytes(data)
@@ -295,7 +295,7 @@ def test_booklet_order():
 
 def test_preview_writes_pdf_and_png(env):
     root, project, job = env
-    paths = prints.preview(job, project, "card", "M0002")
+    paths = preview.preview(job, project, "card", "M0002")
     assert paths[0].suffix == ".pdf" and paths[0].is_file()
     assert [p.suffix for p in paths[1:]] == [".png", ".png"]
 
@@ -303,15 +303,15 @@ def test_preview_writes_pdf_and_png(env):
 def test_impose_inserts_two_up(env):
     from pypdf import PdfReader
     root, project, job = env
-    parcels = prints.read_parcels(root / "parcels.csv", project)
+    parcels = contexts.read_parcels(root / "parcels.csv", project)
     out = root / "output" / "print" / "imposed.pdf"
-    prints.build_inserts(job, project, parcels, out, workers=1,
-                         impose=prints.parse_impose("2x1 on A4 landscape"))
+    inserts.build_inserts(job, project, parcels, out, workers=1,
+                         impose=inserts.parse_impose("2x1 on A4 landscape"))
     pages = PdfReader(str(out)).pages
     assert len(pages) == 3 and box_mm(pages[0].mediabox) == (297.0, 210.0)
     with pytest.raises(MemberPortalError, match="need a sheet of at least"):
-        prints.build_inserts(job, project, parcels, root / "x.pdf", workers=1,
-                             impose=prints.parse_impose("2x2 on A4"))
+        inserts.build_inserts(job, project, parcels, root / "x.pdf", workers=1,
+                             impose=inserts.parse_impose("2x2 on A4"))
     assert not (root / "x.pdf").exists()
 
 
@@ -326,7 +326,7 @@ def _fails(root, project, job, csv_text=None, raw=None, match=""):
         path.write_text(csv_text)
     out = root / "output" / "bad.pdf"
     with pytest.raises(MemberPortalError) as err:
-        prints.build_inserts(job, project, prints.read_parcels(path, project), out, workers=1)
+        inserts.build_inserts(job, project, contexts.read_parcels(path, project), out, workers=1)
     assert not out.exists() and not list(out.parent.glob(".bad.pdf*"))
     assert match in str(err.value), str(err.value)
     return str(err.value)
@@ -357,15 +357,15 @@ def _override(root: Path, body: str) -> Path:
 def test_template_missing_field_and_outside_file(tmp_path):
     root = make_project(tmp_path / "brand")
     project = load(root)
-    job = prints.make_job(project, AS_OF, "zh", SECRET)
-    parcels = prints.read_parcels(root / "parcels.csv", project)
+    job = contexts.make_job(project, AS_OF, "zh", SECRET)
+    parcels = contexts.read_parcels(root / "parcels.csv", project)
     out = root / "out.pdf"
     _override(root, "<html><body>\n{% for p in inserts %}\n<p>{{ p.member.nickname }}</p>\n"
                     "{% endfor %}</body></html>")
     with pytest.raises(MemberPortalError, match="insert.html line 3") as err:
-        prints.build_inserts(job, project, parcels, out, workers=1)
+        inserts.build_inserts(job, project, parcels, out, workers=1)
     assert "nickname" in str(err.value) and not out.exists()
-    prints._worker.clear()
+    workers._worker.clear()
     secret_file = tmp_path / "outside.css"
     secret_file.write_text("p { color: red }")
     for href in (secret_file.as_uri(), "../../outside.css", "file:///etc/passwd",
@@ -373,16 +373,16 @@ def test_template_missing_field_and_outside_file(tmp_path):
         _override(root, f'<html><head><link rel="stylesheet" href="{href}"></head>'
                         "<body>{% for p in inserts %}<p>{{ p.order }}</p>{% endfor %}</body></html>")
         with pytest.raises(MemberPortalError, match="refused") as err:
-            prints.build_inserts(job, project, parcels, out, workers=1)
+            inserts.build_inserts(job, project, parcels, out, workers=1)
         assert not out.exists()
     link = root / "templates" / "print" / "escape.css"
     link.symlink_to(secret_file)
     _override(root, '<html><head><link rel="stylesheet" href="escape.css"></head>'
                     "<body>{% for p in inserts %}<p>{{ p.order }}</p>{% endfor %}</body></html>")
     with pytest.raises(MemberPortalError, match="refused"):
-        prints.build_inserts(job, project, parcels, out, workers=1)
+        inserts.build_inserts(job, project, parcels, out, workers=1)
     assert not out.exists()
-    prints._worker.clear()
+    workers._worker.clear()
 
 
 def test_uncovered_character_names_member(tmp_path):
@@ -393,10 +393,10 @@ def test_uncovered_character_names_member(tmp_path):
     root = make_project(tmp_path / "brand", members)
     (root / "parcels.csv").write_text("order_id,member_id\nA,M0001\nB,M0009\n")
     project = load(root)
-    job = prints.make_job(project, AS_OF, "zh", SECRET)
+    job = contexts.make_job(project, AS_OF, "zh", SECRET)
     out = root / "out.pdf"
     with pytest.raises(MemberPortalError) as err:
-        prints.build_inserts(job, project, prints.read_parcels(root / "parcels.csv", project),
+        inserts.build_inserts(job, project, contexts.read_parcels(root / "parcels.csv", project),
                              out, workers=1)
     assert "M0009" in str(err.value) and f"U+{ord(rare):04X}" in str(err.value)
     assert not out.exists()

@@ -17,7 +17,7 @@ from test_print import make_project as make_print  # noqa: E402
 
 from memberportal.inputs.project import load  # noqa
 from memberportal.inputs.secret import load_secret  # noqa
-from memberportal.print import prints  # noqa
+from memberportal.print import cards, contexts, inserts, notebook  # noqa
 from memberportal.render.templates import mask_name  # noqa
 from memberportal.site.build import run  # noqa
 from memberportal.site.links import references, refused  # noqa
@@ -97,12 +97,12 @@ def test_pdf_metadata_of_inserts_cards_and_notebooks_holds_no_personal_data(tmp_
     monkeypatch.setenv("MEMBERPORTAL_SECRET", PRINT_SECRET.decode())
     root = make_print(tmp_path / "brand")
     project = load(root)
-    job = prints.make_job(project, DAY, "zh", PRINT_SECRET)
+    job = contexts.make_job(project, DAY, "zh", PRINT_SECRET)
     out = tmp_path / "pdf"
-    prints.build_inserts(job, project, prints.read_parcels(root / "parcels.csv", project),
+    inserts.build_inserts(job, project, contexts.read_parcels(root / "parcels.csv", project),
                          out / "inserts.pdf", workers=1)
-    prints.build_cards(job, project, out / "cards.pdf")
-    prints.build_notebook(job, project, out / "notebook.pdf", notes=2, member_id="M0001")
+    cards.build_cards(job, project, out / "cards.pdf")
+    notebook.build_notebook(job, project, out / "notebook.pdf", notes=2, member_id="M0001")
     personal = []
     for m in project.members:
         personal += [m.name, mask_name(m.name), m.id, m.phone, m.phone.replace(" ", "")]

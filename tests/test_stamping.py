@@ -19,7 +19,7 @@ from test_print import AS_OF, SECRET, make_project  # noqa: E402
 
 from memberportal.inputs.project import load  # noqa
 from memberportal.layout import BUILTIN_TEMPLATES  # noqa
-from memberportal.print import prints  # noqa
+from memberportal.print import contexts, inserts  # noqa
 from memberportal.print.stamp import fields, stamping  # noqa
 
 
@@ -53,7 +53,7 @@ def both(job, project, parcels, folder: Path, **kw) -> tuple[Path, Path]:
     out, said = [], []
     for stamp in (True, False):
         path = folder / f"inserts-{'stamped' if stamp else 'whole'}.pdf"
-        result = prints.build_inserts(replace(job, stamp=stamp), project, parcels, path, **kw)
+        result = inserts.build_inserts(replace(job, stamp=stamp), project, parcels, path, **kw)
         out.append(path)
         said.append(result["whole"])
     assert said[1] == {"stamping is off": len(parcels)}
@@ -103,23 +103,23 @@ def synthetic(folder: Path, members: int, template: str | None = None):
     project = load(root)
     rows = ["order_id,member_id"] + [f"S{i:05d},{m.id}" for i, m in enumerate(project.members)]
     (root / "all.csv").write_text("\n".join(rows) + "\n")
-    return (project, prints.make_job(project, AS_OF, "zh", SECRET),
-            prints.read_parcels(root / "all.csv", project))
+    return (project, contexts.make_job(project, AS_OF, "zh", SECRET),
+            contexts.read_parcels(root / "all.csv", project))
 
 
 @pytest.fixture(scope="module")
 def brand(tmp_path_factory):
     root = make_project(tmp_path_factory.mktemp("stamp"))
     project = load(root)
-    return root, project, prints.make_job(project, AS_OF, "zh", SECRET)
+    return root, project, contexts.make_job(project, AS_OF, "zh", SECRET)
 
 
 @pytest.mark.parametrize("lang", ["zh", "en"])
 def test_example_brand_stamped_equals_whole_at_150_dpi(tmp_path, lang):
     """Chinese, and English: proportional Latin text, kerning, lines broken between words."""
     project = load(Path(__file__).resolve().parent.parent)
-    job = prints.make_job(project, AS_OF, lang, SECRET)
-    parcels = prints.read_parcels(project.root / "members" / "parcels-example.csv", project)
+    job = contexts.make_job(project, AS_OF, lang, SECRET)
+    parcels = contexts.read_parcels(project.root / "members" / "parcels-example.csv", project)
     stamped, whole = both(job, project, parcels, tmp_path, workers=2, chunk=8)
     assert stamped_text_ops(stamped) >= 4 * len(parcels)     # names, points, orders... stamped
     assert_same(stamped, whole, 150)
@@ -142,11 +142,11 @@ def test_synthetic_brand_variety_stamped_equals_whole(tmp_path):
         assert words(pdftotext(stamped, page)) == words(pdftotext(whole, page))
 
 
-@pytest.mark.parametrize("sheet", [prints.Sheet("A5", 0, False), prints.Sheet("100x150", 5),
-                                   prints.Sheet("A6 landscape", 2)], ids=str)
+@pytest.mark.parametrize("sheet", [inserts.Sheet("A5", 0, False), inserts.Sheet("100x150", 5),
+                                   inserts.Sheet("A6 landscape", 2)], ids=str)
 def test_other_pages_bleeds_and_marks(brand, tmp_path, sheet):
     root, project, job = brand
-    parcels = prints.read_parcels(root / "parcels.csv", project)
+    parcels = contexts.read_parcels(root / "parcels.csv", project)
     stamped, whole = both(job, project, parcels, tmp_path, workers=1, sheet=sheet)
     assert_same(stamped, whole, 100)
     with pikepdf.open(stamped) as a, pikepdf.open(whole) as b:
@@ -185,8 +185,8 @@ def test_designers_templates_stay_exact(brand, tmp_path, old, new, stamps):
     (folder / "templates" / "print" / "insert.html").write_text(TEMPLATE.replace(old, new),
                                                                encoding="utf-8")
     mine = load(folder)
-    job = prints.make_job(mine, AS_OF, "zh", SECRET)
-    parcels = prints.read_parcels(folder / "parcels.csv", mine)
+    job = contexts.make_job(mine, AS_OF, "zh", SECRET)
+    parcels = contexts.read_parcels(folder / "parcels.csv", mine)
     stamped, whole = both(job, mine, parcels, tmp_path, workers=1)
     if isinstance(stamps, str):
         assert list(both.said) == ["the insert has " + stamps]

@@ -630,6 +630,14 @@ class Stamped:
     laid_out: int                                        # shapes this chunk laid out
 
 
+@dataclass(frozen=True)
+class Whole:
+    """A chunk's inserts laid out whole, not stamped: their PDFs (100 inserts each) and why."""
+
+    parts: list[bytes]
+    reason: str
+
+
 @dataclass
 class _Need:
     key: str
