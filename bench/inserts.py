@@ -328,6 +328,7 @@ def in_process(job, project, parcels, folder: Path, batch_pdf: Path, system: boo
     from memberportal.render.templates import render
     what = "naive, system font" if system else "naive, in-process"
     renderer, env, _ = workers.tools(job)
+    workers.worker_setup()          # rendering here as a worker would
     brand, sheet = contexts.brand_context(project), inserts.Sheet().css()
     base = workers.template_dir(env, "print/insert.html")
     bar = tqdm(total=len(parcels), unit="insert", mininterval=1, disable=None)
@@ -375,6 +376,7 @@ def words(text: str) -> str:
 
 def profile(job, project, parcels) -> None:
     """Where one worker's time goes: one chunk rendered in this process, after a warm-up."""
+    workers.worker_setup()          # rendering here as a worker would
     chunk = inserts.insert_contexts(job, project, parcels)
     brand, sheet = contexts.brand_context(project), inserts.Sheet().css()
     inserts._insert_chunk(job, brand, sheet, chunk[:2])

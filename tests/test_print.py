@@ -271,13 +271,15 @@ def test_layered_chunk_reads_on_its_own(env):
 
 
 def test_lean_user_agent_stylesheet_keeps_what_a_document_uses(tmp_path):
-    # The pseudo-element rules left out for speed (weasy.UA_PSEUDO_USED_BY) are kept whenever
-    # the document has list items, footnotes or notes, or CSS the check cannot read.
+    # The pseudo-element rules left out for speed (weasyprint_private.UA_PSEUDO_USED_BY) are
+    # kept whenever the document has list items, footnotes or notes, or CSS the check cannot
+    # read.
     from weasyprint import HTML
 
-    from memberportal.print.weasy import Renderer, _html_class
-    assert _html_class("<div>plain</div>") is not HTML
-    assert _html_class('<link rel="stylesheet" href="more.css"><div>x</div>') is HTML
+    from memberportal.print.weasy import Renderer
+    from memberportal.print.weasyprint_private import html_class
+    assert html_class("<div>plain</div>") is not HTML
+    assert html_class('<link rel="stylesheet" href="more.css"><div>x</div>') is HTML
     html = ('<style>@page { size: A6 }</style><ol><li>alpha</li><li>beta</li></ol>'
             '<p>Body<span style="float: footnote">Footnote text</span></p>')
     data, _ = Renderer([tmp_path]).pdf(html, tmp_path, "lists and footnotes")

@@ -20,12 +20,12 @@ from test_print import AS_OF, SECRET, make_project  # noqa: E402
 from memberportal.inputs.project import load  # noqa
 from memberportal.layout import BUILTIN_TEMPLATES  # noqa
 from memberportal.print import contexts, inserts  # noqa
-from memberportal.print.stamp import fields, stamping  # noqa
+from memberportal.print.stamp import fields, stamper, weasyprint_layout  # noqa
 
 
 def test_this_weasyprint_is_one_stamping_reads():
     # pyproject.toml pins it; a WeasyPrint that stamping does not know lays inserts out whole
-    assert stamping.supported()
+    assert weasyprint_layout.supported()
 
 
 def pages(pdf: Path, dpi: int) -> list:
@@ -199,9 +199,9 @@ def test_designers_templates_stay_exact(brand, tmp_path, old, new, stamps):
 def test_a_template_where_every_insert_is_a_shape_is_soon_laid_out_whole(tmp_path,
                                                                          monkeypatch):
     """No |field and a selector that keeps each insert one block: every insert would be a shape
-    of its own, costlier than laying it out whole. After stamping.TALLY blocks (40 here, 200 in
+    of its own, costlier than laying it out whole. After stamper.TALLY blocks (40 here, 200 in
     use) a worker lays the rest out whole and says why."""
-    monkeypatch.setattr(stamping, "TALLY", 40)
+    monkeypatch.setattr(stamper, "TALLY", 40)
     project, job, parcels = synthetic(tmp_path, 60, TEMPLATE.replace("|field", "").replace(
         LAYER, LAYER + " h1 + div { margin: 0; }"))
     stamped, whole = both(job, project, parcels, tmp_path, workers=1, chunk=20)

@@ -13,7 +13,8 @@ from memberportal.inputs.project import Project
 from memberportal.layout import write_atomic
 from memberportal.print.contexts import Job, Parcel, brand_context, member_context
 from memberportal.print.impose import nup
-from memberportal.print.stamp import fields, stamping
+from memberportal.print.stamp import fields, weasyprint_layout
+from memberportal.print.stamp.stamper import Stamped, Whole, too_long
 from memberportal.print.weasy import Fonts, layered_pdf, one_page_each, page_size
 from memberportal.print.workers import (
     ChunkResult,
@@ -123,17 +124,18 @@ def parse_impose(text: str) -> tuple[str, int, int]:
 
 
 def _insert_chunk(job: Job, brand: dict, sheet: dict, inserts: list[dict],
-                  ) -> stamping.Whole | stamping.Stamped:
+                  ) -> Whole | Stamped:
     """One PDF page per insert, in order; an insert that overflows its page is an error.
 
-    Stamped (stamping.py) when the template marks fields and this WeasyPrint is one stamping
+    Stamped (stamper.py) when the template marks fields and this WeasyPrint is one stamping
     was made for; otherwise every insert is laid out whole, 100 to a document."""
     _, env, fonts = tools(job)
     what = f"inserts (lines {inserts[0]['line']}–{inserts[-1]['line']})"
     base = template_dir(env, "print/insert.html")
     reason = "stamping is off"
-    if job.stamp and not stamping.supported():
-        reason = f"stamping is made for WeasyPrint {', '.join(stamping.TESTED_WEASYPRINT)}"
+    if job.stamp and not weasyprint_layout.supported():
+        tested = ", ".join(weasyprint_layout.TESTED_WEASYPRINT)
+        reason = f"stamping is made for WeasyPrint {tested}"
     elif job.stamp:
         html = render(env, "print/insert.html", brand=brand, page=sheet, inserts=inserts,
                       stamping=True)
@@ -146,8 +148,8 @@ def _insert_chunk(job: Job, brand: dict, sheet: dict, inserts: list[dict],
             except fields.SplitError as e:   # not shaped for stamping: laid out whole below
                 reason = str(e)
     # a document of 100 inserts shares the font work; more only takes memory
-    return stamping.Whole([_whole(job, brand, sheet, inserts[s:s + WHOLE])
-                           for s in range(0, len(inserts), WHOLE)], reason)
+    return Whole([_whole(job, brand, sheet, inserts[s:s + WHOLE])
+                  for s in range(0, len(inserts), WHOLE)], reason)
 
 
 def _whole(job: Job, brand: dict, sheet: dict, inserts: list[dict]) -> bytes:
@@ -160,7 +162,7 @@ def _whole(job: Job, brand: dict, sheet: dict, inserts: list[dict]) -> bytes:
     # An element id="background" on the first page: a layer printed under every insert.
     layers, bad = one_page_each(doc, [f"parcel-{one['line']}" for one in inserts], what)
     if bad is not None:
-        raise stamping.too_long(inserts[bad])
+        raise too_long(inserts[bad])
     if len(doc.pages) != len(inserts) + layers:
         raise BuildError(f"{what}: {len(doc.pages)} pages for {len(inserts)} inserts",
                          kind="insert")

@@ -10,7 +10,7 @@ from memberportal.print.weasy import crop_mark_ops
 
 class Joiner:
     """One PDF from parts added in order, e.g. as workers finish them, so joining overlaps
-    rendering: whole PDFs (their pages copied) and stamped chunks (stamping.Stamped: pages
+    rendering: whole PDFs (their pages copied) and stamped chunks (stamper.Stamped: pages
     drawn over shared shape forms, whose fields' fonts are subset and embedded at the end).
 
     qpdf (pikepdf) copies each part's pages with what they use, shared objects once per part.

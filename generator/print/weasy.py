@@ -9,12 +9,12 @@ import shutil
 import tempfile
 import weakref
 from dataclasses import dataclass, field
-from functools import lru_cache
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
 from urllib.request import url2pathname
 
 from memberportal.errors import BuildError, TemplateError, warnings_of
+from memberportal.print.weasyprint_private import font_folder, html_class, set_font_folder
 
 MM = 72 / 25.4                       # PDF points per millimetre
 PAGE_SIZES = {"A3": (297, 420), "A4": (210, 297), "A5": (148, 210), "A6": (105, 148),
@@ -142,92 +142,6 @@ def visible_text(html: str) -> str:
 # --- rendering --------------------------------------------------------------------------------
 
 
-MARGIN_BOXES = tuple(f"@{side}-{place}" for side, places in (
-    ("top", ("left-corner", "left", "center", "right", "right-corner")),
-    ("bottom", ("left-corner", "left", "center", "right", "right-corner")),
-    ("left", ("top", "middle", "bottom")), ("right", ("top", "middle", "bottom")))
-    for place in places)
-
-
-def _skip_empty_margin_boxes() -> None:
-    """Make WeasyPrint skip a page's margin boxes when none of them has content.
-
-    WeasyPrint builds, styles and sizes all 16 margin boxes of every page, then drops the
-    ones with no content: about 7% of a parcel insert's time (bench/inserts.py), for nothing.
-    When no margin box of the page would be generated (its `content` is normal, none or
-    inhibit, as make_margin_boxes itself decides), the result is the same empty list; pages
-    with any margin content (the notebook's page numbers) take WeasyPrint's own path. Left
-    alone if WeasyPrint's function is not the one this was written against.
-    """
-    import inspect
-
-    import weasyprint.layout as layout
-    make = getattr(layout, "make_margin_boxes", None)
-    if make is None or getattr(make, "skips_empty", False) or \
-            list(inspect.signature(make).parameters) != ["context", "page", "state"]:
-        return
-
-    def make_margin_boxes(context, page, state):
-        for keyword in MARGIN_BOXES:
-            style = context.style_for(page.page_type, keyword)
-            if style is not None and style["content"] not in ("normal", "inhibit", "none"):
-                return make(context, page, state)
-        return ()
-
-    make_margin_boxes.skips_empty = True
-    layout.make_margin_boxes = make_margin_boxes
-
-
-# WeasyPrint's user-agent stylesheet gives every element six pseudo-elements (::marker,
-# ::footnote-call, ::footnote-marker, ::note-call, ::note-marker, ::note-callback), each with
-# its own computed style: for a parcel insert that is three styles in four and half the
-# garbage the worker collects after a chunk (bench/inserts.py). A rule is left out of a
-# document's user-agent stylesheet only when nothing in the document's source can make
-# WeasyPrint use it: list items for ::marker, `float: footnote`, `position: note(...)`.
-UA_PSEUDO_USED_BY = {
-    "marker": re.compile(r"<li\b|<summary\b|list-item", re.I),
-    "footnote-call": re.compile(r"footnote", re.I),
-    "footnote-marker": re.compile(r"footnote", re.I),
-    "note-call": re.compile(r"note\s*\(", re.I),
-    "note-marker": re.compile(r"note\s*\(", re.I),
-    "note-callback": re.compile(r"note\s*\(", re.I),
-}
-_STYLES_ELSEWHERE = re.compile(r"<link\b|@import", re.I)  # CSS this check cannot read
-
-
-def _html_class(source: str):
-    """weasyprint.HTML, or a subclass whose user-agent stylesheet leaves out the pseudo-element
-    rules `source` cannot use (see UA_PSEUDO_USED_BY)."""
-    from weasyprint import HTML
-    if _STYLES_ELSEWHERE.search(source):
-        return HTML
-    unused = frozenset(p for p, used in UA_PSEUDO_USED_BY.items() if not used.search(source))
-    return _lean_html(unused) if unused else HTML
-
-
-@lru_cache(maxsize=None)
-def _lean_html(unused: frozenset[str]):
-    from weasyprint import CSS, HTML
-    from weasyprint import html as wh
-    from weasyprint.css.counters import CounterStyle
-    text, full = getattr(wh, "UA", None), getattr(wh, "UA_STYLESHEET", None)
-    if text is None or full is None:
-        return HTML                     # not the WeasyPrint this was written against
-    for pseudo in unused:
-        text, found = re.subn(rf"^::{pseudo} \{{[^}}]*\}}$", "", text, flags=re.M)
-        if found != 1:
-            return HTML
-    # Its @counter-style rules are already in WeasyPrint's counter styles: read into a spare.
-    lean = CSS(string=text, counter_style=CounterStyle())
-
-    class LeanHTML(HTML):
-        def _ua_stylesheets(self, *args, **kwargs):
-            return [lean if sheet is full else sheet
-                    for sheet in super()._ua_stylesheets(*args, **kwargs)]
-
-    return LeanHTML
-
-
 FONTS_PREFIX = "memberportal-fonts-"   # + the owning process id + "-" + random
 
 
@@ -244,7 +158,6 @@ class Renderer:
 
     def __init__(self, roots: list[Path]):
         from weasyprint.text.fonts import FontConfiguration
-        _skip_empty_margin_boxes()
         _remove_orphaned_font_folders()
         self.roots = roots
         self.fetcher = _fetcher_class()(roots)
@@ -253,21 +166,22 @@ class Renderer:
         _renderers.add(self)
 
     def _use_font_folder(self, folder: Path) -> None:
-        self.font_config._folder = folder       # where WeasyPrint writes @font-face files
+        set_font_folder(self.font_config, folder)      # where @font-face files are written
         self._owner = os.getpid()
 
     def _after_fork(self) -> None:
-        if self.font_config._folder is not None:
-            folder = self.font_config._folder / f"worker-{os.getpid()}"
+        folder = font_folder(self.font_config)
+        if folder is not None:
+            folder = folder / f"worker-{os.getpid()}"
             folder.mkdir(exist_ok=True)
             self._use_font_folder(folder)
 
     def close(self) -> None:
         """Remove the font files (in the process that made the folder; nothing elsewhere)."""
-        folder = self.font_config._folder
+        folder = font_folder(self.font_config)
         if folder is not None and self._owner == os.getpid():
             shutil.rmtree(folder, ignore_errors=True)
-            self.font_config._folder = None
+            set_font_folder(self.font_config, None)
 
     def document(self, html: str, base: Path, what: str):
         """Lay out `html`; any WeasyPrint warning or refused fetch is a TemplateError."""
@@ -275,7 +189,7 @@ class Renderer:
         self.fetcher.refused.clear()
         with warnings_of("weasyprint") as warned:
             try:
-                doc = _html_class(html)(string=html, base_url=base.resolve().as_uri() + "/",
+                doc = html_class(html)(string=html, base_url=base.resolve().as_uri() + "/",
                            url_fetcher=self.fetcher).render(font_config=self.font_config)
             except FatalURLFetchingError:
                 raise TemplateError(f"{what}: refused to load "

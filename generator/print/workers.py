@@ -13,9 +13,11 @@ from markupsafe import escape
 
 from memberportal.errors import BuildError, MemberPortalError, ValidationFailed
 from memberportal.layout import BUILTIN_TEMPLATES
+from memberportal.print import weasyprint_private
 from memberportal.print.contexts import Job
 from memberportal.print.joiner import Joiner
-from memberportal.print.stamp import fields, stamping
+from memberportal.print.stamp import fields
+from memberportal.print.stamp.stamper import Stamped, Stamper, Whole
 from memberportal.print.weasy import Fonts, Renderer, visible_text
 from memberportal.render.qr import qr_data_uri
 from memberportal.render.templates import environment, render
@@ -61,11 +63,18 @@ def tools(job: Job) -> tuple[Renderer, Any, Fonts]:
         env.globals["font_url"] = fonts.url
         renderer = Renderer(job.allowed())
         _worker.update(key=key, renderer=renderer, env=env, fonts=fonts,
-                       stamper=stamping.Stamper(renderer))
+                       stamper=Stamper(renderer))
     return _worker["renderer"], _worker["env"], _worker["fonts"]
 
 
-def stamper(job: Job) -> stamping.Stamper:
+def worker_setup() -> None:
+    """What a process that renders sets up before its first document (once; a forked worker,
+    a cluster's): WeasyPrint skips empty margin boxes. The process that starts the workers
+    leaves WeasyPrint as it is."""
+    weasyprint_private.skip_empty_margin_boxes()
+
+
+def stamper(job: Job) -> Stamper:
     """This process's stamper: the shapes it laid out stay for the next chunks."""
     tools(job)
     return _worker["stamper"]
@@ -108,6 +117,7 @@ def render_pdf(job: Job, template: str, what: str, member: str | None = None,
 
 def render_pdf_task(args) -> tuple[bytes, int]:
     job, template, what, member, check_each, ctx = args
+    worker_setup()
     renderer, env, fonts = tools(job)
     html = render(env, template, **ctx)
     try:
@@ -127,12 +137,13 @@ class ChunkResult:
     """A chunk back from a worker: its index, what its PDF is made of (None on error), errors."""
 
     index: int
-    pdf: Any                 # PDF bytes, a list of them, stamping.Stamped or stamping.Whole
+    pdf: Any                 # PDF bytes, a list of them, stamper.Stamped or stamper.Whole
     errors: tuple[MemberPortalError, ...] = ()
 
 
 def guarded(index: int, make: Callable[[], Any]) -> ChunkResult:
     """One chunk made on a worker: its PDF, or its error."""
+    worker_setup()
     # WeasyPrint allocates millions of short-lived objects; the cyclic collector's passes over
     # them cost a third of the time (bench/inserts.py): paused, then one collection per chunk.
     try:
@@ -166,10 +177,10 @@ class InOrder:
             return
         data = result.pdf
         self.errors.extend(result.errors)
-        if isinstance(data, stamping.Whole):
+        if isinstance(data, Whole):
             self.whole[data.reason] = self.whole.get(data.reason, 0) + self.sizes[index]
             data = data.parts
-        elif isinstance(data, stamping.Stamped):
+        elif isinstance(data, Stamped):
             self.shapes += data.laid_out
         if data is not None:
             self.early[index] = data
