@@ -209,6 +209,36 @@ def test_a_template_where_every_insert_is_a_shape_is_soon_laid_out_whole(tmp_pat
     assert_same(stamped, whole, 40)
 
 
+PLAIN = """<html><head><style>@page { size: A6 } section + section { break-before: page }
+</style></head><body>{% for p in inserts %}<section id="parcel-{{ p.line }}">{{ p.order }}
+</section>{% endfor %}</body></html>"""
+
+
+@pytest.mark.parametrize("case", ["stamped", "other WeasyPrint", "no field"])
+def test_inserts_command_says_how_inserts_were_made(tmp_path, monkeypatch, case):
+    """When stamping turns itself off (a WeasyPrint it does not read, a template that marks no
+    field), `memberportal inserts` says why and for how many inserts."""
+    from click.testing import CliRunner
+
+    from memberportal.cli import cli
+    root = make_project(tmp_path / "brand")
+    monkeypatch.setenv("MEMBERPORTAL_SECRET", SECRET.decode())
+    if case == "other WeasyPrint":
+        monkeypatch.setattr(weasyprint_layout, "supported", lambda: False)
+    if case == "no field":
+        (root / "templates" / "print").mkdir(parents=True)
+        (root / "templates" / "print" / "insert.html").write_text(PLAIN, encoding="utf-8")
+    result = CliRunner().invoke(cli, ["-C", str(root), "--as-of", AS_OF.isoformat(), "inserts",
+                                      "--parcels", str(root / "parcels.csv"), "--workers", "1",
+                                      "--no-progress"])
+    assert result.exit_code == 0, result.output
+    said = {"stamped": "fields drawn on ",
+            "other WeasyPrint": "5 laid out whole: stamping is made for WeasyPrint 70)",
+            "no field": "5 laid out whole: the template marks no field (|field, |qr_src))"}
+    assert said[case] in result.output
+    assert ("laid out whole" in result.output) == (case != "stamped")
+
+
 def test_split_finds_blocks_fields_and_units():
     html = ('<html><head><style>.a{position:absolute}</style></head><body>'
             '<section id="background"></section>\n'
