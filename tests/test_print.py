@@ -217,6 +217,22 @@ def test_cards_in_chunks_on_workers_equal_one_document(env, tmp_path, monkeypatc
     assert all(r["emb"] == "yes" for r in fonts(chunked))
 
 
+@pytest.mark.parametrize("lang", ["zh", "en"])
+def test_offer_discount_is_worded_as_on_the_member_page(env, lang):
+    # one wording everywhere (render.messages.discount): 15% off is 85折, as shops write it
+    from memberportal.render.messages import discount
+    root, project, job = env
+    status = project.status(project.member("M0002"), job.as_of)
+    assert any(o.active for o in status.offers)
+    for percent in (5, 15, 50, 99, 100):
+        offers = tuple(replace(o, discount_percent=percent) for o in status.offers)
+        ctx = contexts.offer_context(replace(job, lang=lang), project, "M0002",
+                                     replace(status, offers=offers))
+        assert ctx["discount"] == discount(percent, lang)
+    assert (discount(15, lang), discount(50, lang)) == \
+        (("85折", "5折") if lang == "zh" else ("15% off", "50% off"))
+
+
 def test_cards_single_layout_has_bleed(env):
     from pypdf import PdfReader
     root, project, job = env

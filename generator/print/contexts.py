@@ -18,7 +18,7 @@ from memberportal.inputs.project import Project
 from memberportal.inputs.safe_yaml import decode
 from memberportal.inputs.secret import load_generations
 from memberportal.layout import BUILTIN_TEMPLATES, rel
-from memberportal.render.messages import say
+from memberportal.render.messages import discount, say
 from memberportal.render.templates import mask_name
 
 PARCEL_COLUMNS = ("order_id", "member_id")
@@ -81,16 +81,8 @@ def offer_context(job: Job, project: Project, member_id: str, status: Status,
     code = make_code(job.secret, member_id, offer.id, offer.valid_until)
     return {"id": offer.id, "name": offer.name, "description": offer.description,
             "percent": offer.discount_percent, "until": offer.valid_until,
-            "discount": _discount_word(offer.discount_percent, job.lang), "code": code,
+            "discount": discount(offer.discount_percent, job.lang), "code": code,
             "qr": code}
-
-
-def _discount_word(percent: int, lang: str) -> str:
-    """50 (% off) -> 5折 in Chinese, "50% off" in English."""
-    if lang != "zh":
-        return f"{percent}% off"
-    rest = 100 - percent
-    return f"{rest // 10 if rest % 10 == 0 else rest / 10:g}折"
 
 
 def member_context(job: Job, project: Project, member_id: str, status: Status,
