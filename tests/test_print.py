@@ -217,6 +217,26 @@ def test_cards_in_chunks_on_workers_equal_one_document(env, tmp_path, monkeypatc
     assert all(r["emb"] == "yes" for r in fonts(chunked))
 
 
+def margin_boxes_skipped(_task) -> bool:
+    import weasyprint.layout as layout
+    return workers.guarded(0, lambda: getattr(layout.make_margin_boxes, "skips_empty", False)).pdf
+
+
+def test_only_processes_that_render_skip_empty_margin_boxes(env, tmp_path, monkeypatch):
+    # WeasyPrint is changed (weasyprint_private.skip_empty_margin_boxes) in the workers that
+    # render (workers.worker_setup), not in the process that starts them
+    import weasyprint.layout as layout
+    from weasyprint.layout import page
+
+    from memberportal.runtime.limits import run_limited
+    monkeypatch.setattr(layout, "make_margin_boxes", page.make_margin_boxes)
+    monkeypatch.setattr(workers, "_worker", {})      # a renderer made afresh in this process
+    root, project, job = env
+    notebook.build_notebook(job, project, tmp_path / "notebook.pdf", notes=1)
+    assert layout.make_margin_boxes is page.make_margin_boxes
+    assert run_limited(margin_boxes_skipped, [0], ["probe"]) == [True]
+
+
 @pytest.mark.parametrize("lang", ["zh", "en"])
 def test_offer_discount_is_worded_as_on_the_member_page(env, lang):
     # one wording everywhere (render.messages.discount): 15% off is 85折, as shops write it

@@ -54,6 +54,23 @@ def boxes(doc, cls):
     return [b for b in walk(doc.pages[0]._page_box) if isinstance(b, cls)]
 
 
+def field_text(doc):
+    """The text box of the field's value."""
+    from weasyprint.formatting_structure.boxes import TextBox
+    [box] = [b for b in boxes(doc, TextBox) if b.text == TEXT]
+    return box
+
+
+def root_style(doc):
+    """The root element's computed style: initial values."""
+    return doc.pages[0]._page_box.children[0].style
+
+
+def page_stream(pdf: bytes) -> str:
+    with pikepdf.open(io.BytesIO(pdf)) as out:
+        return out.pages[0].Contents.read_bytes().decode()
+
+
 # --- the classes boxes are compared with (the version: test_stamping.py) ---------------------
 
 
@@ -140,9 +157,8 @@ def test_box_radius_is_a_pair_of_lengths(laid, name):
 
 
 def test_text_box_text_and_baseline(laid):
-    from weasyprint.formatting_structure.boxes import TextBox
     doc, _ = laid
-    [box] = [b for b in boxes(doc, TextBox) if b.text == TEXT]
+    box = field_text(doc)
     assert isinstance(box.baseline, float) and 0 < box.baseline < box.height
 
 
@@ -163,19 +179,19 @@ STYLE_KEYS = {
 @pytest.mark.parametrize("key", sorted(STYLE_KEYS))
 def test_style_key_and_its_initial_value(laid, key):
     doc, _ = laid
-    box = doc.pages[0]._page_box.children[0]          # the root element: initial values
-    assert isinstance(box.style[key], STYLE_KEYS[key]), (key, box.style[key])
+    value = root_style(doc)[key]
+    assert isinstance(value, STYLE_KEYS[key]), (key, value)
 
 
 def test_style_display_is_outer_and_inner(laid):
     doc, _ = laid
-    assert tuple(doc.pages[0]._page_box.children[0].style["display"])[:2] == ("block", "flow")
+    assert tuple(root_style(doc)["display"])[:2] == ("block", "flow")
 
 
 @pytest.mark.parametrize("key", ["text_indent", "max_width"])
 def test_style_dimension_has_value(laid, key):
     doc, _ = laid
-    value = doc.pages[0]._page_box.children[0].style[key]
+    value = root_style(doc)[key]
     assert isinstance(value.value, (int, float))
     assert key != "max_width" or value.value == float("inf")
 
@@ -183,21 +199,21 @@ def test_style_dimension_has_value(laid, key):
 @pytest.mark.parametrize("key", ["color", "background_color"])
 def test_style_colour_has_space_alpha_and_srgb(laid, key):
     doc, _ = laid
-    colour = doc.pages[0]._page_box.children[0].style[key]
+    colour = root_style(doc)[key]
     assert colour.space == "srgb" and isinstance(colour.alpha, (int, float))
     assert len(colour.to("srgb").coordinates) == 3
 
 
 def test_style_background_image_layers(laid):
     doc, _ = laid
-    layers = doc.pages[0]._page_box.children[0].style["background_image"]
+    layers = root_style(doc)["background_image"]
     assert all(layer[0] == "none" for layer in layers)
 
 
 @pytest.mark.parametrize("key", RADII)
 def test_style_radius_has_units(laid, key):
     doc, _ = laid
-    assert all(r.unit for r in doc.pages[0]._page_box.children[0].style[key])
+    assert all(r.unit for r in root_style(doc)[key])
 
 
 # --- Pango text layout, as split_first_line and draw_first_line use it ------------------------
@@ -221,10 +237,9 @@ def test_line_break_asks_the_context_for_dictionaries_only():
 
 
 def test_split_first_line_gives_six_values(laid):
-    from weasyprint.formatting_structure.boxes import TextBox
     from weasyprint.text.line_break import split_first_line, strut
     doc, _ = laid
-    [box] = [b for b in boxes(doc, TextBox) if b.text == TEXT]
+    box = field_text(doc)
     lay, length, resume, width, height, baseline = split_first_line(
         TEXT, box.style, weasyprint_layout._Context(), 60, 0, True)
     assert 0 < length < len(TEXT.encode()) and resume is not None
@@ -283,9 +298,7 @@ def test_slots_read_and_glyphs_drawn_as_weasyprint_draws_them(laid):
     slots = weasyprint_layout.analyse(root, flds, [TEXT, None, None], shaper)
     assert all(slots), slots
     [line] = shaper.lines(slots[0], TEXT)
-    with pikepdf.open(io.BytesIO(pdf)) as out:
-        stream = out.pages[0].Contents.read_bytes().decode()
-    theirs = [tj_items(a) for a in re.findall(r"\[([^\]]*)\] TJ", stream)]
+    theirs = [tj_items(a) for a in re.findall(r"\[([^\]]*)\] TJ", page_stream(pdf))]
     [ours] = [tj_items(a) for a in re.findall(r"\[([^\]]*)\] TJ", line.ops)]
     assert ours in theirs
 
@@ -293,10 +306,9 @@ def test_slots_read_and_glyphs_drawn_as_weasyprint_draws_them(laid):
 def test_page_transform_stamped_pages_repeat(laid):
     # stamper.py flips and scales the fields' operators as WeasyPrint does its page's
     doc, pdf = laid
-    with pikepdf.open(io.BytesIO(pdf)) as out:
-        stream = out.pages[0].Contents.read_bytes().decode()
     height = doc.pages[0].height * 0.75
-    assert re.match(rf"1 0 0 -1 0 {height:.6f}\d* cm\nq\n0\.75 0 0 0\.75 0 0 cm\n", stream)
+    assert re.match(rf"1 0 0 -1 0 {height:.6f}\d* cm\nq\n0\.75 0 0 0\.75 0 0 cm\n",
+                    page_stream(pdf))
 
 
 # --- fonts -----------------------------------------------------------------------------------
@@ -326,10 +338,9 @@ def test_embedded_fonts_of_a_document(laid):
 
 
 def test_pango_font_size_and_file(laid):
-    from weasyprint.formatting_structure.boxes import TextBox
     from weasyprint.text.line_break import Layout
     doc, _ = laid
-    [box] = [b for b in boxes(doc, TextBox) if b.text == TEXT]
+    box = field_text(doc)
     layout = Layout(box.style)
     layout.set_text(TEXT)
     first, _ = layout.get_first_line()

@@ -164,7 +164,7 @@ class InOrder:
         self.sizes, self.progress = sizes, progress   # sizes: items in each chunk
         self.errors: list[MemberPortalError] = []
         self.joiner = Joiner(marks)
-        self.early: dict[int, bytes] = {}             # chunks back before an earlier one
+        self.early: dict[int, Any] = {}               # chunks back before an earlier one
         self.joined = 0
         self.shapes = 0                               # stamped inserts' shapes laid out
         self.whole: dict[str, int] = {}               # why inserts were laid out whole

@@ -1,4 +1,4 @@
-"""Stamped inserts: each shape laid out once by WeasyPrint, each parcel's fields drawn on it."""
+"""The stamper: each shape laid out once per worker, each parcel's page its fields drawn on them."""
 from __future__ import annotations
 
 import html as htmllib
