@@ -9,7 +9,7 @@
    without that script: the example brand's members, repeated) and a parcels file of
    --parcels rows: the brand's recent orders first, then every member in a shuffled order,
    again and again (order ids are unique; statuses are computed once per member).
-2. Renders the whole batch with `prints.build_inserts` exactly as `memberportal inserts`
+2. Renders the whole batch with `inserts.build_inserts` exactly as `memberportal inserts`
    does (parcels file read, statuses, Chinese text, a QR code per insert and a second one
    on first-order inserts, stamped: shapes laid out once, fields drawn on them; joining,
    atomic write) and prints inserts/s, PDF size and pages.
@@ -64,7 +64,7 @@ import machine  # noqa: E402
 from tqdm import tqdm  # noqa: E402
 
 from memberportal.inputs.project import load  # noqa
-from memberportal.print import prints  # noqa
+from memberportal.print import contexts, inserts, joiner, workers  # noqa
 from memberportal.runtime.progress import paused_gc  # noqa
 
 AS_OF = date(2026, 11, 24)
@@ -104,17 +104,18 @@ def write_parcels(project, path: Path, n: int) -> None:
         i += 1
     with open(path, "w", newline="", encoding="utf-8") as f:
         w = csv.writer(f, lineterminator="\n")
-        w.writerow(prints.PARCEL_COLUMNS)
+        w.writerow(contexts.PARCEL_COLUMNS)
         w.writerows(rows)
 
 
 class Phases:
-    """Wall time spent in named functions of `prints` during the batch (wrapped, not changed)."""
+    """Wall time spent in named functions during the batch (wrapped where they are looked up,
+    not changed)."""
 
-    def __init__(self, names):
-        self.took = dict.fromkeys(names, 0.0)
-        for name in names:
-            setattr(prints, name, self._timed(name, getattr(prints, name)))
+    def __init__(self, functions):
+        self.took: dict[str, float] = {}
+        for module, name in functions:
+            self.wrap_method(module, name, name)
 
     def wrap_method(self, cls, method, name):
         self.took[name] = 0.0
@@ -189,25 +190,26 @@ def run(args, members: int, work: Path) -> None:
     project = load(work / "brand")
     print(f"brand: {how}; made and loaded in {time.perf_counter() - t:.1f} s (not counted)")
     secret = os.urandom(32).hex().encode()
-    job = prints.make_job(project, AS_OF, "zh", secret)
+    job = contexts.make_job(project, AS_OF, "zh", secret)
     csv_path = work / "brand" / "bench-parcels.csv"
     write_parcels(project, csv_path, args.parcels)
 
     # --- the batch, as `memberportal inserts` renders it --------------------------------------
     out = work / "inserts.pdf"
     print(f"batch: {args.parcels:,} parcels, {args.workers} workers, chunks of "
-          f"{args.chunk or f'up to {prints.CHUNK:,} (the default)'}")
-    phases = Phases(("read_parcels", "insert_contexts", "write_atomic"))
-    phases.wrap_method(prints.Joiner, "add", "joining (during rendering)")
-    phases.wrap_method(prints.Joiner, "finish", "joining (at the end)")
+          f"{args.chunk or f'up to {inserts.CHUNK:,} (the default)'}")
+    phases = Phases(((contexts, "read_parcels"), (inserts, "insert_contexts"),
+                     (inserts, "write_atomic")))
+    phases.wrap_method(joiner.Joiner, "add", "joining (during rendering)")
+    phases.wrap_method(joiner.Joiner, "finish", "joining (at the end)")
     bar = tqdm(total=args.parcels, unit="insert", smoothing=0.1, mininterval=1, disable=None)
     cpu0 = cpu_seconds()
     t0 = time.perf_counter()
-    parcels = prints.read_parcels(csv_path, project)
+    parcels = contexts.read_parcels(csv_path, project)
     # (a version of build_inserts without `progress` shows no bar but is timed the same)
-    hook = {"progress": bar.update} if "progress" in signature(prints.build_inserts).parameters \
+    hook = {"progress": bar.update} if "progress" in signature(inserts.build_inserts).parameters \
         else {}
-    result = prints.build_inserts(job, project, parcels, out, workers=args.workers,
+    result = inserts.build_inserts(job, project, parcels, out, workers=args.workers,
                                   chunk=args.chunk, **hook)
     took = time.perf_counter() - t0
     cpu = cpu_seconds() - cpu0
@@ -265,7 +267,7 @@ def run(args, members: int, work: Path) -> None:
           + f"; load average now {os.getloadavg()[0]:.2f}, {machine.describe()}")
 
     if args.profile:
-        profile(job, project, parcels[:args.chunk or prints.CHUNK])
+        profile(job, project, parcels[:args.chunk or inserts.CHUNK])
 
 
 def naive(job, project, parcels, folder: Path, cold: bool) -> tuple[float, None]:
@@ -273,14 +275,14 @@ def naive(job, project, parcels, folder: Path, cold: bool) -> tuple[float, None]
     laid out whole by WeasyPrint (no stamping: one WeasyPrint document per insert)."""
     job = replace(job, stamp=False)
     if not cold:   # set up once, untimed: the batch set up its workers, not this process
-        prints.build_inserts(job, project, parcels[:1], folder / "warm-up.pdf", workers=1)
+        inserts.build_inserts(job, project, parcels[:1], folder / "warm-up.pdf", workers=1)
     bar = tqdm(total=len(parcels), unit="insert", mininterval=1, disable=None)
     t0 = time.perf_counter()
     for p in parcels:
         if cold:
-            prints._worker.clear()      # a new process would have none of it
-            prints._qr.cache_clear()
-        prints.build_inserts(job, project, [p], folder / f"{p.order_id}.pdf", workers=1)
+            workers._worker.clear()      # a new process would have none of it
+            workers._qr.cache_clear()
+        inserts.build_inserts(job, project, [p], folder / f"{p.order_id}.pdf", workers=1)
         bar.update(1)
     took = time.perf_counter() - t0
     bar.close()
@@ -322,18 +324,19 @@ def in_process(job, project, parcels, folder: Path, batch_pdf: Path, system: boo
     as the parcel's page in the batch.
     """
     from memberportal.layout import write_atomic
-    from memberportal.print.pdf import layered_pdf
+    from memberportal.print.weasy import layered_pdf
     from memberportal.render.templates import render
     what = "naive, system font" if system else "naive, in-process"
-    renderer, env, _ = prints._tools(job)
-    brand, sheet = prints.brand_context(project), prints.Sheet().css()
-    base = prints._template_dir(env, "print/insert.html")
+    renderer, env, _ = workers.tools(job)
+    workers.worker_setup()          # rendering here as a worker would
+    brand, sheet = contexts.brand_context(project), inserts.Sheet().css()
+    base = workers.template_dir(env, "print/insert.html")
     bar = tqdm(total=len(parcels), unit="insert", mininterval=1, disable=None)
     paths = []
     t0 = time.perf_counter()
     for p in parcels:
         html = render(env, "print/insert.html", brand=brand, page=sheet,
-                      inserts=prints.insert_contexts(job, project, [p]))
+                      inserts=inserts.insert_contexts(job, project, [p]))
         doc = renderer.document(system_font_html(html) if system else html, base,
                                 f"insert for {p.order_id}")
         paths.append(write_atomic(folder / f"{p.order_id}.pdf",
@@ -373,18 +376,19 @@ def words(text: str) -> str:
 
 def profile(job, project, parcels) -> None:
     """Where one worker's time goes: one chunk rendered in this process, after a warm-up."""
-    contexts = prints.insert_contexts(job, project, parcels)
-    brand, sheet = prints.brand_context(project), prints.Sheet().css()
-    prints._insert_chunk(job, brand, sheet, contexts[:2])
+    workers.worker_setup()          # rendering here as a worker would
+    chunk = inserts.insert_contexts(job, project, parcels)
+    brand, sheet = contexts.brand_context(project), inserts.Sheet().css()
+    inserts._insert_chunk(job, brand, sheet, chunk[:2])
     prof = cProfile.Profile()
     t0 = time.perf_counter()
     prof.enable()
-    with paused_gc():               # as on a worker (prints._run_chunk)
-        prints._insert_chunk(job, brand, sheet, contexts)
+    with paused_gc():               # as on a worker (inserts._run_chunk)
+        inserts._insert_chunk(job, brand, sheet, chunk)
     prof.disable()
     took = time.perf_counter() - t0
-    print(f"\nprofile: one chunk of {len(contexts)} in one process: {took:.2f} s "
-          f"({len(contexts) / took:.1f} inserts/s under cProfile)")
+    print(f"\nprofile: one chunk of {len(chunk)} in one process: {took:.2f} s "
+          f"({len(chunk) / took:.1f} inserts/s under cProfile)")
     stats = pstats.Stats(prof)
     stats.sort_stats("cumulative").print_stats(25)
     stats.sort_stats("tottime").print_stats(20)

@@ -490,7 +490,7 @@ def init(folder: Path, example: bool, name: str | None, site_url: str | None,
 def _print_job(obj: Context, create_secret: bool = True):
     from memberportal.inputs.config import brand_errors, language
     from memberportal.inputs.secret import load_secret
-    from memberportal.print.prints import make_job
+    from memberportal.print.contexts import make_job
     errors = brand_errors(obj.root, obj.project.program.brand.name, address_only=True)
     if errors:
         raise ValidationFailed(errors)
@@ -529,7 +529,8 @@ def inserts(obj: Context, parcels_file, output, size, bleed, no_marks, impose, w
     """One print-ready PDF with an insert per parcel, in the file's order."""
     import time
 
-    from memberportal.print.prints import Sheet, build_inserts, parse_impose, read_parcels
+    from memberportal.print.contexts import read_parcels
+    from memberportal.print.inserts import Sheet, build_inserts, parse_impose
     obj.show_progress = progress
     project = obj.project
     parcels = read_parcels(parcels_file, project)
@@ -561,7 +562,7 @@ def inserts(obj: Context, parcels_file, output, size, bleed, no_marks, impose, w
 @click.pass_obj
 def cards(obj: Context, output, layout, member_ids, workers, progress):
     """Retention cards (90×54 mm) for every member with an active retention offer."""
-    from memberportal.print.prints import card_contexts, render_cards
+    from memberportal.print.cards import card_contexts, render_cards
     obj.show_progress = progress
     job, project = _print_job(obj), obj.project
     chosen = card_contexts(job, project, list(member_ids) or None)
@@ -586,7 +587,7 @@ def cards(obj: Context, output, layout, member_ids, workers, progress):
 @click.pass_obj
 def notebook(obj: Context, output, notes, style, member_id, booklet):
     """An A5 notebook: cover, brand story, member handbook, note pages."""
-    from memberportal.print.prints import build_notebook
+    from memberportal.print.notebook import build_notebook
     name = "notebook-booklet.pdf" if booklet else "notebook.pdf"
     result = build_notebook(_print_job(obj), obj.project, _out(obj, output, name), notes,
                             style, member_id, booklet)
@@ -647,7 +648,7 @@ def redeem(obj: Context, code: str):
 @click.pass_obj
 def preview(obj: Context, kind: str, member_id: str):
     """Render one insert, card or notebook for a member to output/preview/ (PDF and PNG)."""
-    from memberportal.print.prints import preview as make
+    from memberportal.print.preview import preview as make
     for path in make(_print_job(obj), obj.project, kind, member_id):
         echo(str(path))
 

@@ -43,7 +43,8 @@ PREVIEW_KINDS = ("insert", "card", "notebook")
 def preview_response(root: Path, as_of: date, lang: str, path: str) -> tuple[int, str, bytes]:
     """The designers' print preview: /_preview/ lists members, /_preview/KIND/ID shows the
     piece as the printer gets it (PNG pages and the PDF), rendered from the current files."""
-    from memberportal.print.prints import make_job, preview
+    from memberportal.print.contexts import make_job
+    from memberportal.print.preview import preview
     parts = [p for p in path[len(PREVIEW):].split("/") if p]
     try:
         project = load(root)

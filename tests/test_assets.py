@@ -130,7 +130,7 @@ def test_a_pdf_never_loads_a_file_the_image_check_cannot_see(tmp_path, monkeypat
     """The check goes by file name; a file with no image suffix is refused by the fetcher."""
     from memberportal.errors import MemberPortalError
     from memberportal.inputs.project import load
-    from memberportal.print import prints
+    from memberportal.print import contexts, inserts
     monkeypatch.setenv("MEMBERPORTAL_SECRET", PRINT_SECRET.decode())
     root = print_project(tmp_path / "brand")
     folder = root / "templates" / "print"
@@ -139,8 +139,8 @@ def test_a_pdf_never_loads_a_file_the_image_check_cannot_see(tmp_path, monkeypat
     (folder / "insert.html").write_text('<html><body><img src="logo">{% for p in inserts %}'
                                         "<p>{{ p.order }}</p>{% endfor %}</body></html>")
     project = load(root)
-    job = prints.make_job(project, AS_OF, "zh", PRINT_SECRET)
+    job = contexts.make_job(project, AS_OF, "zh", PRINT_SECRET)
     with pytest.raises(MemberPortalError, match=r"templates/print/logo \(not a \.css"):
-        prints.build_inserts(job, project, prints.read_parcels(root / "parcels.csv", project),
+        inserts.build_inserts(job, project, contexts.read_parcels(root / "parcels.csv", project),
                              root / "out.pdf", workers=1)
     assert not (root / "out.pdf").exists()

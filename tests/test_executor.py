@@ -8,7 +8,7 @@ from helpers import DAY, PRINT_SECRET, page_texts, portal_project, print_project
 
 from memberportal.errors import BuildError
 from memberportal.inputs.project import load
-from memberportal.print import prints
+from memberportal.print import contexts, inserts
 from memberportal.runtime.executor import make_executor
 from memberportal.site.build import run
 
@@ -73,16 +73,16 @@ def insert_run(tmp_path, monkeypatch):
     monkeypatch.setenv("MEMBERPORTAL_SECRET", PRINT_SECRET.decode())
     root = print_project(tmp_path / "brand")
     project = load(root)
-    job = prints.make_job(project, DAY, "zh", PRINT_SECRET)
-    return root, project, job, prints.read_parcels(root / "parcels.csv", project)
+    job = contexts.make_job(project, DAY, "zh", PRINT_SECRET)
+    return root, project, job, contexts.read_parcels(root / "parcels.csv", project)
 
 
 def test_insert_batches_on_dask_match_a_local_run(cluster, tmp_path, monkeypatch):
 
     root, project, job, parcels = insert_run(tmp_path, monkeypatch)
     here, there = root / "local.pdf", root / "dask.pdf"
-    prints.build_inserts(job, project, parcels, here, workers=2, chunk=2)
-    prints.build_inserts(job, project, parcels, there, chunk=2, executor=cluster)
+    inserts.build_inserts(job, project, parcels, here, workers=2, chunk=2)
+    inserts.build_inserts(job, project, parcels, there, chunk=2, executor=cluster)
     assert here.read_bytes() == there.read_bytes()
     assert len(page_texts(there)) == len(parcels)
 
@@ -111,7 +111,7 @@ def test_inserts_keep_packing_order_whatever_order_chunks_finish_in(tmp_path, mo
 
     root, project, job, parcels = insert_run(tmp_path, monkeypatch)
     here, there = root / "local.pdf", root / "backwards.pdf"
-    prints.build_inserts(job, project, parcels, here, workers=1, chunk=1)
-    monkeypatch.setattr(prints, "make_executor", lambda spec, workers: Backwards())
-    prints.build_inserts(job, project, parcels, there, chunk=1, executor="dask://fake:1")
+    inserts.build_inserts(job, project, parcels, here, workers=1, chunk=1)
+    monkeypatch.setattr(inserts, "make_executor", lambda spec, workers: Backwards())
+    inserts.build_inserts(job, project, parcels, there, chunk=1, executor="dask://fake:1")
     assert len(parcels) > 2 and here.read_bytes() == there.read_bytes()

@@ -419,7 +419,7 @@ def test_full_disk_while_writing_a_pdf_keeps_the_previous_pdf(tmp_path, monkeypa
     def no_space(fd):
         raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
 
-    monkeypatch.setattr("memberportal.print.pdf.os.fsync", no_space)
+    monkeypatch.setattr("memberportal.layout.os.fsync", no_space)
     (root / "members" / "M0002.yml").write_text(
         (root / "members" / "M0002.yml").read_text().replace("李娜", "李丽"))
     result = CliRunner().invoke(cli, args)

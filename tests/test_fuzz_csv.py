@@ -29,7 +29,7 @@ def brand(tmp_path_factory):
 def no_rendering(monkeypatch):
     """Reading is what is fuzzed: a parcels file that reads fine is not rendered."""
     monkeypatch.setenv("MEMBERPORTAL_SECRET", PRINT_SECRET.decode())
-    monkeypatch.setattr("memberportal.print.prints.build_inserts",
+    monkeypatch.setattr("memberportal.print.inserts.build_inserts",
                         lambda job, project, parcels, out, *a, **k:
                         {"path": out, "inserts": len(parcels), "bytes": 1, "shapes": 1,
                          "whole": {}})

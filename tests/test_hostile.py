@@ -17,7 +17,7 @@ from memberportal.errors import MemberPortalError, ValidationFailed
 from memberportal.inputs.project import load
 from memberportal.inputs.secret import load_secret
 from memberportal.layout import BUILTIN_TEMPLATES
-from memberportal.print import prints
+from memberportal.print import contexts, inserts
 from memberportal.site.build import run
 
 AS_OF = date(2026, 11, 24)
@@ -106,9 +106,9 @@ def insert_for(root: Path) -> Path:
     """The insert PDF of one parcel for member H001."""
     (root / "parcels.csv").write_text("order_id,member_id\nP-1,H001\n")
     project = load(root)
-    job = prints.make_job(project, AS_OF, "zh", PRINT_SECRET)
+    job = contexts.make_job(project, AS_OF, "zh", PRINT_SECRET)
     out = root / "inserts.pdf"
-    prints.build_inserts(job, project, prints.read_parcels(root / "parcels.csv", project), out,
+    inserts.build_inserts(job, project, contexts.read_parcels(root / "parcels.csv", project), out,
                          workers=1)
     return out
 
@@ -267,8 +267,8 @@ def test_print_template_reaching_out_fails_naming_the_url(tmp_path, monkeypatch)
     monkeypatch.setenv("MEMBERPORTAL_SECRET", PRINT_SECRET.decode())
     root = print_project(tmp_path / "brand")
     project = load(root)
-    job = prints.make_job(project, AS_OF, "zh", PRINT_SECRET)
-    parcels = prints.read_parcels(root / "parcels.csv", project)
+    job = contexts.make_job(project, AS_OF, "zh", PRINT_SECRET)
+    parcels = contexts.read_parcels(root / "parcels.csv", project)
     out = root / "out.pdf"
     outside = tmp_path / "private.png"
     outside.write_bytes(b"\x89PNG\r\n\x1a\n")
@@ -276,11 +276,11 @@ def test_print_template_reaching_out_fails_naming_the_url(tmp_path, monkeypatch)
     (root / "templates" / "print" / "link.png").symlink_to(outside)
     urls = [(u, u.removeprefix("file://")) for u in PDF_URLS] + [
         ("../../../private.png", str(outside)), ("link.png", str(outside))]
-    contexts = list(IN_PDF.values()) * 2
-    for (url, named), snippet in zip(urls, contexts):
+    snippets = list(IN_PDF.values()) * 2
+    for (url, named), snippet in zip(urls, snippets):
         _print_override(root, snippet.format(u=url))
         with pytest.raises(MemberPortalError) as err:
-            prints.build_inserts(job, project, parcels, out, workers=1)
+            inserts.build_inserts(job, project, parcels, out, workers=1)
         assert named in str(err.value) and "refused" in str(err.value), (url, str(err.value))
         assert not out.exists()
 

@@ -12,7 +12,8 @@ from helpers import REPO, dump, program
 
 from memberportal.inputs.project import load
 from memberportal.inputs.secret import load_secret
-from memberportal.print import prints
+from memberportal.print import contexts, workers
+from memberportal.print.notebook import handbook_context
 from memberportal.render.messages import discount, word
 from memberportal.render.templates import render
 from memberportal.site.build import run
@@ -35,10 +36,10 @@ def brand(request, tmp_path_factory):
     (root / "members" / "tiers.yml").write_text(dump(data), encoding="utf-8")
     assert not run(root, AS_OF, show_progress=False).failures
     project = load(root)
-    job = prints.make_job(project, AS_OF, "zh", load_secret(root))
-    _, env, _ = prints._tools(job)      # the print environment, as the notebook gets it
-    notebook = render(env, "print/notebook.html", brand=prints.brand_context(project),
-                      story="", handbook=prints.handbook_context(project, job), notes=0,
+    job = contexts.make_job(project, AS_OF, "zh", load_secret(root))
+    _, env, _ = workers.tools(job)      # the print environment, as the notebook gets it
+    notebook = render(env, "print/notebook.html", brand=contexts.brand_context(project),
+                      story="", handbook=handbook_context(project, job), notes=0,
                       style="lined", owner=None, year=2026)
     site = root / "output" / "site"
     pages = {p: _text(p.read_text(encoding="utf-8")) for p in (site / "m").glob("*/index.html")}

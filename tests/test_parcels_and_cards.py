@@ -8,7 +8,7 @@ from helpers import print_project
 from memberportal.cli import cli
 from memberportal.errors import ValidationFailed
 from memberportal.inputs.project import load
-from memberportal.print.prints import read_parcels
+from memberportal.print.contexts import read_parcels
 
 
 @pytest.fixture

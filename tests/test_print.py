@@ -31,8 +31,9 @@ from memberportal.core.codes import verify
 from memberportal.errors import MemberPortalError
 from memberportal.inputs.project import load
 from memberportal.layout import BUILTIN_TEMPLATES
-from memberportal.print import prints
-from memberportal.print.pdf import Fonts, booklet_order
+from memberportal.print import cards, contexts, inserts, notebook, preview, workers
+from memberportal.print.impose import booklet_order
+from memberportal.print.weasy import Fonts
 from memberportal.render.qr import qr_matrix
 
 
@@ -41,7 +42,7 @@ def env(tmp_path_factory):
     os.environ["MEMBERPORTAL_SECRET"] = PRINT_SECRET.decode()
     root = print_project(tmp_path_factory.mktemp("brand"))
     project = load(root)
-    job = prints.make_job(project, PRINT_AS_OF, "zh", PRINT_SECRET)
+    job = contexts.make_job(project, PRINT_AS_OF, "zh", PRINT_SECRET)
     yield root, project, job
     os.environ.pop("MEMBERPORTAL_SECRET", None)
 
@@ -49,10 +50,10 @@ def env(tmp_path_factory):
 @pytest.fixture(scope="module")
 def inserts_pdf(env):
     root, project, job = env
-    parcels = prints.read_parcels(root / "parcels.csv", project)
+    parcels = contexts.read_parcels(root / "parcels.csv", project)
     out = root / "output" / "print" / "inserts.pdf"
     # chunk=2 and 2 workers: the batch path, results joined in file order
-    prints.build_inserts(job, project, parcels, out, workers=2, chunk=2)
+    inserts.build_inserts(job, project, parcels, out, workers=2, chunk=2)
     return out
 
 
@@ -87,7 +88,7 @@ def test_insert_qr_codes_decode_with_quiet_zone(env, inserts_pdf):
     root, project, job = env
     image = raster(inserts_pdf, 1)                               # M0002: first order
     found = {r.text: r for r in qr_codes(image)}
-    url = prints.member_url(job, "M0002")
+    url = contexts.member_url(job, "M0002")
     assert url.startswith("https://member.test.example/m/") and url in found
     assert quiet_zone_ok(image, found[url], len(qr_matrix(url)))
     codes = [t for t in found if t != url]
@@ -97,7 +98,7 @@ def test_insert_qr_codes_decode_with_quiet_zone(env, inserts_pdf):
     assert quiet_zone_ok(image, found[codes[0]], len(qr_matrix(codes[0])))
     assert codes[0] in pdftotext(inserts_pdf, 1)
     second = {r.text for r in qr_codes(raster(inserts_pdf, 2))}  # M0001: no offer
-    assert second == {prints.member_url(job, "M0001")}
+    assert second == {contexts.member_url(job, "M0001")}
 
 
 def _refs(project):
@@ -109,7 +110,7 @@ def test_cards_sheet_duplex_and_codes(env):
     from pypdf import PdfReader
     root, project, job = env
     out = root / "output" / "print" / "cards.pdf"
-    result = prints.build_cards(job, project, out)
+    result = cards.build_cards(job, project, out)
     assert result["cards"] == 3                                  # M0002, M0003, M0004 active
     reader = PdfReader(str(out))
     assert len(reader.pages) == 2                                # front sheet, back sheet
@@ -140,12 +141,12 @@ def test_cards_sheet_duplex_and_codes(env):
 def test_cards_in_chunks_on_workers_equal_one_document(env, tmp_path, monkeypatch):
     from pypdf import PdfReader
     root, project, job = env
-    cards = prints.card_contexts(job, project) * 9               # 27 cards, three sheets
+    chosen = cards.card_contexts(job, project) * 9              # 27 cards, three sheets
     whole, chunked = tmp_path / "whole.pdf", tmp_path / "chunked.pdf"
-    prints.render_cards(job, project, cards, whole, workers=1)   # CARD_CHUNK 100: one document
-    monkeypatch.setattr(prints, "CARD_CHUNK", 10)                # one sheet a document
+    cards.render_cards(job, project, chosen, whole, workers=1)  # CARD_CHUNK 100: one document
+    monkeypatch.setattr(cards, "CARD_CHUNK", 10)                # one sheet a document
     done = []
-    result = prints.render_cards(job, project, cards, chunked, workers=2, progress=done.append)
+    result = cards.render_cards(job, project, chosen, chunked, workers=2, progress=done.append)
     assert result["cards"] == 27 and done and sum(done) == 27 and len(done) == 3
     pages = len(PdfReader(str(whole)).pages)
     assert pages == len(PdfReader(str(chunked)).pages) == 6      # front, back, ×3
@@ -159,7 +160,7 @@ def test_cards_single_layout_has_bleed(env):
     from pypdf import PdfReader
     root, project, job = env
     out = root / "output" / "print" / "card-single.pdf"
-    prints.build_cards(job, project, out, layout="single", member_ids=["M0002"])
+    cards.build_cards(job, project, out, layout="single", member_ids=["M0002"])
     pages = PdfReader(str(out)).pages
     assert len(pages) == 2
     assert box_mm(pages[0].trimbox) == (90.0, 54.0) and box_mm(pages[0].bleedbox) == (96.0, 60.0)
@@ -169,7 +170,7 @@ def test_notebook_and_booklet(env):
     from pypdf import PdfReader
     root, project, job = env
     out = root / "output" / "print" / "notebook.pdf"
-    result = prints.build_notebook(job, project, out, notes=5, style="dotted",
+    result = notebook.build_notebook(job, project, out, notes=5, style="dotted",
                                    member_id="M0001")
     reader = PdfReader(str(out))
     n = len(reader.pages)
@@ -182,7 +183,7 @@ def test_notebook_and_booklet(env):
     assert str(n) in pdftotext(out, n)                             # page numbers
     assert all(r["emb"] == "yes" for r in fonts(out))
     bk = root / "output" / "print" / "booklet.pdf"
-    prints.build_notebook(job, project, bk, notes=5, booklet_a4=True)
+    notebook.build_notebook(job, project, bk, notes=5, booklet_a4=True)
     pages = PdfReader(str(bk)).pages
     assert len(pages) == -(-n // 4) * 2
     assert box_mm(pages[0].mediabox) == (296.0, 210.0)           # 2 × A5 side by side
@@ -194,10 +195,10 @@ def test_layered_chunk_reads_on_its_own(env):
     # (laid out whole; stamped chunks are joined before they are a PDF: test_stamping.py)
     root, project, job = env
     job = replace(job, stamp=False)
-    parcels = prints.read_parcels(root / "parcels.csv", project)[:2]
-    contexts = prints.insert_contexts(job, project, parcels)
-    data = prints._insert_chunk(job, prints.brand_context(project), prints.Sheet().css(),
-                                contexts).parts[0]
+    parcels = contexts.read_parcels(root / "parcels.csv", project)[:2]
+    chunk_contexts = inserts.insert_contexts(job, project, parcels)
+    data = inserts._insert_chunk(job, contexts.brand_context(project), inserts.Sheet().css(),
+                                 chunk_contexts).parts[0]
     chunk = root / "output" / "chunk.pdf"
     chunk.parent.mkdir(parents=True, exist_ok=True)
     chunk.write_bytes(data)
@@ -213,9 +214,10 @@ def test_lean_user_agent_stylesheet_keeps_what_a_document_uses(tmp_path):
     # the document has list items, footnotes or notes, or CSS the check cannot read.
     from weasyprint import HTML
 
-    from memberportal.print.pdf import Renderer, _html_class
-    assert _html_class("<div>plain</div>") is not HTML
-    assert _html_class('<link rel="stylesheet" href="more.css"><div>x</div>') is HTML
+    from memberportal.print.weasy import Renderer
+    from memberportal.print.weasyprint_private import html_class
+    assert html_class("<div>plain</div>") is not HTML
+    assert html_class('<link rel="stylesheet" href="more.css"><div>x</div>') is HTML
     html = ('<style>@page { size: A6 }</style><ol><li>alpha</li><li>beta</li></ol>'
             '<p>Body<span style="float: footnote">Footnote text</span></p>')
     data, _ = Renderer([tmp_path]).pdf(html, tmp_path, "lists and footnotes")
@@ -233,7 +235,7 @@ def test_booklet_order():
 
 def test_preview_writes_pdf_and_png(env):
     root, project, job = env
-    paths = prints.preview(job, project, "card", "M0002")
+    paths = preview.preview(job, project, "card", "M0002")
     assert paths[0].suffix == ".pdf" and paths[0].is_file()
     assert [p.suffix for p in paths[1:]] == [".png", ".png"]
 
@@ -241,15 +243,15 @@ def test_preview_writes_pdf_and_png(env):
 def test_impose_inserts_two_up(env):
     from pypdf import PdfReader
     root, project, job = env
-    parcels = prints.read_parcels(root / "parcels.csv", project)
+    parcels = contexts.read_parcels(root / "parcels.csv", project)
     out = root / "output" / "print" / "imposed.pdf"
-    prints.build_inserts(job, project, parcels, out, workers=1,
-                         impose=prints.parse_impose("2x1 on A4 landscape"))
+    inserts.build_inserts(job, project, parcels, out, workers=1,
+                         impose=inserts.parse_impose("2x1 on A4 landscape"))
     pages = PdfReader(str(out)).pages
     assert len(pages) == 3 and box_mm(pages[0].mediabox) == (297.0, 210.0)
     with pytest.raises(MemberPortalError, match="need a sheet of at least"):
-        prints.build_inserts(job, project, parcels, root / "x.pdf", workers=1,
-                             impose=prints.parse_impose("2x2 on A4"))
+        inserts.build_inserts(job, project, parcels, root / "x.pdf", workers=1,
+                             impose=inserts.parse_impose("2x2 on A4"))
     assert not (root / "x.pdf").exists()
 
 
@@ -264,7 +266,7 @@ def _fails(root, project, job, csv_text=None, raw=None, match=""):
         path.write_text(csv_text)
     out = root / "output" / "bad.pdf"
     with pytest.raises(MemberPortalError) as err:
-        prints.build_inserts(job, project, prints.read_parcels(path, project), out, workers=1)
+        inserts.build_inserts(job, project, contexts.read_parcels(path, project), out, workers=1)
     assert not out.exists() and not list(out.parent.glob(".bad.pdf*"))
     assert match in str(err.value), str(err.value)
     return str(err.value)
@@ -295,15 +297,15 @@ def _override(root: Path, body: str) -> Path:
 def test_template_missing_field_and_outside_file(tmp_path):
     root = print_project(tmp_path / "brand")
     project = load(root)
-    job = prints.make_job(project, PRINT_AS_OF, "zh", PRINT_SECRET)
-    parcels = prints.read_parcels(root / "parcels.csv", project)
+    job = contexts.make_job(project, PRINT_AS_OF, "zh", PRINT_SECRET)
+    parcels = contexts.read_parcels(root / "parcels.csv", project)
     out = root / "out.pdf"
     _override(root, "<html><body>\n{% for p in inserts %}\n<p>{{ p.member.nickname }}</p>\n"
                     "{% endfor %}</body></html>")
     with pytest.raises(MemberPortalError, match="insert.html line 3") as err:
-        prints.build_inserts(job, project, parcels, out, workers=1)
+        inserts.build_inserts(job, project, parcels, out, workers=1)
     assert "nickname" in str(err.value) and not out.exists()
-    prints._worker.clear()
+    workers._worker.clear()
     secret_file = tmp_path / "outside.css"
     secret_file.write_text("p { color: red }")
     for href in (secret_file.as_uri(), "../../outside.css", "file:///etc/passwd",
@@ -311,16 +313,16 @@ def test_template_missing_field_and_outside_file(tmp_path):
         _override(root, f'<html><head><link rel="stylesheet" href="{href}"></head>'
                         "<body>{% for p in inserts %}<p>{{ p.order }}</p>{% endfor %}</body></html>")
         with pytest.raises(MemberPortalError, match="refused") as err:
-            prints.build_inserts(job, project, parcels, out, workers=1)
+            inserts.build_inserts(job, project, parcels, out, workers=1)
         assert not out.exists()
     link = root / "templates" / "print" / "escape.css"
     link.symlink_to(secret_file)
     _override(root, '<html><head><link rel="stylesheet" href="escape.css"></head>'
                     "<body>{% for p in inserts %}<p>{{ p.order }}</p>{% endfor %}</body></html>")
     with pytest.raises(MemberPortalError, match="refused"):
-        prints.build_inserts(job, project, parcels, out, workers=1)
+        inserts.build_inserts(job, project, parcels, out, workers=1)
     assert not out.exists()
-    prints._worker.clear()
+    workers._worker.clear()
 
 
 def test_uncovered_character_names_member(tmp_path):
@@ -331,10 +333,10 @@ def test_uncovered_character_names_member(tmp_path):
     root = print_project(tmp_path / "brand", members)
     (root / "parcels.csv").write_text("order_id,member_id\nA,M0001\nB,M0009\n")
     project = load(root)
-    job = prints.make_job(project, PRINT_AS_OF, "zh", PRINT_SECRET)
+    job = contexts.make_job(project, PRINT_AS_OF, "zh", PRINT_SECRET)
     out = root / "out.pdf"
     with pytest.raises(MemberPortalError) as err:
-        prints.build_inserts(job, project, prints.read_parcels(root / "parcels.csv", project),
+        inserts.build_inserts(job, project, contexts.read_parcels(root / "parcels.csv", project),
                              out, workers=1)
     assert "M0009" in str(err.value) and f"U+{ord(rare):04X}" in str(err.value)
     assert not out.exists()
@@ -420,12 +422,15 @@ def _part(title: str, sizes: list[tuple[int, int]], inherit: bool) -> bytes:
 def test_joined_parts_keep_their_order_inherited_boxes_and_the_first_title(tmp_path):
     from pypdf import PdfReader
 
-    from memberportal.print.pdf import concatenate
+    from memberportal.print.joiner import Joiner
     parts = [_part("first", [(200, 300), (200, 300)], inherit=True),
              _part("second", [(400, 500)], inherit=False),
              _part("third", [(600, 700), (610, 710)], inherit=True)]
+    joiner = Joiner()
+    for part in parts:
+        joiner.add(part)
     path = tmp_path / "joined.pdf"
-    path.write_bytes(concatenate(parts))
+    path.write_bytes(joiner.finish())
     reader = PdfReader(path)
     assert [(round(p.mediabox.width), round(p.mediabox.height)) for p in reader.pages] == \
         [(200, 300), (200, 300), (400, 500), (600, 700), (600, 700)]
@@ -434,3 +439,39 @@ def test_joined_parts_keep_their_order_inherited_boxes_and_the_first_title(tmp_p
                           check=True).stdout          # poppler reads the same tree
     sizes = re.findall(r"Page +\d+ size: +(\d+) x (\d+) pts", info)
     assert sizes == [("200", "300")] * 2 + [("400", "500")] + [("600", "700")] * 2
+
+
+def margin_boxes_skipped(_task) -> bool:
+    import weasyprint.layout as layout
+    return workers.guarded(0, lambda: getattr(layout.make_margin_boxes, "skips_empty", False)).pdf
+
+
+def test_only_processes_that_render_skip_empty_margin_boxes(env, tmp_path, monkeypatch):
+    # WeasyPrint is changed (weasyprint_private.skip_empty_margin_boxes) in the workers that
+    # render (workers.worker_setup), not in the process that starts them
+    import weasyprint.layout as layout
+    from weasyprint.layout import page
+
+    from memberportal.runtime.limits import run_limited
+    monkeypatch.setattr(layout, "make_margin_boxes", page.make_margin_boxes)
+    monkeypatch.setattr(workers, "_worker", {})      # a renderer made afresh in this process
+    root, project, job = env
+    notebook.build_notebook(job, project, tmp_path / "notebook.pdf", notes=1)
+    assert layout.make_margin_boxes is page.make_margin_boxes
+    assert run_limited(margin_boxes_skipped, [0], ["probe"]) == [True]
+
+
+@pytest.mark.parametrize("lang", ["zh", "en"])
+def test_offer_discount_is_worded_as_on_the_member_page(env, lang):
+    # one wording everywhere (render.messages.discount): 15% off is 85折, as shops write it
+    from memberportal.render.messages import discount
+    root, project, job = env
+    status = project.status(project.member("M0002"), job.as_of)
+    assert any(o.active for o in status.offers)
+    for percent in (5, 15, 50, 99, 100):
+        offers = tuple(replace(o, discount_percent=percent) for o in status.offers)
+        ctx = contexts.offer_context(replace(job, lang=lang), project, "M0002",
+                                     replace(status, offers=offers))
+        assert ctx["discount"] == discount(percent, lang)
+    assert (discount(15, lang), discount(50, lang)) == \
+        (("85折", "5折") if lang == "zh" else ("15% off", "50% off"))

@@ -11,7 +11,7 @@ from helpers import PORTAL_MEMBERS, PRINT_MEMBERS, PRINT_SECRET, portal_project,
 
 from memberportal.inputs.project import load
 from memberportal.inputs.secret import load_secret
-from memberportal.print import prints
+from memberportal.print import cards, contexts, inserts, notebook
 from memberportal.render.templates import mask_name
 from memberportal.site.build import run
 from memberportal.site.links import references, refused
@@ -99,12 +99,12 @@ def test_pdf_metadata_of_inserts_cards_and_notebooks_holds_no_personal_data(tmp_
     monkeypatch.setenv("MEMBERPORTAL_SECRET", PRINT_SECRET.decode())
     root = print_project(tmp_path / "brand")
     project = load(root)
-    job = prints.make_job(project, DAY, "zh", PRINT_SECRET)
+    job = contexts.make_job(project, DAY, "zh", PRINT_SECRET)
     out = tmp_path / "pdf"
-    prints.build_inserts(job, project, prints.read_parcels(root / "parcels.csv", project),
+    inserts.build_inserts(job, project, contexts.read_parcels(root / "parcels.csv", project),
                          out / "inserts.pdf", workers=1)
-    prints.build_cards(job, project, out / "cards.pdf")
-    prints.build_notebook(job, project, out / "notebook.pdf", notes=2, member_id="M0001")
+    cards.build_cards(job, project, out / "cards.pdf")
+    notebook.build_notebook(job, project, out / "notebook.pdf", notes=2, member_id="M0001")
     personal = []
     for m in project.members:
         personal += [m.name, mask_name(m.name), m.id, m.phone, m.phone.replace(" ", "")]

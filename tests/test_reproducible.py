@@ -13,7 +13,7 @@ from pathlib import Path
 from helpers import PRINT_SECRET, manifest_of, portal_project, print_project
 
 from memberportal.inputs.project import load
-from memberportal.print import prints
+from memberportal.print import cards, contexts, inserts, notebook
 from memberportal.site.build import run
 
 DAY = date(2026, 11, 20)     # not the day the tests run: the build date must follow the data
@@ -70,11 +70,11 @@ def test_source_date_epoch_is_honoured(tmp_path, monkeypatch):
 
 def _pdfs(root: Path, folder: Path) -> dict[str, bytes]:
     project = load(root)
-    job = prints.make_job(project, DAY, "zh", PRINT_SECRET)
-    parcels = prints.read_parcels(root / "parcels.csv", project)
-    prints.build_inserts(job, project, parcels, folder / "inserts.pdf", workers=2, chunk=2)
-    prints.build_cards(job, project, folder / "cards.pdf")
-    prints.build_notebook(job, project, folder / "notebook.pdf", notes=2, member_id="M0001")
+    job = contexts.make_job(project, DAY, "zh", PRINT_SECRET)
+    parcels = contexts.read_parcels(root / "parcels.csv", project)
+    inserts.build_inserts(job, project, parcels, folder / "inserts.pdf", workers=2, chunk=2)
+    cards.build_cards(job, project, folder / "cards.pdf")
+    notebook.build_notebook(job, project, folder / "notebook.pdf", notes=2, member_id="M0001")
     return {p.name: p.read_bytes() for p in sorted(folder.iterdir())}
 
 

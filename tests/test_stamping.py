@@ -14,13 +14,13 @@ from helpers import PRINT_AS_OF, PRINT_SECRET, fonts, pdftotext, print_project
 
 from memberportal.inputs.project import load
 from memberportal.layout import BUILTIN_TEMPLATES
-from memberportal.print import prints
-from memberportal.print.stamp import fields, stamping
+from memberportal.print import contexts, inserts
+from memberportal.print.stamp import fields, stamper, weasyprint_layout
 
 
 def test_this_weasyprint_is_one_stamping_reads():
     # pyproject.toml pins it; a WeasyPrint that stamping does not know lays inserts out whole
-    assert stamping.supported()
+    assert weasyprint_layout.supported()
 
 
 def pages(pdf: Path, dpi: int) -> list:
@@ -48,7 +48,7 @@ def both(job, project, parcels, folder: Path, **kw) -> tuple[Path, Path]:
     out, said = [], []
     for stamp in (True, False):
         path = folder / f"inserts-{'stamped' if stamp else 'whole'}.pdf"
-        result = prints.build_inserts(replace(job, stamp=stamp), project, parcels, path, **kw)
+        result = inserts.build_inserts(replace(job, stamp=stamp), project, parcels, path, **kw)
         out.append(path)
         said.append(result["whole"])
     assert said[1] == {"stamping is off": len(parcels)}
@@ -98,23 +98,23 @@ def synthetic(folder: Path, members: int, template: str | None = None):
     project = load(root)
     rows = ["order_id,member_id"] + [f"S{i:05d},{m.id}" for i, m in enumerate(project.members)]
     (root / "all.csv").write_text("\n".join(rows) + "\n")
-    return (project, prints.make_job(project, PRINT_AS_OF, "zh", PRINT_SECRET),
-            prints.read_parcels(root / "all.csv", project))
+    return (project, contexts.make_job(project, PRINT_AS_OF, "zh", PRINT_SECRET),
+            contexts.read_parcels(root / "all.csv", project))
 
 
 @pytest.fixture(scope="module")
 def brand(tmp_path_factory):
     root = print_project(tmp_path_factory.mktemp("stamp"))
     project = load(root)
-    return root, project, prints.make_job(project, PRINT_AS_OF, "zh", PRINT_SECRET)
+    return root, project, contexts.make_job(project, PRINT_AS_OF, "zh", PRINT_SECRET)
 
 
 @pytest.mark.parametrize("lang", ["zh", "en"])
 def test_example_brand_stamped_equals_whole_at_150_dpi(tmp_path, lang):
     """Chinese, and English: proportional Latin text, kerning, lines broken between words."""
     project = load(Path(__file__).resolve().parent.parent)
-    job = prints.make_job(project, PRINT_AS_OF, lang, PRINT_SECRET)
-    parcels = prints.read_parcels(project.root / "members" / "parcels-example.csv", project)
+    job = contexts.make_job(project, PRINT_AS_OF, lang, PRINT_SECRET)
+    parcels = contexts.read_parcels(project.root / "members" / "parcels-example.csv", project)
     stamped, whole = both(job, project, parcels, tmp_path, workers=2, chunk=8)
     assert stamped_text_ops(stamped) >= 4 * len(parcels)     # names, points, orders... stamped
     assert_same(stamped, whole, 150)
@@ -137,11 +137,11 @@ def test_synthetic_brand_variety_stamped_equals_whole(tmp_path):
         assert words(pdftotext(stamped, page)) == words(pdftotext(whole, page))
 
 
-@pytest.mark.parametrize("sheet", [prints.Sheet("A5", 0, False), prints.Sheet("100x150", 5),
-                                   prints.Sheet("A6 landscape", 2)], ids=str)
+@pytest.mark.parametrize("sheet", [inserts.Sheet("A5", 0, False), inserts.Sheet("100x150", 5),
+                                   inserts.Sheet("A6 landscape", 2)], ids=str)
 def test_other_pages_bleeds_and_marks(brand, tmp_path, sheet):
     root, project, job = brand
-    parcels = prints.read_parcels(root / "parcels.csv", project)
+    parcels = contexts.read_parcels(root / "parcels.csv", project)
     stamped, whole = both(job, project, parcels, tmp_path, workers=1, sheet=sheet)
     assert_same(stamped, whole, 100)
     with pikepdf.open(stamped) as a, pikepdf.open(whole) as b:
@@ -180,8 +180,8 @@ def test_designers_templates_stay_exact(brand, tmp_path, old, new, stamps):
     (folder / "templates" / "print" / "insert.html").write_text(TEMPLATE.replace(old, new),
                                                                encoding="utf-8")
     mine = load(folder)
-    job = prints.make_job(mine, PRINT_AS_OF, "zh", PRINT_SECRET)
-    parcels = prints.read_parcels(folder / "parcels.csv", mine)
+    job = contexts.make_job(mine, PRINT_AS_OF, "zh", PRINT_SECRET)
+    parcels = contexts.read_parcels(folder / "parcels.csv", mine)
     stamped, whole = both(job, mine, parcels, tmp_path, workers=1)
     if isinstance(stamps, str):
         assert list(both.said) == ["the insert has " + stamps]
@@ -194,9 +194,9 @@ def test_designers_templates_stay_exact(brand, tmp_path, old, new, stamps):
 def test_a_template_where_every_insert_is_a_shape_is_soon_laid_out_whole(tmp_path,
                                                                          monkeypatch):
     """No |field and a selector that keeps each insert one block: every insert would be a shape
-    of its own, costlier than laying it out whole. After stamping.TALLY blocks (40 here, 200 in
+    of its own, costlier than laying it out whole. After stamper.TALLY blocks (40 here, 200 in
     use) a worker lays the rest out whole and says why."""
-    monkeypatch.setattr(stamping, "TALLY", 40)
+    monkeypatch.setattr(stamper, "TALLY", 40)
     project, job, parcels = synthetic(tmp_path, 60, TEMPLATE.replace("|field", "").replace(
         LAYER, LAYER + " h1 + div { margin: 0; }"))
     stamped, whole = both(job, project, parcels, tmp_path, workers=1, chunk=20)
@@ -232,3 +232,33 @@ def test_split_finds_blocks_fields_and_units():
                                   "id=\"parcel-3\">"))
     with pytest.raises(ValueError, match="private-use"):
         fields.field_markup("a" + fields.CLOSE)
+
+
+PLAIN = """<html><head><style>@page { size: A6 } section + section { break-before: page }
+</style></head><body>{% for p in inserts %}<section id="parcel-{{ p.line }}">{{ p.order }}
+</section>{% endfor %}</body></html>"""
+
+
+@pytest.mark.parametrize("case", ["stamped", "other WeasyPrint", "no field"])
+def test_inserts_command_says_how_inserts_were_made(tmp_path, monkeypatch, case):
+    """When stamping turns itself off (a WeasyPrint it does not read, a template that marks no
+    field), `memberportal inserts` says why and for how many inserts."""
+    from click.testing import CliRunner
+
+    from memberportal.cli import cli
+    root = print_project(tmp_path / "brand")
+    monkeypatch.setenv("MEMBERPORTAL_SECRET", PRINT_SECRET.decode())
+    if case == "other WeasyPrint":
+        monkeypatch.setattr(weasyprint_layout, "supported", lambda: False)
+    if case == "no field":
+        (root / "templates" / "print").mkdir(parents=True)
+        (root / "templates" / "print" / "insert.html").write_text(PLAIN, encoding="utf-8")
+    result = CliRunner().invoke(cli, ["-C", str(root), "--as-of", PRINT_AS_OF.isoformat(), "inserts",
+                                      "--parcels", str(root / "parcels.csv"), "--workers", "1",
+                                      "--no-progress"])
+    assert result.exit_code == 0, result.output
+    said = {"stamped": "fields drawn on ",
+            "other WeasyPrint": "5 laid out whole: stamping is made for WeasyPrint 70)",
+            "no field": "5 laid out whole: the template marks no field (|field, |qr_src))"}
+    assert said[case] in result.output
+    assert ("laid out whole" in result.output) == (case != "stamped")

@@ -1,0 +1,89 @@
+"""Retention cards: fronts and backs, 10-up A4 sheets for duplex or one card per page."""
+from __future__ import annotations
+
+from functools import partial
+from pathlib import Path
+from typing import Any, Callable
+
+from memberportal.core.codes import member_refs
+from memberportal.errors import BuildError
+from memberportal.inputs.project import Project
+from memberportal.layout import write_atomic
+from memberportal.print.contexts import Job, brand_context, member_context
+from memberportal.print.workers import ChunkResult, InOrder, guarded, render_pdf_task
+from memberportal.runtime.progress import paused_gc
+
+CARD_SIZE = (90, 54)
+CARD_CHUNK = 100       # cards per document: ten 10-up sheets
+CARD_GRID = (2, 5)     # columns × rows on A4
+
+
+def card_contexts(job: Job, project: Project, member_ids: list[str] | None = None,
+                  ) -> list[dict]:
+    """One card per member with an active retention offer (or the members asked for)."""
+    refs_ok = member_refs(job.secret, [m.id for m in project.members])  # collision check
+    del refs_ok
+    out = []
+    with paused_gc():  # as in Project.statuses: every member's status is made
+        for m in project.members:
+            if member_ids is not None and m.id not in member_ids:
+                continue
+            ctx = member_context(job, project, m.id, project.status(m, job.as_of))
+            if ctx["offer"] is None:
+                if member_ids is not None:
+                    raise BuildError("has no active retention offer on "
+                                     f"{job.as_of.isoformat()}", member=m.id, kind="card")
+                continue
+            out.append(ctx)
+    return out
+
+
+def build_cards(job: Job, project: Project, out: Path, layout: str = "sheet",
+                member_ids: list[str] | None = None, workers: int | None = None,
+                ) -> dict[str, Any]:
+    """Fronts and backs: 10-up A4 sheets (backs mirrored for duplex) or one card per page."""
+    return render_cards(job, project, card_contexts(job, project, member_ids), out, layout,
+                        workers)
+
+
+def render_cards(job: Job, project: Project, cards: list[dict], out: Path,
+                 layout: str = "sheet", workers: int | None = None,
+                 progress: Callable[[int], None] | None = None) -> dict[str, Any]:
+    """The cards of card_contexts() in one PDF, written atomically (or nothing).
+
+    Rendered CARD_CHUNK cards a document on forked workers and joined in order: one document
+    for every card held ~0.7 MB a card (1,782 cards: 1.2 GB, one core, 71 s). `progress(n)`
+    is called as each chunk of `n` cards is rendered."""
+    if not cards:
+        raise BuildError(f"no member has an active retention offer on {job.as_of.isoformat()}",
+                         kind="card")
+    brand = brand_context(project)
+    chunks = [(i, layout, brand, cards[s:s + CARD_CHUNK])
+              for i, s in enumerate(range(0, len(cards), CARD_CHUNK))]
+    collect = InOrder([len(c[3]) for c in chunks], progress)
+    collect.run_forked(job, partial(_card_chunk, job), chunks,
+                       [f"retention cards for {c[3][0]['id']}–{c[3][-1]['id']}"
+                        for c in chunks], workers)
+    data = collect.finish()
+    write_atomic(out, data)
+    return {"path": out, "cards": len(cards), "bytes": len(data)}
+
+
+def _card_chunk(job: Job, args) -> ChunkResult:
+    """Some cards' fronts and backs, on whole sheets (CARD_CHUNK is a multiple of 10)."""
+    index, layout, brand, cards = args
+    cols, rows = CARD_GRID
+    per = cols * rows
+    sheets = []
+    for s in range(0, len(cards), per):
+        batch = cards[s:s + per]
+        slots = [batch[i] if i < len(batch) else None for i in range(per)]
+        backs = [slots[r * cols + (cols - 1 - c)] for r in range(rows) for c in range(cols)]
+        sheets.append({"fronts": slots, "backs": backs})
+    ctx = {"layout": layout, "brand": brand,
+           "grid": {"columns": cols, "rows": rows, "width": CARD_SIZE[0],
+                    "height": CARD_SIZE[1]}}
+    each = [(c["id"], {**ctx, "cards": [c], "sheets": []}) for c in cards]
+    return guarded(index, lambda: render_pdf_task(
+        (job, "print/card.html", "retention cards", None, each,
+         {**ctx, "cards": cards, "sheets": sheets}))[0])

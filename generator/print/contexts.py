@@ -1,0 +1,206 @@
+"""What printed pieces show: the print job, brand, member and offer contexts, the parcels file."""
+from __future__ import annotations
+
+import csv
+import io
+from dataclasses import dataclass, field
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+from memberportal.core import tokens
+from memberportal.core.codes import make_code
+from memberportal.core.rules import Status
+from memberportal.errors import InputError, MemberPortalError, ValidationFailed, Where
+from memberportal.inputs.assets import check_assets
+from memberportal.inputs.config import site_url
+from memberportal.inputs.project import Project
+from memberportal.inputs.safe_yaml import decode
+from memberportal.inputs.secret import check_rotations, load_generations
+from memberportal.layout import BUILTIN_TEMPLATES, rel
+from memberportal.render.messages import discount, say
+from memberportal.render.templates import mask_name
+
+PARCEL_COLUMNS = ("order_id", "member_id")
+
+
+# --- settings and the personal-page URL ------------------------------------------------------
+
+
+@dataclass
+class Job:
+    """What every print artifact needs; plain data so worker processes can receive it."""
+
+    root: Path
+    as_of: date
+    lang: str
+    symbol: str
+    site_url: str                     # portal.site_url(root): the same address as the pages
+    secret: bytes
+    generations: dict[str, int] = field(default_factory=dict)
+    stamp: bool = True                # inserts: fields drawn on shapes laid out once
+    address: str = "您"               # the program's form of address (brand.address)
+
+    def search_path(self) -> list[Path]:
+        return [self.root / "templates", BUILTIN_TEMPLATES]
+
+    def allowed(self) -> list[Path]:
+        return [self.root / "templates", self.root / "content", BUILTIN_TEMPLATES]
+
+
+def member_url(job: Job, member_id: str) -> str:
+    return tokens.member_url(job.site_url, job.secret, member_id,
+                            job.generations.get(member_id, 0))
+
+
+def make_job(project: Project, as_of: date, lang: str, secret: bytes) -> Job:
+    check_assets(project.root)  # the templates may load any image under templates/, content/
+    generations = load_generations(project.root)
+    check_rotations(project.root, secret, generations, {m.id for m in project.members})
+    return Job(project.root, as_of, lang, project.program.currency_symbol,
+               site_url(project.root), secret, generations,
+               address=project.program.brand.address)
+
+
+# --- what the templates see ------------------------------------------------------------------
+
+
+def brand_context(project: Project) -> dict[str, Any]:
+    b = project.program.brand
+    return {"name": b.name, "slogan": b.slogan, "shop": b.shop, "service": b.service,
+            "color": b.color, "tint": mix(b.color, 0.09), "soft": mix(b.color, 0.22)}
+
+
+def mix(color: str, amount: float) -> str:
+    """`color` laid over white at `amount` opacity, as #rrggbb (a tint for panels)."""
+    rgb = [int(color[i:i + 2], 16) for i in (1, 3, 5)]
+    return "#" + "".join(f"{round(255 - (255 - c) * amount):02x}" for c in rgb)
+
+
+def offer_context(job: Job, project: Project, member_id: str, status: Status,
+                  ) -> dict[str, Any] | None:
+    offer = next((o for o in status.offers if o.active), None)
+    if offer is None:
+        return None
+    code = make_code(job.secret, member_id, offer.id, offer.valid_until)
+    return {"id": offer.id, "name": offer.name, "description": offer.description,
+            "percent": offer.discount_percent, "until": offer.valid_until,
+            "discount": discount(offer.discount_percent, job.lang), "code": code,
+            "qr": code}
+
+
+def member_context(job: Job, project: Project, member_id: str, status: Status,
+                   ) -> dict[str, Any]:
+    """Everything about one member that a printed piece may show (names masked)."""
+    member = project.member(member_id)
+    t = status.tier
+    progress = None
+    if t.next_tier is not None and t.next_tier.threshold > 0:
+        progress = float(min(t.amount / t.next_tier.threshold, 1))
+    lang = job.lang
+    return {
+        "id": member.id,
+        "name": mask_name(member.name),
+        "since": member.joined,
+        "orders": status.orders,
+        "first_order": status.orders == 1,
+        "tier": {"name": t.tier.name, "color": t.tier.color, "discount": t.tier.discount,
+                 "amount": t.amount, "basis": t.basis,
+                 "next": t.next_tier.name if t.next_tier else None,
+                 "needed": t.needed, "progress": progress, "keep_until": t.keep_until},
+        "points": {"balance": status.points.balance,
+                   "expiring": status.points.expiring_total,
+                   "expiring_on": status.points.expiring[0].date if status.points.expiring
+                   else None},
+        "benefits": [{"name": b.name, "description": b.description} for _, b in status.benefits],
+        "offer": offer_context(job, project, member_id, status),
+        "reminders": [{"name": r.name, "run_out": r.run_out, "remind_on": r.remind_on,
+                       "due": r.due} for r in status.reminders][:2],
+        "birthday": next(({"who": b.who, "child": b.child_name, "date": b.date, "age": b.age,
+                           "days": b.days_until, "gift": b.gift} for b in status.birthdays),
+                         None),
+        "recommendations": [{"name": r.name, "reason": say(r.reason, lang, job.symbol, job.address)}
+                            for r in status.recommendations][:3],
+        "url": member_url(job, member.id),
+    }
+
+
+# --- the parcels file ------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Parcel:
+    line: int
+    order_id: str
+    member_id: str
+    extra: tuple[tuple[str, str], ...] = ()
+
+
+def read_parcels(path: Path, project: Project) -> list[Parcel]:
+    """The parcels in packing order; every bad row is reported (file and line), then abort."""
+    shown = rel(path, project.root)
+    try:
+        raw = path.read_bytes()
+    except OSError as e:
+        raise InputError(f"cannot read: {e.strerror}", Where(shown)) from None
+    text = decode(raw, shown)
+    reader = csv.reader(io.StringIO(text))
+    try:
+        header = [h.strip() for h in next(reader)]
+    except StopIteration:
+        raise InputError("empty file: the first line names the columns "
+                         f"({', '.join(PARCEL_COLUMNS)}, …)", Where(shown, 1)) from None
+    except csv.Error as e:
+        raise InputError(f"malformed CSV: {e}", Where(shown, 1)) from None
+    if "order_id" not in header:  # member_id may be left out: the records know the buyer
+        raise InputError(f"missing column order_id (the header has: {', '.join(header)})",
+                         Where(shown, 1))
+    known = {m.id for m in project.members}
+    owner = {o.id: m.id for m in project.members for o in m.orders}
+    errors: list[MemberPortalError] = []
+    parcels: list[Parcel] = []
+    seen: dict[str, int] = {}
+    try:
+        for row in reader:
+            line = reader.line_num
+            if not any(cell.strip() for cell in row):
+                continue
+            if len(row) != len(header):
+                errors.append(InputError(f"{len(row)} fields, the header has {len(header)}",
+                                         Where(shown, line)))
+                continue
+            values = dict(zip(header, (c.strip() for c in row)))
+            order, member = values["order_id"], values.get("member_id")
+            if not order:
+                errors.append(InputError("empty order_id", Where(shown, line), field="order_id"))
+                continue
+            if order in seen:
+                errors.append(InputError(f"order {order} is already on line {seen[order]}",
+                                         Where(shown, line), field="order_id"))
+                continue
+            seen[order] = line
+            if member is None:
+                member = owner.get(order)
+                if member is None:
+                    errors.append(InputError(f"order {order} is in no member's records (import "
+                                             "it first, or add a member_id column)",
+                                             Where(shown, line), field="order_id"))
+                    continue
+            elif owner.get(order, member) != member:  # a typo would print another's QR
+                errors.append(InputError(f"order {order} is member {owner[order]}'s, not "
+                                         f"{member}'s", Where(shown, line), field="member_id",
+                                         member=member or None))
+                continue
+            if member not in known:
+                errors.append(InputError(f"unknown member id '{member}'", Where(shown, line),
+                                         field="member_id", member=member or None))
+                continue
+            extra = tuple((k, v) for k, v in values.items() if k not in PARCEL_COLUMNS)
+            parcels.append(Parcel(line, order, member, extra))
+    except csv.Error as e:
+        errors.append(InputError(f"malformed CSV: {e}", Where(shown, reader.line_num)))
+    if errors:
+        raise ValidationFailed(errors)
+    if not parcels:
+        raise InputError("no parcels in the file", Where(shown, 1))
+    return parcels

@@ -1,0 +1,75 @@
+"""The notebook: cover, brand story, member handbook and note pages, optionally as a booklet."""
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any
+
+from memberportal.errors import BuildError, InputError, Where
+from memberportal.inputs.project import Project
+from memberportal.inputs.safe_yaml import decode
+from memberportal.layout import write_atomic
+from memberportal.print.contexts import Job, brand_context
+from memberportal.print.impose import booklet
+from memberportal.print.workers import render_pdf
+from memberportal.render.templates import mask_name
+
+NOTE_STYLES = ("lined", "dotted", "grid", "blank")
+
+
+def _markdown(path: Path) -> str | None:
+    import markdown
+    if not path.is_file():
+        return None
+    text = decode(path.read_bytes(), path.name)
+    text = re.sub(r"\A---\n.*?\n---\n", "", text, flags=re.S)  # MkDocs front matter
+    # A line break inside a Chinese paragraph is not a space: join the lines.
+    text = re.sub(r"(?<=[\u2e80-\uffef])\n(?=[\u2e80-\uffef])", "", text)
+    return markdown.markdown(text, extensions=["extra", "sane_lists"], output_format="html")
+
+
+def handbook_context(project: Project, job: Job) -> dict[str, Any]:
+    p = project.program
+    return {
+        "tiers": [{"name": t.name, "threshold": t.threshold, "discount": t.discount,
+                   "multiplier": t.points_multiplier, "color": t.color,
+                   "benefits": [p.benefits[b].name for b in t.benefits]} for t in p.tiers],
+        "benefits": [{"name": b.name, "description": b.description}
+                     for b in p.benefits.values()],
+        "basis": p.qualification.basis, "window": p.qualification.window,
+        "grace_months": p.grace_months,
+        "points": {"per_unit": p.points.per_currency_unit,
+                   "expire_months": p.points.expire_after_months},
+        "activities": [{"name": a.name, "points": a.points, "daily_limit": a.daily_limit,
+                        "monthly_limit": a.monthly_limit} for a in p.activities.values()],
+        "birthday": {k: ({"gift": g.gift, "days_before": g.days_before} if g else None)
+                     for k, g in (("member", p.birthday_gifts.member),
+                                  ("child", p.birthday_gifts.child))},
+        "offer": ({"name": p.retention_offer.name,
+                   "description": p.retention_offer.description,
+                   "days": p.retention_offer.valid_days} if p.retention_offer else None),
+        "intro": _markdown(project.root / "content" / "handbook-intro.md"),
+    }
+
+
+def build_notebook(job: Job, project: Project, out: Path, notes: int = 48,
+                   style: str = "lined", member_id: str | None = None,
+                   booklet_a4: bool = False) -> dict[str, Any]:
+    if style not in NOTE_STYLES:
+        raise BuildError(f"unknown note style {style!r}; use {', '.join(NOTE_STYLES)}")
+    story = _markdown(project.root / "content" / "story.md")
+    if story is None:
+        raise InputError("content/story.md is missing: the notebook opens with the brand "
+                         "story", Where("content/story.md"))
+    owner = None
+    if member_id:
+        m = project.member(member_id)
+        owner = {"id": m.id, "name": mask_name(m.name)}
+    data, pages = render_pdf(job, "print/notebook.html", "notebook", member=member_id,
+                             brand=brand_context(project), story=story,
+                             handbook=handbook_context(project, job), notes=notes,
+                             style=style, owner=owner, year=job.as_of.year)
+    if booklet_a4:
+        data = booklet(data)
+    write_atomic(out, data)
+    return {"path": out, "pages": pages, "bytes": len(data)}
