@@ -59,6 +59,9 @@ class FixtureProject:
         self.root = root
         (root / "members").mkdir(parents=True)
         self.write("members/tiers.yml", dump(program()))
+        # the example's program, so its portal config says it is the example (check requires it)
+        self.write("mkdocs.yml", "site_url: https://member.test.example/\n"
+                                 "extra:\n  memberportal_example: true\n")
 
     def write(self, rel: str, text: str | bytes) -> Path:
         path = self.root / rel

@@ -7,16 +7,8 @@ from helpers import FixtureProject, member, order
 from memberportal.cli import cli
 
 
-def brand(tmp_path) -> FixtureProject:
-    """The example's program, with a portal config that says it is the example."""
-    p = FixtureProject(tmp_path / "brand")
-    p.write("mkdocs.yml", "site_url: https://member.test.example/\n"
-                          "extra:\n  memberportal_example: true\n")
-    return p
-
-
 def test_check_warns_about_an_unknown_sku_and_suggests_the_near_one(tmp_path):
-    p = brand(tmp_path)
+    p = FixtureProject(tmp_path / "brand")
     p.add(member("M1", orders=[order("O1", "2026-10-01", 268, sku="MILK-3-80O"),
                                order("O2", "2026-11-01", 59, sku="WIPES-80x6")]))
     p.add(member("M2", orders=[order("O3", "2026-10-01", 10, sku="GIFT-CARD")]))
@@ -38,7 +30,7 @@ def test_check_warns_about_an_unknown_sku_and_suggests_the_near_one(tmp_path):
 
 
 def test_check_is_quiet_when_every_sku_is_known(tmp_path):
-    p = brand(tmp_path)
+    p = FixtureProject(tmp_path / "brand")
     p.add(member("M1", orders=[order("O1", "2026-10-01", 268)]))
     result = CliRunner().invoke(cli, ["-C", str(p.root), "--as-of", "2026-11-24", "check"],
                                 catch_exceptions=False)

@@ -222,7 +222,7 @@ def test_a_member_without_a_name_is_greeted_neutrally(tmp_path, monkeypatch):
     assert code == 0, out
     [page] = (root / "output" / "site" / "m").glob("*/index.html")
     html = page.read_text(encoding="utf-8")
-    assert '<h1 class="mp-hello__name">您好</h1>' in html
+    assert '<h1 class="mp-hello__name">你好</h1>' in html   # the example addresses members as 你
     assert "mp-tiercard__name" not in html and "*" not in html.split("<main", 1)[-1][:4000]
     code, out = run(root, "report")
     assert code == 0, out

@@ -103,9 +103,9 @@ RENDERERS = {
 def brand(tmp_path: Path, monkeypatch) -> Path:
     monkeypatch.setenv("MEMBERPORTAL_SECRET", SECRET)
     root = print_project(tmp_path / "brand")
-    (root / "mkdocs.yml").write_text("site_name: t\nsite_url: https://member.test.example/\n"
+    (root / "mkdocs.yml").write_text("site_url: https://member.test.example/\n"
                                      "theme:\n  name: material\n  font: false\n"
-                                     "extra:\n  generator: false\n")
+                                     "extra:\n  generator: false\n  memberportal_example: true\n")
     monkeypatch.chdir(root)
     return root
 

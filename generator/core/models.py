@@ -393,7 +393,9 @@ class Member(Record):
 
     @field_validator("name")
     @classmethod
-    def _name_shows_as_it_is(cls, v: str) -> str:
+    def _name_shows_as_it_is(cls, v: str | None) -> str | None:
+        if v is None:  # no name: greeted neutrally
+            return v
         if not visible_words(v):
             raise ValueError("the name has no visible characters (only spaces, zero-width or "
                              "invisible ones)")
