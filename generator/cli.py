@@ -14,7 +14,7 @@ from memberportal.core.rules import STAGES, Status
 from memberportal.errors import MemberPortalError, ValidationFailed
 from memberportal.inputs.project import Project, load, member_files, unknown_skus
 from memberportal.layout import find_root, rel
-from memberportal.render.messages import money, say, word
+from memberportal.render.messages import CATALOGUE, counted, money, say, word
 from memberportal.runtime.progress import paused_gc, progress_bar
 
 # True in the `memberportal` program, which ends after its one command; False where the
@@ -23,17 +23,22 @@ _one_command = False
 
 
 class Context:
-    def __init__(self, root: Path | None, as_of: date | None, lang: str):
+    def __init__(self, root: Path | None, as_of: date | None, lang: str | None):
         self._root = root
         self.as_of = as_of or date.today()
-        self.lang = lang or "zh"
-        self.lang_given = lang
+        self.lang = lang or project_language(root)   # the command line's own words
         self._project: Project | None = None
         self.show_progress = True     # a command's --no-progress turns its bars off
 
     @property
     def root(self) -> Path:
         return self._root or find_root()
+
+    @property
+    def brand_lang(self) -> str:
+        """The brand's language (mkdocs.yml theme.language): pages, prints and the report."""
+        from memberportal.inputs.config import language
+        return language(self.root)
 
     @property
     def project(self) -> Project:
@@ -66,22 +71,154 @@ def echo(message: object = "", **kwargs) -> None:
     click.echo(terminal_safe(str(message)), **kwargs)
 
 
-def _fail(error: MemberPortalError) -> None:
-    echo(str(error), err=True)
+def project_language(root: Path | None) -> str:
+    """The brand's language, the command line's when --lang is not given; zh outside a
+    project or where mkdocs.yml cannot be read."""
+    from memberportal.inputs.config import language
+    try:
+        return language(root or find_root())
+    except MemberPortalError:
+        return "zh"
+
+
+def error_text(error: MemberPortalError, lang: str) -> str:
+    """An error as the command line says it in `lang`: in English as raised; in another
+    language from the catalogue where it words every part of the message."""
+    if lang == "en":
+        return str(error)
+    table = CATALOGUE.get(lang, {})
+    message = error.message
+    if error.said and all(key in table for key, _ in error.said):
+        message = "".join(table[key].format(**params) for key, params in error.said)
+    if isinstance(error, ValidationFailed):
+        shown = error.errors if error.limit is None else error.errors[:error.limit]
+        more = len(error.errors) - len(shown)
+        tail = [word("cli.more_errors", lang).format(n=f"{more:,}")] if more else []
+        return "\n".join([*(error_text(e, lang) for e in shown), *tail, message])
+    head = [str(error.where)] if error.where else []
+    if error.kind:
+        head.append(error.kind)
+    if error.member:
+        head.append(word("cli.member", lang).format(member=error.member))
+    if error.field:
+        head.append(word("cli.field", lang).format(field=error.field))
+    return ": ".join([", ".join(head), message]) if head else message
+
+
+def _fail(error: MemberPortalError, lang: str) -> None:
+    echo(error_text(error, lang), err=True)
     sys.exit(1)
 
 
-class _Group(click.Group):
+_LANG = "memberportal.lang"  # in the root context's meta: the language of --help
+
+
+def _peek_language(args: list[str]) -> str:
+    """--lang, else the language of -C/--project (or the project found from here), read from
+    the arguments before click parses them: --help is answered while parsing."""
+    given: dict[str, str] = {}
+    for i, arg in enumerate(args):
+        for flag in ("--lang", "-C", "--project"):
+            if arg == flag and i + 1 < len(args):
+                given.setdefault(flag, args[i + 1])
+            elif arg.startswith(flag + "=") and flag.startswith("--"):
+                given.setdefault(flag, arg.split("=", 1)[1])
+    if given.get("--lang") in ("zh", "en"):
+        return given["--lang"]
+    folder = given.get("-C") or given.get("--project")
+    return project_language(Path(folder).resolve() if folder else None)
+
+
+class _Helped(click.Command):
+    """--help in the command line's language: Chinese from the catalogue (help.<command>,
+    help.<command>.<option>), English as written here."""
+
+    def get_help(self, ctx: click.Context) -> str:
+        lang = ctx.find_root().meta.get(_LANG, "en")
+        path = [c.info_name for c in _chain(ctx)][1:]
+        swapped = _swap_help(self, ctx, path, lang)
+        try:
+            text = super().get_help(ctx)
+            for heading in ("Usage", "Options", "Commands"):  # click's own words
+                text = re.sub(f"(?m)^{heading}: ?", word(f"help.heading.{heading}", lang)
+                              if lang != "en" else r"\g<0>", text)
+            return text
+        finally:
+            for thing, text in swapped:
+                thing.help = text
+
+
+def _chain(ctx: click.Context) -> list[click.Context]:
+    out = []
+    while ctx is not None:
+        out.append(ctx)
+        ctx = ctx.parent
+    return out[::-1]
+
+
+def _swap_help(command: click.Command, ctx: click.Context, path: list[str],
+               lang: str) -> list[tuple[object, str | None]]:
+    """Gives `command`, its options and (a group) its commands their help in `lang`; returns
+    what to put back."""
+    if lang == "en":
+        return []
+    table = CATALOGUE.get(lang, {})
+    key = ".".join(["help", *path])
+    things: list[tuple[object, str]] = [(command, key)]
+    things += [(p, f"{key}.{p.name}") for p in command.params if isinstance(p, click.Option)]
+    things.append((command.get_help_option(ctx), "help.help"))
+    if isinstance(command, click.Group):
+        things += [(c, f"{key}.{name}") for name, c in command.commands.items()]
+    swapped = []
+    for thing, k in things:
+        if thing is not None and k in table:
+            swapped.append((thing, thing.help))
+            thing.help = table[k]
+            if isinstance(thing, click.Command):
+                swapped.append((_ShortHelp(thing), thing.short_help))
+                thing.short_help = None
+    return swapped
+
+
+class _ShortHelp:
+    """Puts a command's short_help back (the swap clears it so the listing uses the help)."""
+
+    def __init__(self, command: click.Command):
+        self.command = command
+
+    @property
+    def help(self):
+        return self.command.short_help
+
+    @help.setter
+    def help(self, text):
+        self.command.short_help = text
+
+
+class _Group(_Helped, click.Group):
     """Turns our errors into messages and exit code 1, never a traceback."""
+
+    command_class = _Helped
+    group_class = type  # subgroups are _Groups too
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        if ctx.parent is None:
+            ctx.meta[_LANG] = _peek_language(args)
+        return super().parse_args(ctx, args)
 
     def invoke(self, ctx):
         try:
             return super().invoke(ctx)
         except MemberPortalError as e:
-            _fail(e)
+            _fail(e, _cli_lang(ctx))
         except OSError as e:  # a full disk, a read-only folder: say so, never a traceback
             _fail(MemberPortalError(f"{e.strerror or e}" + (f": {e.filename}" if e.filename
-                                                              else "")))
+                                                              else "")), _cli_lang(ctx))
+
+
+def _cli_lang(ctx: click.Context) -> str:
+    obj = ctx.find_root().obj
+    return obj.lang if isinstance(obj, Context) else ctx.find_root().meta.get(_LANG, "zh")
 
 
 @click.group(cls=_Group)
@@ -91,8 +228,9 @@ class _Group(click.Group):
 @click.option("--as-of", type=click.DateTime(formats=["%Y-%m-%d"]),
               help="Compute every status as of this day (default: today).")
 @click.option("--lang", type=click.Choice(["zh", "en"]), default=None,
-              help="Language of messages for people (reasons, reports; default zh) and of "
-                   "prints (default: the portal's, theme.language in mkdocs.yml).")
+              help="Language of the command line's own words (messages, errors, --help; "
+                   "default: the brand's, theme.language in mkdocs.yml). Pages, prints and "
+                   "the report always speak the brand's language.")
 @click.pass_context
 def cli(ctx, root, as_of, lang):
     """memberportal: member pages, parcel inserts and a brand portal from member records."""
@@ -100,7 +238,8 @@ def cli(ctx, root, as_of, lang):
     if as_of and not FIRST_DAY <= as_of.date() <= LAST_DAY:
         raise click.BadParameter(f"a day between {FIRST_DAY} and {LAST_DAY} is expected",
                                  param_hint="--as-of")
-    ctx.obj = Context(root.resolve() if root else None, as_of.date() if as_of else None, lang)
+    ctx.obj = Context(root.resolve() if root else None, as_of.date() if as_of else None,
+                      lang or ctx.meta.get(_LANG))
 
 
 @cli.command()
@@ -129,19 +268,20 @@ def check(obj: Context):
     if errors:
         raise ValidationFailed(errors)
     program = project.program
-    for warning in sample_warnings(project):
-        echo(f"warning: {warning}", err=True)
+    warning = word("cli.warning", obj.lang)
+    for w in sample_warnings(project):
+        echo(f"{warning}: {w}", err=True)
     warnings = unknown_skus(project)
     for w in warnings:
-        echo(f"warning: {w}")
-    echo(f"{program.brand.name}: {sum(tiers.values())} members, valid "
-         f"(as of {obj.as_of.isoformat()})"
-         + (f", {len(warnings)} warning{'s' if len(warnings) != 1 else ''}"
-            if warnings else ""))
-    echo("\nmembers per tier")
+        echo(f"{warning}: {w}")
+    echo(word("cli.valid", obj.lang).format(brand=program.brand.name,
+                                             members=sum(tiers.values()),
+                                             as_of=obj.as_of.isoformat())
+         + (counted("cli.warnings", len(warnings), obj.lang) if warnings else ""))
+    echo("\n" + word("cli.per_tier", obj.lang))
     for t in program.tiers:
         echo(f"  {t.id:<12} {t.name:<10} {tiers[t.id]:>6}")
-    echo("\nmembers per stage")
+    echo("\n" + word("cli.per_stage", obj.lang))
     for key in STAGES:
         echo(f"  {key:<14} {word('stage.name.' + key, obj.lang):<8} {stages[key]:>6}")
     if snapshot is not None:
@@ -222,8 +362,10 @@ def render_explain(project: Project, s: Status, lang: str) -> str:
                  f"{say(s.stage.reason, lang, sym)}")
     r = s.rfm
     lines.append(f"rfm         R{r.r} F{r.f} M{r.m} {word('rfm.' + r.segment, lang)} "
-                 f"(last order {r.recency_days if r.recency_days is not None else '-'} days ago, "
-                 f"{r.frequency} orders and {money(r.monetary, sym)} in 12 months)")
+                 "(" + word("cli.rfm", lang).format(
+                     days=r.recency_days if r.recency_days is not None else "-",
+                     orders=counted("cli.orders", r.frequency, lang),
+                     amount=money(r.monetary, sym)) + ")")
     lines.append(f"churn       {s.churn.level}: {say(s.churn.reason, lang, sym)}")
     if s.ambassador:
         lines.append(f"ambassador  {say(s.ambassador.reason, lang, sym)}")
@@ -256,7 +398,7 @@ def build(obj: Context, strict: bool, progress: bool, executor: str, workers: in
     b = run(obj.root, obj.as_of, strict=strict, show_progress=progress, executor=executor,
             workers=workers, chunk=chunk or CHUNK, then_exit=_one_command)
     for error in b.failures:
-        echo(str(error), err=True)
+        echo(error_text(error, obj.lang), err=True)
     stages = ", ".join(f"{name} {sec:.1f}s" for name, sec in b.timings.items())
     echo(f"{b.program.brand.name}: portal"
                f"{' (unchanged)' if b.portal_reused else ''} and {b.pages} personal pages in "
@@ -330,7 +472,8 @@ def secret_rotate_all(obj: Context, yes: bool):
 def serve(obj: Context, port: int, interval: float):
     """Preview the site on 127.0.0.1, rebuilding when content, templates or members change."""
     from memberportal.serve import serve as run_server
-    run_server(obj.root, obj.as_of, port=port, interval=interval, say=click.echo, lang=obj.lang)
+    run_server(obj.root, obj.as_of, port=port, interval=interval, say=click.echo,
+               lang=obj.brand_lang)
 # --- staff: import, report, init ------------------------------------------------------------
 
 
@@ -419,7 +562,7 @@ def report(obj: Context, save_snapshot: bool, formats: tuple[str, ...], churn_mo
                        f"{time.perf_counter() - started:.0f} s; it flags the "
                        f"{len(model.p_alive)} with a repeat order")
     with obj.bar(len(project.members), "members", "member") as bar:
-        paths, data = write_report(project, obj.as_of, obj.lang, snapshot, bar.update,
+        paths, data = write_report(project, obj.as_of, obj.brand_lang, snapshot, bar.update,
                                    formats or ("html",), model)
     kpi = data["kpi"]
     echo(f"{', '.join(rel(p, project.root) for p in paths)}: {kpi['members']} members, "
@@ -488,14 +631,14 @@ def init(folder: Path, example: bool, name: str | None, site_url: str | None,
 
 
 def _print_job(obj: Context, create_secret: bool = True):
-    from memberportal.inputs.config import brand_errors, language
+    from memberportal.inputs.config import brand_errors
     from memberportal.inputs.secret import load_secret
     from memberportal.print.contexts import make_job
     errors = brand_errors(obj.root, obj.project.program.brand.name, address_only=True)
     if errors:
         raise ValidationFailed(errors)
-    lang = obj.lang_given or language(obj.root)  # the brand's language unless --lang says
-    return make_job(obj.project, obj.as_of, lang, load_secret(obj.root, create_secret))
+    return make_job(obj.project, obj.as_of, obj.brand_lang,
+                    load_secret(obj.root, create_secret))
 
 
 def _out(obj: Context, given: Path | None, name: str) -> Path:
@@ -604,15 +747,17 @@ def _code_lookup(obj: Context):
     return project, secret, member_refs(secret, [m.id for m in project.members]), offers
 
 
-def _say_verdict(project: Project, v) -> str:
+def _say_verdict(project: Project, v, lang: str) -> str:
     from memberportal.render.templates import mask_name
     who = ""
     if v.member_id:
         masked = mask_name(project.member(v.member_id).name)
         who = f"  {masked} ({v.member_id})" if masked else f"  ({v.member_id})"
-    until = f"  valid until {v.expires.isoformat()}" if v.expires and v.state == "valid" else ""
+    until = ("  " + word("cli.valid_until", lang).format(date=v.expires.isoformat())
+             if v.expires and v.state == "valid" else "")
     detail = f"  {v.detail}" if v.detail else ""
-    return f"{v.state.upper()}  {v.code}{who}{until}{detail}"
+    state = CATALOGUE[lang].get(f"cli.verdict.{v.state}", v.state.upper())
+    return f"{state}  {v.code}{who}{until}{detail}"
 
 
 @cli.command()
@@ -623,7 +768,7 @@ def verify(obj: Context, code: str):
     from memberportal.core.codes import verify as check
     project, secret, refs, _ = _code_lookup(obj)
     v = check(secret, code, obj.as_of, refs, project.redeemed)
-    echo(_say_verdict(project, v))
+    echo(_say_verdict(project, v, obj.lang))
     sys.exit(0 if v.ok else 1)
 
 
@@ -636,9 +781,11 @@ def redeem(obj: Context, code: str):
     project, secret, refs, offers = _code_lookup(obj)
     v = record(obj.root, secret, code, obj.as_of, refs, offers)
     if v.ok:
-        echo("REDEEMED  " + _say_verdict(project, v).split("  ", 1)[1])
+        echo(word("cli.verdict.redeemed", obj.lang) + "  "
+             + _say_verdict(project, v, obj.lang).split("  ", 1)[1])
         sys.exit(0)
-    echo("REFUSED  " + _say_verdict(project, v), err=True)
+    echo(word("cli.verdict.refused", obj.lang) + "  " + _say_verdict(project, v, obj.lang),
+         err=True)
     sys.exit(1)
 
 

@@ -22,9 +22,13 @@ class MemberPortalError(Exception):
     """Base of every error this tool reports to a user (never a traceback)."""
 
     def __init__(self, message: str, where: Where | None = None, field: str | None = None,
-                 member: str | None = None, kind: str | None = None, path: tuple = ()):
+                 member: str | None = None, kind: str | None = None, path: tuple = (),
+                 said: list[tuple[str, dict]] | None = None):
         super().__init__(message)
         self.message = message
+        # the message as catalogue entries (key, params), joined: the command line says it in
+        # its language when the catalogue has every part, else says `message`
+        self.said = said
         self.where = where
         self.field = field
         self.member = member
@@ -61,7 +65,8 @@ class ValidationFailed(MemberPortalError):
         self.errors = sorted(errors, key=lambda e: (e.where or Where(""), e.message))
         self.limit = limit  # show this many, then a count (an export with 24,000 bad rows)
         n = len(self.errors)
-        super().__init__(f"{n:,} error{'s' if n != 1 else ''} found")
+        super().__init__(f"{n:,} error{'s' if n != 1 else ''} found",
+                         said=[("cli.errors_found", {"n": f"{n:,}"})])
 
     def __str__(self) -> str:
         shown = self.errors if self.limit is None else self.errors[:self.limit]

@@ -73,7 +73,7 @@ def test_thin_history_falls_back_to_the_members_rhythm(tmp_path):
     members, _ = simulated(60)
     assert analytics.fit(members, AS_OF) is None           # too few repeat buyers
     root = staff_project(tmp_path / "brand")
-    result = CliRunner().invoke(cli, ["-C", str(root), "--as-of", AS_OF.isoformat(), "report",
+    result = CliRunner().invoke(cli, ["--lang", "en", "-C", str(root), "--as-of", AS_OF.isoformat(), "report",
                                       "--churn-model", "bgnbd", "--format", "json"],
                                 catch_exceptions=False)
     assert result.exit_code == 0, result.output

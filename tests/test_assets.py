@@ -102,7 +102,7 @@ def test_build_refuses_bad_images_by_file_before_rendering_anything(tmp_path, mo
     (root / "templates" / "member").mkdir(parents=True)
     (root / "templates" / "member" / "badge.png").write_bytes(small("PNG")[:-30])
     (root / "content" / "images" / "fine.webp").write_bytes(small("WEBP"))
-    result = CliRunner().invoke(cli, ["-C", str(root), "--as-of", "2026-11-24", "build",
+    result = CliRunner().invoke(cli, ["--lang", "en", "-C", str(root), "--as-of", "2026-11-24", "build",
                                       "--no-progress"])
     assert result.exit_code == 1
     lines = result.output.splitlines()
@@ -119,7 +119,7 @@ def test_print_commands_check_images_first(tmp_path, monkeypatch):
     root = print_project(tmp_path / "brand")
     (root / "templates" / "print").mkdir(parents=True)
     (root / "templates" / "print" / "logo.svg").write_bytes(BAD_SVGS["script"])
-    result = CliRunner().invoke(cli, ["-C", str(root), "--as-of", "2026-11-24", "cards"])
+    result = CliRunner().invoke(cli, ["--lang", "en", "-C", str(root), "--as-of", "2026-11-24", "cards"])
     assert result.exit_code == 1
     assert "templates/print/logo.svg, image: SVG with a <script> element" in result.output
     assert not (root / "output" / "print").exists()

@@ -200,7 +200,7 @@ def test_all_errors_in_one_run_and_exit_1_with_nothing_written(fixture_project):
     fixture_project.write("members/b.yml", "id: M2\nname: 李娜\nname: x\n")
     fixture_project.add(member("M3", joined="2024-13-01"), file="members/c.yml")
     before = sorted(os.walk(fixture_project.root))
-    result = CliRunner().invoke(cli, ["-C", str(fixture_project.root), "check"])
+    result = CliRunner().invoke(cli, ["--lang", "en", "-C", str(fixture_project.root), "check"])
     assert result.exit_code == 1
     out = result.output
     assert "members/a.yml:3, member M1, field 'phone'" in out
@@ -214,7 +214,7 @@ def test_redemption_beyond_balance_is_reported_by_check(fixture_project):
     fixture_project.add(member(orders=[order("O1", "2026-01-02", 100)],
                                redemptions=[{"date": "2026-02-01", "points": 500,
                                              "gift": "奶瓶"}]))
-    result = CliRunner().invoke(cli, ["-C", str(fixture_project.root), "--as-of", "2026-11-24",
+    result = CliRunner().invoke(cli, ["--lang", "en", "-C", str(fixture_project.root), "--as-of", "2026-11-24",
                                       "check"])
     assert result.exit_code == 1
     line = line_of(fixture_project, "members/M1.yml", "- date: '2026-02-01'")

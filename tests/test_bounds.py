@@ -18,7 +18,7 @@ AS_OF = "2026-11-24"
 
 
 def invoke(root, *args):
-    result = CliRunner().invoke(cli, ["-C", str(root), *args])
+    result = CliRunner().invoke(cli, ["--lang", "en", "-C", str(root), *args])
     assert "Traceback" not in result.output
     assert result.exception is None or isinstance(result.exception, SystemExit), \
         repr(result.exception)

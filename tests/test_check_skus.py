@@ -12,7 +12,7 @@ def test_check_warns_about_an_unknown_sku_and_suggests_the_near_one(tmp_path):
     p.add(member("M1", orders=[order("O1", "2026-10-01", 268, sku="MILK-3-80O"),
                                order("O2", "2026-11-01", 59, sku="WIPES-80x6")]))
     p.add(member("M2", orders=[order("O3", "2026-10-01", 10, sku="GIFT-CARD")]))
-    result = CliRunner().invoke(cli, ["-C", str(p.root), "--as-of", "2026-11-24", "check"],
+    result = CliRunner().invoke(cli, ["--lang", "en", "-C", str(p.root), "--as-of", "2026-11-24", "check"],
                                 catch_exceptions=False)
     assert result.exit_code == 0, result.output     # a warning, not an error
     lines = result.output.splitlines()
@@ -32,6 +32,6 @@ def test_check_warns_about_an_unknown_sku_and_suggests_the_near_one(tmp_path):
 def test_check_is_quiet_when_every_sku_is_known(tmp_path):
     p = FixtureProject(tmp_path / "brand")
     p.add(member("M1", orders=[order("O1", "2026-10-01", 268)]))
-    result = CliRunner().invoke(cli, ["-C", str(p.root), "--as-of", "2026-11-24", "check"],
+    result = CliRunner().invoke(cli, ["--lang", "en", "-C", str(p.root), "--as-of", "2026-11-24", "check"],
                                 catch_exceptions=False)
     assert result.exit_code == 0 and "warning" not in result.output

@@ -114,13 +114,13 @@ def test_cli_verify_and_redeem(brand, monkeypatch):
     project = load(brand)
     c = codes.make_code(PRINT_SECRET, "M0002", "second-half",
                         project.status(project.member("M0002"), PRINT_AS_OF).offers[0].valid_until)
-    run = CliRunner().invoke(cli, ["-C", str(brand), "--as-of", "2026-11-24", "verify", c])
+    run = CliRunner().invoke(cli, ["--lang", "en", "-C", str(brand), "--as-of", "2026-11-24", "verify", c])
     assert run.exit_code == 0 and "VALID" in run.output and "李* (M0002)" in run.output
-    run = CliRunner().invoke(cli, ["-C", str(brand), "--as-of", "2026-11-24", "redeem", c])
+    run = CliRunner().invoke(cli, ["--lang", "en", "-C", str(brand), "--as-of", "2026-11-24", "redeem", c])
     assert run.exit_code == 0 and "REDEEMED" in run.output
-    run = CliRunner().invoke(cli, ["-C", str(brand), "--as-of", "2026-11-24", "redeem", c])
+    run = CliRunner().invoke(cli, ["--lang", "en", "-C", str(brand), "--as-of", "2026-11-24", "redeem", c])
     assert run.exit_code == 1 and "REFUSED" in run.output
-    run = CliRunner().invoke(cli, ["-C", str(brand), "--as-of", "2026-11-24", "verify",
+    run = CliRunner().invoke(cli, ["--lang", "en", "-C", str(brand), "--as-of", "2026-11-24", "verify",
                                    c[:-1] + ("0" if c[-1] != "0" else "1")])
     assert run.exit_code == 1 and "MISTYPED" in run.output
 

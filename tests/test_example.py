@@ -25,7 +25,7 @@ def test_example_brand_checks_clean_and_prints_counts(golden, tmp_path):
         (shutil.copytree if source.is_dir() else shutil.copy2)(source, tmp_path / name)
     result = CliRunner().invoke(cli, ["-C", str(tmp_path), "--as-of", AS_OF, "check"])
     assert result.exit_code == 0, result.output
-    assert "members per tier" in result.output and "members per stage" in result.output
+    assert "各等级会员数" in result.output and "各阶段会员数" in result.output  # the brand speaks zh
     golden("check.txt", result.output)
 
 

@@ -362,7 +362,7 @@ def test_full_disk_without_root_keeps_the_previous_site(project, monkeypatch):
     assert "No space left on device" in message and "pages stage" in message
     assert "output/site is still the previous build" in message
     assert tree(out / "site") == before and leftovers(out) == []
-    result = CliRunner().invoke(cli, ["-C", str(project), "--as-of", PORTAL_AS_OF, "build",
+    result = CliRunner().invoke(cli, ["--lang", "en", "-C", str(project), "--as-of", PORTAL_AS_OF, "build",
                                       "--no-progress", "--workers", "1"])
     assert result.exit_code == 1 and "No space left on device" in result.output
     assert isinstance(result.exception, SystemExit)

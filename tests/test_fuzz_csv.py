@@ -38,7 +38,7 @@ def no_rendering(monkeypatch):
 def invoke(brand: Path, raw: bytes, *command: str):
     path = brand / "fuzz.csv"
     path.write_bytes(raw)
-    result = CliRunner().invoke(cli, ["-C", str(brand), "--as-of", "2026-11-24", *command,
+    result = CliRunner().invoke(cli, ["--lang", "en", "-C", str(brand), "--as-of", "2026-11-24", *command,
                                       str(path)])
     if result.exception is not None and not isinstance(result.exception, SystemExit):
         raise AssertionError(f"uncaught {type(result.exception).__name__}: {result.exception}"

@@ -96,7 +96,7 @@ def test_member_markup_is_escaped_in_personal_page_and_staff_report(hostile_site
             "index.html").read_text(encoding="utf-8")
     assert_inert(page, SCRIPT + IMG)              # the consultant, shown literally
     assert NAME not in "".join(parsed(page).text)  # the name only masked
-    result = CliRunner().invoke(cli, ["-C", str(root), "--as-of", "2026-11-24", "report"])
+    result = CliRunner().invoke(cli, ["--lang", "en", "-C", str(root), "--as-of", "2026-11-24", "report"])
     assert result.exit_code == 0, result.output
     report = (root / "output" / "staff" / "report.html").read_text(encoding="utf-8")
     assert_inert(report, NAME)                    # staff see the full name, as characters
@@ -175,7 +175,7 @@ def test_broken_template_names_template_and_line_in_every_renderer(tmp_path, mon
     target.parent.mkdir(parents=True, exist_ok=True)
     target.write_text("first line\nsecond line\n" + line + "\n", encoding="utf-8")
     monkeypatch.chdir(root)
-    result = CliRunner().invoke(cli, ["-C", str(root), "--as-of", "2026-11-24", *command])
+    result = CliRunner().invoke(cli, ["--lang", "en", "-C", str(root), "--as-of", "2026-11-24", *command])
     assert result.exit_code == 1, result.output
     assert not isinstance(result.exception, Exception) or isinstance(result.exception,
                                                                      SystemExit), result.exception
@@ -297,7 +297,7 @@ def test_huge_font_size_is_stopped_by_the_time_limit_naming_the_member(tmp_path,
     (root / "templates" / "print").mkdir(parents=True)
     (root / "templates" / "print" / "notebook.html").write_text(notebook.replace(
         "</head>", "<style>.prose { font-size: 300pt !important }</style></head>"))
-    result = CliRunner().invoke(cli, ["-C", str(root), "--as-of", "2026-11-24", "notebook",
+    result = CliRunner().invoke(cli, ["--lang", "en", "-C", str(root), "--as-of", "2026-11-24", "notebook",
                                       "--member", "M0001"])
     assert result.exit_code == 1
     assert "notebook for member M0001" in result.output and "time limit" in result.output
@@ -323,7 +323,7 @@ def test_huge_page_content_in_one_chunk_is_named_the_other_chunks_render(tmp_pat
     (root / "templates" / "print" / "insert.html").write_text(
         insert.replace("{% for p in inserts %}", "{% for p in inserts %}" + hook, 1)
         .replace("overflow: hidden;", ""))
-    result = CliRunner().invoke(cli, ["-C", str(root), "--as-of", "2026-11-24", "inserts",
+    result = CliRunner().invoke(cli, ["--lang", "en", "-C", str(root), "--as-of", "2026-11-24", "inserts",
                                       "--parcels", str(root / "parcels.csv"), "--chunk", "2",
                                       "--workers", "2"])
     assert result.exit_code == 1, result.output

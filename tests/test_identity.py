@@ -17,7 +17,7 @@ AS_OF = "2026-11-24"
 
 
 def run(root, *args):
-    result = CliRunner().invoke(cli, ["-C", str(root), "--as-of", AS_OF, *args],
+    result = CliRunner().invoke(cli, ["--lang", "en", "-C", str(root), "--as-of", AS_OF, *args],
                                 catch_exceptions=False)
     return result.exit_code, result.output
 

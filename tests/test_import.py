@@ -24,7 +24,7 @@ def project(tmp_path, monkeypatch):
 
 
 def run(root, *args):
-    result = CliRunner().invoke(cli, ["-C", str(root), "--as-of", AS_OF, *args],
+    result = CliRunner().invoke(cli, ["--lang", "en", "-C", str(root), "--as-of", AS_OF, *args],
                                 catch_exceptions=False)
     return result.exit_code, result.output
 

@@ -46,7 +46,7 @@ def test_init_then_check_in_the_new_folder(tmp_path):
 
     checked = memberportal("--as-of", AS_OF, "check", cwd=target)
     assert checked.returncode == 0, checked.stderr
-    assert f"{len(project.members)} members, valid" in checked.stdout
+    assert f"{len(project.members)} 位会员，全部有效" in checked.stdout  # the brand speaks zh
     assert [p.name for p in tmp_path.iterdir()] == ["x"]  # no staging folder left behind
 
 
@@ -139,18 +139,18 @@ def test_check_catches_the_examples_leftovers_in_a_new_brand(tmp_path):
     # A project started the old way, a copy of the example, then renamed in tiers.yml only
     target = tmp_path / "x"
     assert CliRunner().invoke(cli, ["init", str(target), "--example"]).exit_code == 0
-    result = CliRunner().invoke(cli, ["-C", str(target), "--as-of", AS_OF, "check"])
+    result = CliRunner().invoke(cli, ["--lang", "en", "-C", str(target), "--as-of", AS_OF, "check"])
     assert result.exit_code == 0, result.output     # the example itself is fine
     tiers = target / "members" / "tiers.yml"
     tiers.write_text(tiers.read_text(encoding="utf-8").replace(
         "name: 小禾家母婴", "name: 知音琴行", 1), encoding="utf-8")
-    result = CliRunner().invoke(cli, ["-C", str(target), "--as-of", AS_OF, "check"])
+    result = CliRunner().invoke(cli, ["--lang", "en", "-C", str(target), "--as-of", AS_OF, "check"])
     assert result.exit_code == 1
     out = result.output
     assert "mkdocs.yml, field 'site_name': site_name '小禾家母婴 · 会员中心' does not name" in out
     assert "field 'copyright': copyright names the example brand (小禾家母婴)" in out
     assert "field 'site_url': site_url is the example brand's address" in out
-    built = CliRunner().invoke(cli, ["-C", str(target), "--as-of", AS_OF, "build",
+    built = CliRunner().invoke(cli, ["--lang", "en", "-C", str(target), "--as-of", AS_OF, "build",
                                      "--no-progress"])
     assert built.exit_code == 1 and "site_url is the example brand's address" in built.output
     # with its own name and address everywhere, only the example's members are left: a warning
@@ -160,7 +160,7 @@ def test_check_catches_the_examples_leftovers_in_a_new_brand(tmp_path):
                       .replace("copyright: © 小禾家母婴", "copyright: © 知音琴行")
                       .replace("member.xiaohejia.example", "member.zhiyin.example"),
                       encoding="utf-8")
-    result = CliRunner().invoke(cli, ["-C", str(target), "--as-of", AS_OF, "check"])
+    result = CliRunner().invoke(cli, ["--lang", "en", "-C", str(target), "--as-of", AS_OF, "check"])
     assert result.exit_code == 0, result.output
     assert "of the example brand's members left (M0001" in result.output
     # the example's name kept in a new brand's tiers.yml is refused too
@@ -168,5 +168,5 @@ def test_check_catches_the_examples_leftovers_in_a_new_brand(tmp_path):
         "name: 知音琴行", "name: 小禾家母婴", 1), encoding="utf-8")
     config.write_text(config.read_text(encoding="utf-8").replace(
         "memberportal_example: true", "memberportal_example: false"), encoding="utf-8")
-    result = CliRunner().invoke(cli, ["-C", str(target), "--as-of", AS_OF, "check"])
+    result = CliRunner().invoke(cli, ["--lang", "en", "-C", str(target), "--as-of", AS_OF, "check"])
     assert result.exit_code == 1 and "brand.name is the example brand's" in result.output

@@ -23,7 +23,7 @@ def test_synthetic_brand_is_valid_and_reproducible(tmp_path, layout):
     make(200, c, seed=4, layout=layout)
     assert files_of(a) == files_of(b)
     assert files_of(a) != files_of(c)
-    result = CliRunner().invoke(cli, ["-C", str(a), "--as-of", "2026-11-24", "check"])
+    result = CliRunner().invoke(cli, ["--lang", "en", "-C", str(a), "--as-of", "2026-11-24", "check"])
     assert result.exit_code == 0, result.output
     assert "200 members, valid" in result.output
     project = load(a)

@@ -111,7 +111,7 @@ def test_check_warns_about_a_tier_colour_no_text_can_be_read_on(tmp_path):
     data["tiers"][2]["color"] = "#777777"     # 4.48:1 with white, less with dark ink
     project = FixtureProject(tmp_path / "brand")
     project.write("members/tiers.yml", dump(data))
-    result = CliRunner().invoke(cli, ["-C", str(project.root), "--as-of", "2026-11-24", "check"])
+    result = CliRunner().invoke(cli, ["--lang", "en", "-C", str(project.root), "--as-of", "2026-11-24", "check"])
     assert result.exit_code == 0, result.output
     assert "tiers.2.color" in result.output and "#777777" in result.output
     assert "tiers.1.color" not in result.output and "tiers.3.color" not in result.output

@@ -19,7 +19,7 @@ def root(tmp_path, monkeypatch):
 
 def test_cards_with_nothing_to_print_say_so_and_succeed(root):
     # years after every first order, no member has an active retention offer
-    result = CliRunner().invoke(cli, ["-C", str(root), "--as-of", "2031-01-01", "cards",
+    result = CliRunner().invoke(cli, ["--lang", "en", "-C", str(root), "--as-of", "2031-01-01", "cards",
                                       "--no-progress"])
     assert result.exit_code == 0, result.output
     assert "no member has an active retention offer on 2031-01-01" in result.output
@@ -56,7 +56,7 @@ def test_an_order_of_another_member_than_the_row_says_names_the_line(root):
     [error] = failed.value.errors
     assert str(error) == (f"today.csv:3, member {a}, field 'member_id': order {b_order} is "
                           f"member {b}'s, not {a}'s")
-    result = CliRunner().invoke(cli, ["-C", str(root), "inserts", "--parcels",
+    result = CliRunner().invoke(cli, ["--lang", "en", "-C", str(root), "inserts", "--parcels",
                                       str(root / "today.csv"), "--no-progress"])
     assert result.exit_code == 1 and f"order {b_order} is member {b}'s" in result.output
     assert not (root / "output" / "print").exists() or not any(

@@ -198,7 +198,7 @@ def test_a_manifest_entry_not_as_written_renders_that_page_again(project):
 def test_rotate_revokes_the_old_url(project):
     build(project)
     old = tokens_of(project)["A003"]
-    result = CliRunner().invoke(cli, ["-C", str(project), "rotate", "A003"])
+    result = CliRunner().invoke(cli, ["--lang", "en", "-C", str(project), "rotate", "A003"])
     assert result.exit_code == 0, result.output
     assert "A003: 1" in (project / ".memberportal" / "rotations.yml").read_text()
     b = build(project)
@@ -206,7 +206,7 @@ def test_rotate_revokes_the_old_url(project):
     assert not (site(project) / "m" / old).exists()
     assert (site(project) / "m" / new / "index.html").is_file()
     assert b.rendered_members == ["A003"]
-    unknown = CliRunner().invoke(cli, ["-C", str(project), "rotate", "A0003"])
+    unknown = CliRunner().invoke(cli, ["--lang", "en", "-C", str(project), "rotate", "A0003"])
     assert unknown.exit_code == 1 and "did you mean A003" in unknown.output
 
 
@@ -246,7 +246,7 @@ def test_a_failing_page_names_member_the_rest_is_built_and_exit_is_nonzero(proje
     (project / "templates" / "member" / "page.html").write_text(
         "{% if s.member_id == 'A004' %}{{ no_such_thing }}{% endif %}" + original,
         encoding="utf-8")
-    result = CliRunner().invoke(cli, ["-C", str(project), "--as-of", PORTAL_AS_OF, "build",
+    result = CliRunner().invoke(cli, ["--lang", "en", "-C", str(project), "--as-of", PORTAL_AS_OF, "build",
                                       "--no-progress"])
     assert result.exit_code == 1
     assert "personal page" in result.output and "member A004" in result.output
@@ -263,7 +263,7 @@ def test_a_failing_page_names_member_the_rest_is_built_and_exit_is_nonzero(proje
 def test_a_content_file_memberportal_would_overwrite_stops_the_build(project, name, source):
     (project / "content" / name).parent.mkdir(parents=True, exist_ok=True)
     (project / "content" / name).write_text("mine\n", encoding="utf-8")
-    result = CliRunner().invoke(cli, ["-C", str(project), "--as-of", PORTAL_AS_OF, "build",
+    result = CliRunner().invoke(cli, ["--lang", "en", "-C", str(project), "--as-of", PORTAL_AS_OF, "build",
                                       "--no-progress"])
     assert result.exit_code == 1, result.output
     assert f"content/{name} would be overwritten by the file generated from {source}" \
@@ -286,7 +286,7 @@ def test_a_member_naming_what_the_program_lacks_stops_the_build_with_its_error(
     path = project / "members" / "A005.yml"
     path.write_text(path.read_text(encoding="utf-8").replace("referrals: []\n", record),
                     encoding="utf-8")
-    result = CliRunner().invoke(cli, ["-C", str(project), "--as-of", PORTAL_AS_OF, "build",
+    result = CliRunner().invoke(cli, ["--lang", "en", "-C", str(project), "--as-of", PORTAL_AS_OF, "build",
                                       "--no-progress"])
     assert result.exit_code == 1, result.output
     assert isinstance(result.exception, SystemExit), result.exception
@@ -396,7 +396,7 @@ def test_the_collector_stays_off_after_a_build_only_in_the_one_command_program(
 
     from memberportal import cli as cli_mod
     assert gc.isenabled()
-    result = CliRunner().invoke(cli, ["-C", str(project), "--as-of", PORTAL_AS_OF, "build",
+    result = CliRunner().invoke(cli, ["--lang", "en", "-C", str(project), "--as-of", PORTAL_AS_OF, "build",
                                       "--no-progress"])
     assert result.exit_code == 0, result.output
     assert gc.isenabled()

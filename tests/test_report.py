@@ -142,7 +142,10 @@ def test_report_lists_keep_everyone_they_would_show_from_all_statuses(tmp_path):
 
 
 def test_report_in_english(project):
-    code, out = run(project, "report", lang="en")
+    """The report speaks the brand's language (mkdocs.yml theme.language), not --lang's."""
+    (project / "mkdocs.yml").write_text("site_name: 小禾家母婴\ntheme:\n  name: material\n"
+                                        "  language: en\n", encoding="utf-8")
+    code, out = run(project, "report", lang="zh")
     assert code == 0, out
     html = (project / "output/staff/report.html").read_text(encoding="utf-8")
     assert "<title>Staff report" in html and "Replenishment calls" in html

@@ -66,7 +66,7 @@ def check_identities(figures: dict, members, as_of: date) -> None:
 
 
 def test_the_synthetic_brand_adds_up_in_json_csv_and_html(brand):
-    result = CliRunner().invoke(cli, ["-C", str(brand), "--as-of", AS_OF.isoformat(), "report",
+    result = CliRunner().invoke(cli, ["--lang", "en", "-C", str(brand), "--as-of", AS_OF.isoformat(), "report",
                                       "--format", "html", "--format", "json",
                                       "--format", "csv"], catch_exceptions=False)
     assert result.exit_code == 0, result.output

@@ -16,7 +16,7 @@ AS_OF = date(2026, 11, 24)
 def test_the_report_reads_at_390_px_and_prints_as_tables(tmp_path):
     root = tmp_path / "brand"
     make(300, root, seed=7)
-    result = CliRunner().invoke(cli, ["-C", str(root), "--as-of", AS_OF.isoformat(), "report"],
+    result = CliRunner().invoke(cli, ["--lang", "en", "-C", str(root), "--as-of", AS_OF.isoformat(), "report"],
                                 catch_exceptions=False)
     assert result.exit_code == 0, result.output
     staff = root / "output" / "staff"

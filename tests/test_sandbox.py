@@ -111,7 +111,7 @@ def brand(tmp_path: Path, monkeypatch) -> Path:
 
 
 def run(root: Path, command: list[str]):
-    return CliRunner().invoke(cli, ["-C", str(root), "--as-of", "2026-11-24", *command])
+    return CliRunner().invoke(cli, ["--lang", "en", "-C", str(root), "--as-of", "2026-11-24", *command])
 
 
 @pytest.mark.parametrize("renderer", RENDERERS)

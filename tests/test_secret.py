@@ -30,7 +30,7 @@ def brand(tmp_path, monkeypatch):
 
 
 def cli_run(root: Path, *args: str):
-    result = CliRunner().invoke(cli, ["-C", str(root), "--as-of", PORTAL_AS_OF, *args])
+    result = CliRunner().invoke(cli, ["--lang", "en", "-C", str(root), "--as-of", PORTAL_AS_OF, *args])
     assert "Traceback" not in result.output
     assert result.exception is None or isinstance(result.exception, SystemExit), \
         result.exception

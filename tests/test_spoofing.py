@@ -62,7 +62,7 @@ def test_escape_sequences_from_data_never_reach_the_terminal(tmp_path):
     # a member id cannot carry them, but a field value shown in an error can
     fx.write("members/M1.yml", "id: M1\nname: 王晓梅\nphone: '13800000000'\n"
                                "joined: 2024-01-01\nrole: \"\\e]0;pwned\\a\\e[2J\\u202e\"\n")
-    result = CliRunner().invoke(cli, ["-C", str(tmp_path), "--as-of", "2026-11-24", "check"])
+    result = CliRunner().invoke(cli, ["--lang", "en", "-C", str(tmp_path), "--as-of", "2026-11-24", "check"])
     assert result.exit_code == 1
     assert "\x1b" not in result.output and "\x07" not in result.output
     assert "\u202e" not in result.output
@@ -79,7 +79,7 @@ def test_escape_sequences_from_csv_cells_never_reach_the_terminal(tmp_path, monk
     export.write_text("order,member,phone,paid,sku,qty,paid_total\n"
                       "OWN-1,M0002,,\x1b]0;pwned\x07\x1b[2J,WIPES-80x6,\u202e1,59\x9b31m\n",
                       encoding="utf-8")
-    result = CliRunner().invoke(cli, ["-C", str(root), "--as-of", "2026-11-24", "import",
+    result = CliRunner().invoke(cli, ["--lang", "en", "-C", str(root), "--as-of", "2026-11-24", "import",
                                       str(export), "--mapping", str(tmp_path / "mine.yml")])
     assert result.exit_code == 1, result.output
     assert "not a date" in result.output and "quantity must be" in result.output

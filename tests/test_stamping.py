@@ -253,7 +253,7 @@ def test_inserts_command_says_how_inserts_were_made(tmp_path, monkeypatch, case)
     if case == "no field":
         (root / "templates" / "print").mkdir(parents=True)
         (root / "templates" / "print" / "insert.html").write_text(PLAIN, encoding="utf-8")
-    result = CliRunner().invoke(cli, ["-C", str(root), "--as-of", PRINT_AS_OF.isoformat(), "inserts",
+    result = CliRunner().invoke(cli, ["--lang", "en", "-C", str(root), "--as-of", PRINT_AS_OF.isoformat(), "inserts",
                                       "--parcels", str(root / "parcels.csv"), "--workers", "1",
                                       "--no-progress"])
     assert result.exit_code == 0, result.output

@@ -15,7 +15,7 @@ AS_OF = date(2026, 11, 24)
 
 
 def run(root, *args):
-    result = CliRunner().invoke(cli, ["-C", str(root), "--as-of", AS_OF.isoformat(), *args],
+    result = CliRunner().invoke(cli, ["--lang", "en", "-C", str(root), "--as-of", AS_OF.isoformat(), *args],
                                 catch_exceptions=False)
     assert result.exit_code == 0, result.output
     return result.output

@@ -199,7 +199,7 @@ def test_private_files_are_readable_by_the_owner_only(tmp_path, monkeypatch):
     from click.testing import CliRunner
 
     from memberportal.cli import cli
-    assert CliRunner().invoke(cli, ["-C", str(root), "rotate", "A001"]).exit_code == 0
+    assert CliRunner().invoke(cli, ["--lang", "en", "-C", str(root), "rotate", "A001"]).exit_code == 0
     private = [root / "output" / "site-manifest.json", root / ".memberportal" / "secret",
                root / ".memberportal" / "rotations.yml",
                *(root / ".memberportal" / "cache").glob("*.pickle")]

@@ -46,6 +46,10 @@ def site_url(root: Path) -> str:
 
 
 def language(root: Path) -> str:
+    """The brand's one language setting, mkdocs.yml theme.language (what Material reads): the
+    portal, personal pages, prints and the staff report speak it; zh without a mkdocs.yml."""
+    if not (root / CONFIG_FILE).is_file():
+        return "zh"
     theme = read_config(root).get("theme")
     lang = theme.get("language", "zh") if isinstance(theme, dict) else "zh"
     return lang if lang in LANGUAGES else "zh"
@@ -66,6 +70,8 @@ def _example_brand() -> tuple[str | None, str | None]:
 
 def is_example(root: Path, brand_name: str) -> bool:
     """The example brand itself (or a copy made to learn from): marked, and still its name."""
+    if not (root / CONFIG_FILE).is_file():
+        return False
     extra = read_config(root).get("extra")
     marked = isinstance(extra, dict) and extra.get(EXAMPLE_MARK) is True
     return marked and brand_name == _example_brand()[0]

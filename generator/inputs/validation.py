@@ -11,20 +11,23 @@ from memberportal.errors import InputError
 from memberportal.inputs.safe_yaml import Document
 
 
-def _describe(err: dict) -> str:
+def _describe(err: dict) -> tuple[str, list[tuple[str, dict]]]:
+    """pydantic's error in English, and as catalogue entries (valid.<kind>): the command line
+    says it in its language where the catalogue words that kind."""
     kind, msg = err["type"], err["msg"]
-    if kind == "extra_forbidden":
-        return "unknown field"
     if kind == "missing":
-        return "required field is missing"
+        return "required field is missing", [("valid.missing", {})]
     if kind in ("value_error", "assertion_error"):
         msg = msg.removeprefix("Value error, ")
+    ctx = {k: str(v) for k, v in (err.get("ctx") or {}).items()}
+    if "expected" in ctx:  # "'a', 'b' or 'c'"
+        ctx["expected"] = ctx["expected"].replace(" or ", "、").replace(", ", "、")
+    said = [(f"valid.{kind}", ctx)]
     given = err.get("input")
-    if kind not in ("missing",) and isinstance(given, (str, int, float)) and not isinstance(
-            given, bool):
+    if isinstance(given, (str, int, float)) and not isinstance(given, bool):
         shown = repr(given) if len(repr(given)) < 60 else repr(given)[:57] + "..."
-        return f"{msg} (got {shown})"
-    return msg
+        return f"{msg} (got {shown})", [*said, ("valid.got", {"given": shown})]
+    return msg, said
 
 
 def validation_errors(exc: ValidationError, doc: Document, prefix: tuple,
@@ -33,16 +36,22 @@ def validation_errors(exc: ValidationError, doc: Document, prefix: tuple,
     for err in exc.errors():
         loc = tuple(p for p in err["loc"])
         path = prefix + loc
-        message = _describe(err)
+        message, said = _describe(err)
         if err["type"] == "extra_forbidden":
             known = _known_fields(model, loc[:-1])
             close = difflib.get_close_matches(str(loc[-1]), known, n=1)
             message = (f"unknown field '{loc[-1]}'" +
                        (f"; did you mean '{close[0]}'?" if close else
                         f"; known fields: {', '.join(known)}" if known else ""))
+            said = [("valid.extra_forbidden", {"name": loc[-1]})]
+            if close:
+                said.append(("valid.did_you_mean", {"close": close[0]}))
+            elif known:
+                said.append(("valid.known_fields", {"known": "、".join(known)}))
         # pydantic adds the union member's type name to a loc; keep the document's path only.
         shown = ".".join(str(p) for p in loc if _in_doc(doc, prefix + loc[:loc.index(p) + 1]))
-        out.append(InputError(message, doc.where(path), field=shown or None, member=member))
+        out.append(InputError(message, doc.where(path), field=shown or None, member=member,
+                              said=said))
     return out
 
 

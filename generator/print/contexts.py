@@ -18,6 +18,7 @@ from memberportal.inputs.project import Project
 from memberportal.inputs.safe_yaml import decode
 from memberportal.inputs.secret import check_rotations, load_generations
 from memberportal.layout import BUILTIN_TEMPLATES, rel
+from memberportal.render.colors import WHITE, text_on
 from memberportal.render.messages import discount, say
 from memberportal.render.templates import mask_name
 
@@ -104,7 +105,8 @@ def member_context(job: Job, project: Project, member_id: str, status: Status,
         "since": member.joined,
         "orders": status.orders,
         "first_order": status.orders == 1,
-        "tier": {"name": t.tier.name, "color": t.tier.color, "discount": t.tier.discount,
+        "tier": {"name": t.tier.name, "color": t.tier.color, "ink": text_on(t.tier.color),
+                 "light": text_on(t.tier.color) != WHITE, "discount": t.tier.discount,
                  "amount": t.amount, "basis": t.basis,
                  "next": t.next_tier.name if t.next_tier else None,
                  "needed": t.needed, "progress": progress, "keep_until": t.keep_until},

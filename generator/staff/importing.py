@@ -908,6 +908,7 @@ def _validate_staged(project: Project, staged: dict[Path, Path], as_of: date,
     if errors:
         failed = ValidationFailed(errors, ERROR_LIMIT)
         failed.message += " in the merged records; nothing was written"
+        failed.said.append(("cli.nothing_written", {}))
         raise failed
 
 

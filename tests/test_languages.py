@@ -1,0 +1,174 @@
+"""One language for the brand (pages, prints, report); --lang for the command line's words."""
+from __future__ import annotations
+
+import re
+from datetime import date
+
+import click
+import pytest
+from click.testing import CliRunner
+from helpers import PORTAL_AS_OF, PRINT_SECRET, pdftotext, portal_project, print_project
+
+from memberportal.cli import cli
+from memberportal.core import codes
+from memberportal.inputs.project import load
+from memberportal.render.messages import CATALOGUE, counted
+
+
+def invoke(*args: str):
+    return CliRunner().invoke(cli, list(args))
+
+
+def english(root) -> None:
+    config = root / "mkdocs.yml"
+    text = config.read_text(encoding="utf-8")
+    if "language: zh" in text:
+        text = text.replace("language: zh", "language: en")
+    else:
+        text += "theme:\n  name: material\n  language: en\n"
+    config.write_text(text, encoding="utf-8")
+
+
+@pytest.fixture
+def brand(tmp_path, monkeypatch):
+    monkeypatch.setenv("MEMBERPORTAL_SECRET", PRINT_SECRET.decode())
+    return print_project(tmp_path / "brand")
+
+
+def test_check_speaks_the_command_lines_language(brand):
+    zh = invoke("-C", str(brand), "--as-of", PORTAL_AS_OF, "check")
+    assert zh.exit_code == 0, zh.output
+    assert "位会员，全部有效（截至 2026-11-24）" in zh.output and "各等级会员数" in zh.output
+    en = invoke("--lang", "en", "-C", str(brand), "--as-of", PORTAL_AS_OF, "check")
+    assert en.exit_code == 0, en.output
+    assert "members, valid (as of 2026-11-24)" in en.output and "members per tier" in en.output
+    assert "位会员" not in en.output
+    english(brand)   # an English brand: English unless --lang says otherwise
+    assert "members per tier" in invoke("-C", str(brand), "check").output
+    assert "各等级会员数" in invoke("--lang", "zh", "-C", str(brand), "check").output
+
+
+def test_explain_counts_orders_in_each_language(brand):
+    counts = set()
+    for mid in [m.id for m in load(brand).members]:
+        out = invoke("--lang", "en", "-C", str(brand), "--as-of", PORTAL_AS_OF, "explain",
+                     mid).output
+        n = int(re.search(r"(\d+) orders? and", out)[1])
+        assert (f"{n} order and" if n == 1 else f"{n} orders and") in out, out
+        zh = invoke("--lang", "zh", "-C", str(brand), "--as-of", PORTAL_AS_OF, "explain",
+                    mid).output
+        assert f"12 个月内 {n} 笔订单" in zh, zh
+        counts.add(n)
+    assert 1 in counts   # "1 order", not "1 orders"
+    assert counted("cli.orders", 3, "en") == "3 orders"
+    assert counted("cli.orders", 1200, "zh") == "1,200 笔订单"
+
+
+def test_verify_says_its_verdict_in_the_chosen_language(brand):
+    project = load(brand)
+    until = project.status(project.member("M0002"), date.fromisoformat(PORTAL_AS_OF)).offers[0].valid_until
+    code = codes.make_code(PRINT_SECRET, "M0002", "second-half", until)
+    zh = invoke("-C", str(brand), "--as-of", PORTAL_AS_OF, "verify", code)
+    assert zh.exit_code == 0 and zh.output.startswith("有效") and "有效期至" in zh.output
+    en = invoke("--lang", "en", "-C", str(brand), "--as-of", PORTAL_AS_OF, "verify", code)
+    assert en.exit_code == 0 and en.output.startswith("VALID") and "valid until" in en.output
+
+
+def test_validation_messages_are_translated(brand):
+    member = brand / "members" / "M0002.yml"
+    text = member.read_text(encoding="utf-8")
+    member.write_text(text.replace("id: M0002", "id: M0002\nbirthdy: 1990-01-01"),
+                      encoding="utf-8")
+    zh = invoke("-C", str(brand), "--as-of", PORTAL_AS_OF, "check")
+    assert zh.exit_code == 1
+    assert "未知字段 'birthdy'；是否想写 'birthday'？" in zh.output, zh.output
+    assert "会员 M0002" in zh.output and re.search(r"共发现 \d+ 处错误", zh.output)
+    assert "Extra inputs" not in zh.output and "unknown field" not in zh.output
+    en = invoke("--lang", "en", "-C", str(brand), "--as-of", PORTAL_AS_OF, "check")
+    assert "unknown field 'birthdy'; did you mean 'birthday'?" in en.output, en.output
+    assert re.search(r"\d+ errors? found", en.output)
+
+
+@pytest.mark.parametrize("kind, value, said", [
+    ("missing", None, "缺少必填字段"),
+    ("date_from_datetime_parsing", "2026-13-40", "不是有效日期"),
+    ("int_parsing", "many", "应为整数"),
+    ("greater_than_equal", -5, "应大于或等于 0"),
+])
+def test_common_pydantic_kinds_in_chinese(kind, value, said):
+    from pydantic import BaseModel, Field, ValidationError
+
+    from memberportal.inputs.validation import _describe
+
+    class M(BaseModel):
+        when: date | None = None
+        n: int = Field(0, ge=0)
+        need: str
+
+    data = {"need": "x"}
+    if kind == "missing":
+        data = {}
+    elif "date" in kind:
+        data["when"] = value
+    else:
+        data["n"] = value
+    with pytest.raises(ValidationError) as e:
+        M(**data)
+    english, parts = _describe(e.value.errors()[0])
+    assert english and said in "".join(CATALOGUE["zh"][k].format(**p) for k, p in parts)
+
+
+def test_help_in_both_languages(brand):
+    zh = invoke("-C", str(brand), "--help")
+    assert zh.exit_code == 0 and "校验所有文件并打印汇总" in zh.output and "选项：" in zh.output
+    en = invoke("--lang", "en", "--help")
+    assert "Validate every file and print a summary" in en.output and "Options:" in en.output
+    assert "校验" not in en.output
+    sub = invoke("--lang", "zh", "inserts", "--help")
+    assert "出血（毫米）。" in sub.output and "Bleed in mm" not in sub.output
+    assert "Bleed in mm" in invoke("--lang", "en", "inserts", "--help").output
+    english(brand)
+    assert "Validate every file" in invoke("-C", str(brand), "--help").output
+
+
+def test_every_command_and_option_has_chinese_help():
+    missing = []
+
+    def walk(command: click.Command, path: list[str]) -> None:
+        key = ".".join(["help", *path])
+        if key not in CATALOGUE["zh"]:
+            missing.append(key)
+        for p in command.params:
+            if isinstance(p, click.Option) and p.help and f"{key}.{p.name}" not in CATALOGUE["zh"]:
+                missing.append(f"{key}.{p.name}")
+        for name, sub in getattr(command, "commands", {}).items():
+            walk(sub, [*path, name])
+    walk(cli, [])
+    assert not missing
+
+
+def test_an_english_brand_gets_english_pages_prints_and_report(tmp_path, monkeypatch):
+    """--lang zh changes the command line only: the brand's language decides the rest."""
+    monkeypatch.setenv("MEMBERPORTAL_SECRET", PRINT_SECRET.decode())
+    root = portal_project(tmp_path / "brand")
+    english(root)
+    run = invoke("--lang", "zh", "-C", str(root), "--as-of", PORTAL_AS_OF, "build",
+                 "--no-progress")
+    assert run.exit_code == 0, run.output
+    pages = list((root / "output" / "site" / "m").glob("*/index.html"))
+    assert pages
+    html = pages[0].read_text(encoding="utf-8")
+    assert CATALOGUE["en"]["page.points"] in html and CATALOGUE["zh"]["page.points"] not in html
+    mid = load(root).members[0].id
+    run = invoke("--lang", "zh", "-C", str(root), "--as-of", PORTAL_AS_OF, "preview", "insert",
+                 mid)
+    assert run.exit_code == 0, run.output
+    pdf = next(p for p in map(lambda s: root / s.strip(), run.output.split()) if
+               str(p).endswith(".pdf"))
+    text = pdftotext(pdf)
+    assert "Points" in text or "points" in text, text
+    assert "积分" not in text, text
+    run = invoke("--lang", "zh", "-C", str(root), "--as-of", PORTAL_AS_OF, "report")
+    assert run.exit_code == 0, run.output
+    report = (root / "output" / "staff" / "report.html").read_text(encoding="utf-8")
+    assert "<title>Staff report" in report
