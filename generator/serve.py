@@ -21,8 +21,9 @@ from memberportal.site.build import run
 WATCHED = ("mkdocs.yml", "content", "members", "templates", ".memberportal/rotations.yml")
 
 
-def inputs_state(root: Path) -> dict[str, tuple[int, int]]:
-    """Every watched file (and the built-in templates) with its modification time and size."""
+def inputs_state(root: Path) -> dict[str, tuple[int, int, int]]:
+    """Every watched file (and the built-in templates) with its modification time, size and
+    inode change time (an edit by cp -p keeps the first two)."""
     watched = [root / name for name in WATCHED]
     if BUILTIN_TEMPLATES != (root / "templates").resolve():
         watched.append(BUILTIN_TEMPLATES)
@@ -32,7 +33,7 @@ def inputs_state(root: Path) -> dict[str, tuple[int, int]]:
         for f in files:
             if f.is_file():
                 st = f.stat()
-                state[str(f)] = (st.st_mtime_ns, st.st_size)
+                state[str(f)] = (st.st_mtime_ns, st.st_size, st.st_ctime_ns)
     return state
 
 

@@ -103,7 +103,7 @@ class Build:
     # gather
     program: Program | None = None
     redeemed: frozenset[str] = frozenset()
-    files: list[tuple[str, tuple[int, int]]] = field(default_factory=list)  # (shown, stamp)
+    files: list[tuple[str, tuple[int, int, int]]] = field(default_factory=list)  # (shown, stamp)
     secret: bytes = b""
     generations: dict[str, int] = field(default_factory=dict)
     lang: str = "zh"
@@ -113,7 +113,7 @@ class Build:
     portal_state: dict = field(default_factory=dict)
     # pages
     index_key: str = ""
-    index: dict[str, tuple[tuple[int, int], list[Record]]] = field(default_factory=dict)
+    index: dict[str, tuple[tuple[int, int, int], list[Record]]] = field(default_factory=dict)
     index_changed: set[str] = field(default_factory=set)   # files new, read again or gone
     pages: int = 0
     members: int = 0
