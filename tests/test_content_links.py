@@ -78,6 +78,15 @@ def test_a_relative_link_climbing_out_and_a_link_inside_a_linked_chain_are_refus
     assert secret_text(project) not in published(project)
 
 
+def test_content_itself_a_link_is_refused(project, tmp_path):
+    elsewhere = tmp_path / "elsewhere"
+    (project / "content").rename(elsewhere)
+    (project / "content").symlink_to(project)  # the whole project: members, output, secret
+    with pytest.raises(InputError, match="content/ is a link to"):
+        build(project)
+    assert secret_text(project) not in published(project)
+
+
 def test_a_hard_link_to_the_secret_or_a_member_file_is_refused(project):
     os.link(project / ".memberportal" / "secret", project / "content" / "s.md")
     os.link(project / "members" / "A001.yml", project / "content" / "m.md")

@@ -132,6 +132,9 @@ def _copy_content(root: Path, docs: Path) -> None:
     content/ is copied as that file; a link to a folder, a broken link, a link out of
     content/, anything but a file or folder, or a hard link to a private file is refused."""
     content = root / CONTENT_DIR
+    if content.is_symlink():  # content/ -> / would publish the whole disk
+        raise InputError(f"{CONTENT_DIR}/ is a link to {os.path.realpath(content)}; make it a "
+                         "folder of the project", Where(CONTENT_DIR))
     inside = os.path.realpath(content)
     refused, private = [], None
     for folder, dirs, files in os.walk(content):  # does not descend into linked folders
