@@ -80,6 +80,7 @@ class Brand:
         self.n, self.rng, self.program, self.as_of = n, random.Random(seed), program, as_of
         self.width = max(6, len(str(n)))
         self.order_seq = 0
+        self.claimed: set[int] = set()   # friends already referred by someone
         self.history: list[tuple[str, list[tuple]]] = []  # (member id, orders), for exports
         self.recent_orders: list[tuple[str, str]] = []
         products = [p for p in program.products]
@@ -304,7 +305,8 @@ class Brand:
         k = r.randint(3, 15) if ambassador else (r.random() < 0.04) + (r.random() < 0.01)
         if self.n < 2:
             return []
-        picks = sorted({r.randint(1, self.n) for _ in range(k)} - {i})
+        picks = sorted({r.randint(1, self.n) for _ in range(k)} - {i} - self.claimed)
+        self.claimed.update(picks)  # a friend is referred by one member only
         return [self.member_id(p) for p in picks]
 
 

@@ -766,8 +766,8 @@ def _say_verdict(project: Project, v, lang: str) -> str:
 def verify(obj: Context, code: str):
     """Say whether a retention code is valid, mistyped, forged, expired or redeemed."""
     from memberportal.core.codes import verify as check
-    project, secret, refs, _ = _code_lookup(obj)
-    v = check(secret, code, obj.as_of, refs, project.redeemed)
+    project, secret, refs, offers = _code_lookup(obj)
+    v = check(secret, code, obj.as_of, refs, project.redeemed, offers.keys())
     echo(_say_verdict(project, v, obj.lang))
     sys.exit(0 if v.ok else 1)
 

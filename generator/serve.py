@@ -21,8 +21,9 @@ from memberportal.site.build import run
 WATCHED = ("mkdocs.yml", "content", "members", "templates", ".memberportal/rotations.yml")
 
 
-def inputs_state(root: Path) -> dict[str, tuple[int, int]]:
-    """Every watched file (and the built-in templates) with its modification time and size."""
+def inputs_state(root: Path) -> dict[str, tuple[int, int, int]]:
+    """Every watched file (and the built-in templates) with its modification time, size and
+    inode change time (an edit by cp -p keeps the first two)."""
     watched = [root / name for name in WATCHED]
     if BUILTIN_TEMPLATES != (root / "templates").resolve():
         watched.append(BUILTIN_TEMPLATES)
@@ -32,7 +33,7 @@ def inputs_state(root: Path) -> dict[str, tuple[int, int]]:
         for f in files:
             if f.is_file():
                 st = f.stat()
-                state[str(f)] = (st.st_mtime_ns, st.st_size)
+                state[str(f)] = (st.st_mtime_ns, st.st_size, st.st_ctime_ns)
     return state
 
 
@@ -80,8 +81,31 @@ def _page(title: str, body: str) -> bytes:
             f'<h1>{html.escape(title)}</h1>{body}</html>').encode()
 
 
+LOOPBACK_NAMES = ("127.0.0.1", "localhost", "[::1]")
+
+
+def host_allowed(host: str | None, port: int) -> bool:
+    """Only the loopback names with our own port: a page elsewhere that rebinds its DNS name
+    to 127.0.0.1 still sends its own name in Host, and gets nothing (DNS rebinding)."""
+    if not host:
+        return False
+    return host.strip().lower() in {f"{n}:{port}" for n in LOOPBACK_NAMES} | (
+        set(LOOPBACK_NAMES) if port == 80 else set())
+
+
 class _Handler(http.server.SimpleHTTPRequestHandler):
     preview: Callable[[str], tuple[int, str, bytes]] | None = None
+
+    def parse_request(self) -> bool:
+        if not super().parse_request():
+            return False
+        hosts = self.headers.get_all("Host") or []
+        if len(hosts) != 1 or not host_allowed(hosts[0], self.server.server_address[1]):
+            self.send_error(421, "Misdirected Request",
+                            "this preview answers only http://127.0.0.1, localhost or [::1] "
+                            "with its own port")
+            return False
+        return True
 
     def do_GET(self):
         if self.preview and self.path.startswith(PREVIEW):

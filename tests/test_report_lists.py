@@ -99,13 +99,13 @@ def test_ambassadors_to_be(tmp_path):
         return [order(f"{who}{i}", f"2026-0{i}-10", 1200) for i in range(1, n + 1)]
 
     friends = [member(f"F{i}", orders=[order(f"F{i}-1", "2026-05-01", 100)])
-               for i in range(1, 8)]
+               for i in range(1, 12)]  # each friend referred by one member
     p.add(*friends, file="members/friends.yml")
     p.add(member("A", orders=big("A"), referrals=["F1", "F2", "F3"]))          # eligible
     p.add(member("B", orders=big("B"), referrals=["F4", "F5"]))                # one short
     p.add(member("C", orders=big("C", 1), referrals=["F6", "F7"]))            # silver: no
-    p.add(member("D", orders=big("D"), referrals=["F6"]))                      # two short: no
-    p.add(member("E", orders=big("E"), referrals=["F1", "F2", "F3"], role="ambassador"))  # is one
+    p.add(member("D", orders=big("D"), referrals=["F8"]))                      # two short: no
+    p.add(member("E", orders=big("E"), referrals=["F9", "F10", "F11"], role="ambassador"))  # is one
     data = gather(load(p.root), AS_OF, None)
     got = [(x.member.id, x.eligible, x.offer.key) for x in data["ambassadors_to_be"]]
     assert got == [("A", True, "staff.offer.invite"), ("B", False, "staff.offer.one_more")]

@@ -94,3 +94,23 @@ def test_pdfs_are_byte_identical_across_runs_and_member_file_names(tmp_path, mon
     for data in a.values():
         assert b"/CreationDate" not in data and b"/ModDate" not in data
         assert str(tmp_path).encode() not in data          # no absolute path of the project
+
+
+def test_an_incremental_build_on_a_later_day_gives_the_bytes_of_a_clean_one(tmp_path,
+                                                                               monkeypatch):
+    # The reused portal kept the first day's sitemap dates; a clean build has the new day's.
+    monkeypatch.setenv("MEMBERPORTAL_SECRET", SECRET)
+    monkeypatch.delenv("SOURCE_DATE_EPOCH", raising=False)
+    later = date(2026, 11, 27)
+    root = portal_project(tmp_path / "one")
+    run(root, DAY, show_progress=False)
+    b = run(root, later, show_progress=False)
+    clean = portal_project(tmp_path / "two")
+    run(clean, later, show_progress=False)
+    a, c = tree(root / "output" / "site"), tree(clean / "output" / "site")
+    assert a.keys() == c.keys()
+    assert [k for k in a if a[k] != c[k]] == []
+    assert "<lastmod>2026-11-27</lastmod>" in a["sitemap.xml"].decode()
+    # and a build on the same day still reuses the portal
+    assert b.portal_reused is False
+    assert run(root, later, show_progress=False).portal_reused

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import date, timedelta
 
@@ -79,10 +80,13 @@ def normalize(text: str) -> str:
 
 
 def verify(secret: bytes, text: str, as_of: date, members: dict[int, str] | None = None,
-           redeemed: frozenset[str] = frozenset()) -> Verdict:
+           redeemed: frozenset[str] = frozenset(),
+           offers: Collection[int] | None = None) -> Verdict:
     """valid, mistyped (check symbol or shape wrong), forged (tag wrong), expired or redeemed.
 
-    `members` maps member references to ids (from the project) to say whose code it is.
+    `members` maps member references to ids (from the project) to say whose code it is;
+    `offers` are the offer slots the program has now (a code for a withdrawn offer is not
+    valid, though we signed it).
     """
     code = normalize(text)
     shown = group(code)
@@ -112,6 +116,9 @@ def verify(secret: bytes, text: str, as_of: date, members: dict[int, str] | None
     if members is not None and member_id is None:
         return Verdict("forged", shown, ref_text, None, slot, expires,
                        "signed, but no member of this project has it")
+    if offers is not None and slot not in offers:
+        return Verdict("forged", shown, ref_text, member_id, slot, expires,
+                       "signed, but for an offer the program no longer has")
     if member_id is not None and member_id in redeemed:
         return Verdict("redeemed", shown, ref_text, member_id, slot, expires,
                        "already redeemed")

@@ -134,7 +134,15 @@ class RetentionOffer(Record):
     discount_percent: Annotated[int, Field(ge=1, le=100)]
     items: Annotated[int, Field(ge=1, le=1000)] = 1
     valid_days: Days = 365
-    per_member: Annotated[int, Field(ge=1)] = 1
+    per_member: int = 1
+
+    @field_validator("per_member")
+    @classmethod
+    def _once_per_member(cls, v: int) -> int:
+        # one code per member, and the ledger records one redemption per member
+        if v != 1:
+            raise ValueError("only 1 is supported: each member can redeem the offer once")
+        return v
 
 
 class Product(Record):

@@ -662,7 +662,7 @@ def _ambassador(program: Program, member: Member, tier: Tier, referrals: int | N
     rule = program.ambassador
     if rule is None:
         return None
-    n = len(member.referrals) if referrals is None else referrals
+    n = len(set(member.referrals)) if referrals is None else referrals
     # Staff record a referral as the friends list, as the points it earned, or both: each
     # referral activity is a friend's order, so the larger of the two counts.
     n = max(n, sum(1 for a in member.activities

@@ -25,9 +25,10 @@ def _key(program_file: Path) -> str:
 def cached(root: Path, files: list[tuple[Path, str]], program_file: Path,
            read: Callable[[Path, str], T], keep: Callable[[T], bool],
            progress: Callable[[int], None] | None = None) -> list[T]:
-    """read(path, shown) for every file, in order, reusing results of files whose size and
-    modification time are unchanged. The cache is written only when `keep` approves of
-    every result. `progress(n)` is told of files done: taken from the cache or read."""
+    """read(path, shown) for every file, in order, reusing results of files whose size,
+    modification time and inode change time are unchanged. The cache is written only when
+    `keep` approves of every result. `progress(n)` is told of files done: taken from the
+    cache or read."""
     stats = [path.stat() for path, _ in files]
     total = sum(s.st_size for s in stats)
     count = max(1, min(1024, total // BUCKET_BYTES))
@@ -37,7 +38,7 @@ def cached(root: Path, files: list[tuple[Path, str]], program_file: Path,
     for i, (_, shown) in enumerate(files):
         buckets.setdefault(zlib.crc32(shown.encode()) % count, []).append(i)
     results: list = [None] * len(files)
-    stamps = [(s.st_mtime_ns, s.st_size) for s in stats]
+    stamps = [(s.st_mtime_ns, s.st_size, s.st_ctime_ns) for s in stats]  # as member_stamps
     stored: dict[int, dict] = {}
     missing: list[int] = []
     for b, indexes in buckets.items():
@@ -97,7 +98,7 @@ def _index_bucket(shown: str) -> int:
     return zlib.crc32(shown.encode()) % INDEX_BUCKETS
 
 
-def load_index(root: Path, key: str) -> dict[str, tuple[tuple[int, int], list]]:
+def load_index(root: Path, key: str) -> dict[str, tuple[tuple[int, int, int], list]]:
     """{file as shown: (its (mtime, size) when read, its members' records)} of the last build
     made with the same `key` (program, day, templates, code, secret); else empty."""
     index: dict = {}
@@ -106,7 +107,7 @@ def load_index(root: Path, key: str) -> dict[str, tuple[tuple[int, int], list]]:
     return index
 
 
-def save_index(root: Path, key: str, files: dict[str, tuple[tuple[int, int], list]],
+def save_index(root: Path, key: str, files: dict[str, tuple[tuple[int, int, int], list]],
                changed: set[str]) -> None:
     """Write the buckets holding a file of `changed` (new, read again or gone)."""
     touched = {_index_bucket(shown) for shown in changed}

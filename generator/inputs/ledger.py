@@ -42,8 +42,11 @@ def redeemed_members(root: Path) -> frozenset[str]:
 
 
 def redeem(root: Path, secret: bytes, text: str, as_of: date, members: dict[int, str],
-           offer_ids: dict[int, str]) -> Verdict:
+           offer_ids: dict[int, str], today: date | None = None) -> Verdict:
     """Verify and record a redemption; refuses a second one. Safe between processes.
+
+    A code is checked for expiry on the later of `as_of` and today: a redemption recorded
+    for an earlier day (--as-of) does not bring back a code that has expired since.
 
     The ledger is opened, locked exclusively (flock), re-read under the lock, then appended
     and fsynced, so two concurrent redeems of one code record exactly one.
@@ -59,7 +62,8 @@ def redeem(root: Path, secret: bytes, text: str, as_of: date, members: dict[int,
             existing = decode(raw, LEDGER)
             rows = _parse_ledger(existing)
             done = frozenset(r["member"] for r in rows)
-            verdict = verify(secret, text, as_of, members, done)
+            verdict = verify(secret, text, max(as_of, today or date.today()), members, done,
+                             offer_ids.keys())
             if not verdict.ok:
                 return verdict
             out = io.StringIO()

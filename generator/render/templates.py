@@ -45,6 +45,20 @@ def mask_name(name: str | None) -> str:
     return " ".join(w[0] + "*" * (len(w) - 1) for w in words)
 
 
+# Characters Markdown (with attr_list, md_in_html, tables) reads as syntax, and the HTML ones:
+# each becomes a character reference, which Markdown and a raw HTML block both show as itself.
+_MARKDOWN_SIGNIFICANT = {ord(c): f"&#{ord(c)};" for c in "\\`*_{}[]()<>#+-.!|&\"'~^=:$%"}
+
+
+def markdown_text(value) -> Markup:
+    """`value` as text in a Markdown page: no link, image, attribute list, heading, table cell
+    break or raw HTML can come out of it, and a line break is a space."""
+    if isinstance(value, Markup):
+        return value
+    text = " ".join(str(value).split())
+    return Markup(text.translate(_MARKDOWN_SIGNIFICANT))
+
+
 def environment(search_path: list[Path], lang: str = "zh", symbol: str = "¥",
                 loader: jinja2.BaseLoader | None = None,
                 address: str | None = None) -> jinja2.Environment:
@@ -74,6 +88,7 @@ def environment(search_path: list[Path], lang: str = "zh", symbol: str = "¥",
         qr=lambda data, **kw: Markup(qr_svg(str(data), **kw)),
         qr_img=lambda data, title="QR", **kw: Markup(qr_img(str(data), str(title), **kw)),
         nowrap=lambda text: Markup(f'<span class="nowrap">{escape(text)}</span>'),
+        md=markdown_text,
     )
     env.globals.update(t=translator(lang, address), lang=lang)
     env.filters["_t"] = env.globals["t"]

@@ -46,7 +46,7 @@ class Item:
     friends wait (their count needs every file's facts); else the second pass, for `only`."""
 
     shown: str
-    stamp: tuple[int, int]
+    stamp: tuple[int, int, int]
     counts: dict[str, int] | None = None
     only: frozenset[str] | None = None
 
@@ -87,7 +87,7 @@ class Outcome:
 @dataclass
 class FileResult:
     shown: str
-    stamp: tuple[int, int]
+    stamp: tuple[int, int, int]
     records: list[Record] = field(default_factory=list)
     errors: list[MemberPortalError] = field(default_factory=list)  # bad input: stops the build
     outcomes: list[Outcome] = field(default_factory=list)

@@ -103,7 +103,7 @@ class Build:
     # gather
     program: Program | None = None
     redeemed: frozenset[str] = frozenset()
-    files: list[tuple[str, tuple[int, int]]] = field(default_factory=list)  # (shown, stamp)
+    files: list[tuple[str, tuple[int, int, int]]] = field(default_factory=list)  # (shown, stamp)
     secret: bytes = b""
     generations: dict[str, int] = field(default_factory=dict)
     lang: str = "zh"
@@ -113,7 +113,7 @@ class Build:
     portal_state: dict = field(default_factory=dict)
     # pages
     index_key: str = ""
-    index: dict[str, tuple[tuple[int, int], list[Record]]] = field(default_factory=dict)
+    index: dict[str, tuple[tuple[int, int, int], list[Record]]] = field(default_factory=dict)
     index_changed: set[str] = field(default_factory=set)   # files new, read again or gone
     pages: int = 0
     members: int = 0
@@ -203,7 +203,7 @@ def portal(b: Build) -> None:
 
 def portal_key(b: Build) -> str:
     """Everything MkDocs reads: mkdocs.yml and what it names, content/, tiers.yml, the portal
-    templates, the code and MkDocs/Material versions."""
+    templates, the code and MkDocs/Material versions, and the build date."""
     from importlib.metadata import PackageNotFoundError, version
     h = hashlib.sha256()
     versions = []
@@ -212,7 +212,10 @@ def portal_key(b: Build) -> str:
             versions.append(version(package))
         except PackageNotFoundError:
             versions.append("-")
-    h.update(json.dumps([code_fingerprint(), versions, b.lang, b.strict]).encode())
+    # the build date: MkDocs writes it into sitemap.xml (lastmod), so a portal made on another
+    # day differs from a clean build's
+    h.update(json.dumps([code_fingerprint(), versions, b.lang, b.strict,
+                         os.environ.get("SOURCE_DATE_EPOCH")]).encode())
     config = read_config(b.root)
     theme = config.get("theme") if isinstance(config.get("theme"), dict) else {}
     named = [theme.get("custom_dir")] + list(config.get("hooks") or [])

@@ -53,7 +53,89 @@ def references(page: str) -> list[str]:
         found += [url.strip().strip("\"'") for _, url in sorted(css)]
     for tag in _REFRESH.findall(page):
         found += _REFRESH_URL.findall(html.unescape(tag))
+    for css in _css_texts(page):
+        found += css_urls(css)
     return list(dict.fromkeys(u.strip() for u in found))
+
+
+# The CSS and script of a page as the HTML tokenizer sees it: <style> and <script> are raw
+# text up to their end tag, attribute values are entity-decoded. Found by these patterns and
+# not by html.parser, which costs twenty times the whole check on a personal page; they find
+# a superset (a style= inside another attribute's value is read too, which can only refuse).
+_STYLE_BODY = re.compile(r"<style\b[^>]*>(.*?)(?:</style[\s/>]|\Z)", re.I | re.S)
+_STYLE_ATTR = re.compile(r"""[\s"'/]style\s*=\s*("[^"]*"|'[^']*'|[^\s>]+)""", re.I)
+_STYLE_OPEN = re.compile(r"<(?<=<)[sS][tT][yY][lL][eE]")
+_STYLE_ATTR_FAST = re.compile(r"""=(?<=[\s"'/][sS][tT][yY][lL][eE]=)("[^"]*"|'[^']*'|[^\s>]+)""")
+_SCRIPT = re.compile(r"<script\b([^>]*)>(.*?)(?:</script[\s/>]|\Z)", re.I | re.S)
+_SCRIPT_TYPE = re.compile(r"""\btype\s*=\s*["']?([^"'\s>]*)""", re.I)
+_HANDLER = re.compile(r"""[\s"'/][oO][nN][a-zA-Z]+\s*=\s*("[^"]*"|'[^']*'|[^\s>]+)""")
+_JS_TYPES = ("", "module", "text/javascript", "application/javascript", "text/ecmascript")
+# CSS functions whose string arguments a browser loads (url() itself is a URL token).
+_LOADING_FUNCTIONS = ("url", "src", "image", "image-set", "-webkit-image-set", "cross-fade",
+                      "-webkit-cross-fade")
+
+
+def _css_texts(page: str) -> list[str]:
+    texts = _STYLE_BODY.findall(page) if _STYLE_OPEN.search(page) else []
+    attrs = _STYLE_ATTR if _SPACED.search(page) else _STYLE_ATTR_FAST
+    texts += [html.unescape(v.strip("\"'")) for v in attrs.findall(page)]
+    return texts
+
+
+def css_urls(css: str) -> list[str]:
+    """Every address CSS loads, read by a CSS tokenizer (tinycss2): escapes decoded
+    (url(\\68 ttp://x) is http://x), url(), image-set(), src() and @import with a string."""
+    if "(" not in css and "@" not in css:
+        return []  # nothing loads without a function, url( or @import, escapes or not
+    import tinycss2
+
+    found: list[str] = []
+
+    def walk(tokens) -> None:
+        after_import = False
+        for token in tokens:
+            kind = token.type
+            if kind == "url":
+                found.append(token.value)
+            elif kind == "at-keyword":
+                after_import = token.lower_value == "import"
+                continue
+            elif kind == "string" and after_import:
+                found.append(token.value)
+            elif kind == "function":
+                if token.lower_name in _LOADING_FUNCTIONS:
+                    found.extend(t.value for t in token.arguments if t.type == "string")
+                walk(token.arguments)
+            elif kind in ("() block", "[] block", "{} block"):
+                walk(token.content)
+            if kind not in ("whitespace", "comment"):
+                after_import = False
+
+    walk(tinycss2.parse_component_value_list(css))
+    return found
+
+
+# What a script uses to reach the network; an inline script (or an on*= handler) on a
+# personal page needs none of them, so each one found is refused with any address it names.
+_NETWORK = re.compile(r"\b(fetch|XMLHttpRequest|WebSocket|EventSource|sendBeacon|importScripts|"
+                      r"Worker|SharedWorker|RTCPeerConnection|import)\s*\(|"
+                      r"\b(XMLHttpRequest|WebSocket|EventSource|sendBeacon)\b")
+_JS_ADDRESS = re.compile(r"""\b[a-z][a-z0-9+.-]*://[^\s"'`)\\]+|(?<=["'`])//[^\s"'`)\\]+""",
+                         re.I)
+
+
+def script_uses(page: str) -> list[str]:
+    """The network calls and the addresses with a host in the page's inline scripts and event
+    handlers (a script's own src= is an attribute, checked with the others)."""
+    bodies = [body for attrs, body in _SCRIPT.findall(page)
+              if (m := _SCRIPT_TYPE.search(attrs)) is None or m.group(1).lower() in _JS_TYPES]
+    bodies += [html.unescape(v.strip("\"'")) for v in _HANDLER.findall(page)]
+    found: list[str] = []
+    for body in bodies:
+        found += [f"{a or b}( in an inline script" if a else f"{b} in an inline script"
+                  for a, b in _NETWORK.findall(body)]
+        found += _JS_ADDRESS.findall(body)
+    return list(dict.fromkeys(found))
 
 
 _LONGEST_FIRST = sorted(NAMES, key=len, reverse=True)
@@ -69,10 +151,8 @@ def _attr_name(page: str, equals: int) -> str:
 def refused(page: str, location: str) -> list[str]:
     """The URLs of `page` that leave the site; `location` is the page's folder in the site
     (e.g. 'm/TOKEN'), so '../../assets/x.css' is inside and '../../../x' is not."""
-    bad = []
-    for url in references(page):
-        if _outside(url, location):
-            bad.append(url)
+    bad = [url for url in references(page) if _outside(url, location)]
+    bad += script_uses(page)
     return bad
 
 

@@ -6,8 +6,10 @@ import gzip
 import hashlib
 import json
 import logging
+import os
 import re
 import shutil
+import stat
 import tempfile
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass
@@ -19,7 +21,14 @@ import jinja2
 from memberportal.core.models import Program
 from memberportal.errors import BuildError, InputError, Where, warnings_of
 from memberportal.inputs.config import language, read_config, site_url
-from memberportal.layout import CONFIG_FILE, CONTENT_DIR, PRIVATE_DIR
+from memberportal.layout import (
+    CONFIG_FILE,
+    CONTENT_DIR,
+    MEMBERS_DIR,
+    OUTPUT_DIR,
+    PRIVATE_DIR,
+    STATE_DIR,
+)
 from memberportal.render.colors import tier_palette
 from memberportal.render.messages import discount, money
 from memberportal.render.templates import render
@@ -90,7 +99,7 @@ def _write_docs(root: Path, program: Program, env: jinja2.Environment, docs: Pat
                 lang: str) -> None:
     content = root / CONTENT_DIR
     if content.is_dir():
-        shutil.copytree(content, docs)
+        _copy_content(root, docs)
         _quote_program(docs, program, lang)
     else:
         docs.mkdir(parents=True)
@@ -117,19 +126,77 @@ def _write_docs(root: Path, program: Program, env: jinja2.Environment, docs: Pat
         target.write_text(text, encoding="utf-8")
 
 
+def _copy_content(root: Path, docs: Path) -> None:
+    """content/ into MkDocs' docs folder, never through a link out of it: a link in content/ to
+    .memberportal/secret, members/ or output/staff would be published. A link to a file inside
+    content/ is copied as that file; a link to a folder, a broken link, a link out of
+    content/, anything but a file or folder, or a hard link to a private file is refused."""
+    content = root / CONTENT_DIR
+    if content.is_symlink():  # content/ -> / would publish the whole disk
+        raise InputError(f"{CONTENT_DIR}/ is a link to {os.path.realpath(content)}; make it a "
+                         "folder of the project", Where(CONTENT_DIR))
+    inside = os.path.realpath(content)
+    refused, private = [], None
+    for folder, dirs, files in os.walk(content):  # does not descend into linked folders
+        here = Path(folder)
+        target_dir = docs / here.relative_to(content)
+        target_dir.mkdir(parents=True, exist_ok=True)
+        for name in sorted(dirs + files):
+            path = here / name
+            shown = path.relative_to(root).as_posix()
+            if path.is_symlink():
+                real = os.path.realpath(path)
+                if not real.startswith(inside + os.sep) or os.path.isdir(real):
+                    refused.append(f"{shown} is a link to {real}" + (
+                        ", a folder" if os.path.isdir(real) else ", outside content/"))
+                    continue
+                if not os.path.isfile(real):
+                    refused.append(f"{shown} is a link to {real}, not a file")
+                    continue
+            st = path.stat()
+            if stat.S_ISDIR(st.st_mode):
+                continue
+            if not stat.S_ISREG(st.st_mode):
+                refused.append(f"{shown} is not a file (a FIFO, socket or device)")
+                continue
+            if st.st_nlink > 1:
+                private = _private_files(root) if private is None else private
+                if (st.st_dev, st.st_ino) in private:
+                    refused.append(f"{shown} is a hard link to {private[st.st_dev, st.st_ino]}")
+                    continue
+            shutil.copy2(path, target_dir / name)
+    if refused:
+        raise InputError(f"{CONTENT_DIR}/ may hold only its own files and folders; refused: "
+                         + "; ".join(refused), Where(CONTENT_DIR))
+
+
+def _private_files(root: Path) -> dict[tuple[int, int], str]:
+    """Device and inode of every file in the folders that must never be published."""
+    found = {}
+    for name in (STATE_DIR, MEMBERS_DIR, OUTPUT_DIR):
+        for folder, _, files in os.walk(root / name):
+            for f in files:
+                with contextlib.suppress(OSError):
+                    st = os.lstat(os.path.join(folder, f))
+                    found[st.st_dev, st.st_ino] = os.path.relpath(os.path.join(folder, f), root)
+    return found
+
+
 def _quote_program(docs: Path, program: Program, lang: str) -> None:
     """The brand's Markdown may quote the program ({{ program.activities.checkin.points }},
     {{ t('rule.birthday', days=...) }}), so no number is typed twice. Rendered in a sandbox
     (no attribute starting with _, no callables but ours), unknown names are errors."""
     from jinja2.sandbox import SandboxedEnvironment
 
-    from memberportal.render.templates import translator
+    from memberportal.render.templates import markdown_text, translator
+    translate = translator(lang, program.brand.address)
+    # a quoted value is text: program text cannot add a link, an image or raw HTML
     env = SandboxedEnvironment(undefined=jinja2.StrictUndefined, autoescape=False,
-                               keep_trailing_newline=True)
+                               keep_trailing_newline=True, finalize=markdown_text)
     env.filters.update(money=lambda v: money(v, program.currency_symbol),
-                       discount=lambda p: discount(p, lang))
-    env.globals.update(program=program, brand=program.brand,
-                       t=translator(lang, program.brand.address))
+                       discount=lambda p: discount(p, lang), md=markdown_text)
+    env.globals.update(program=program, brand=program.brand, t=lambda key, **params: translate(
+        key, **{k: markdown_text(v) for k, v in params.items()}))
     for path in sorted(docs.rglob("*.md")):
         text = path.read_text(encoding="utf-8")
         if "{{" not in text and "{%" not in text:
