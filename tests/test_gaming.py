@@ -102,7 +102,7 @@ def test_cli_redeem_with_an_earlier_as_of_refuses_a_code_expired_by_the_real_tod
     yesterday = date.today() - timedelta(days=1)
     c = codes.make_code(PRINT_SECRET, "M0002", "second-half", yesterday)
     as_of = (yesterday - timedelta(days=10)).isoformat()
-    result = CliRunner().invoke(cli, ["-C", str(brand), "--as-of", as_of, "redeem", c])
+    result = CliRunner().invoke(cli, ["-C", str(brand), "--lang", "en", "--as-of", as_of, "redeem", c])
     assert result.exit_code == 1 and "EXPIRED" in result.output, result.output
     assert ledger.read_ledger(brand) == []
 
