@@ -570,24 +570,41 @@ def inserts(obj: Context, parcels_file, output, size, bleed, no_marks, impose, w
 @click.option("--layout", type=click.Choice(["sheet", "single"]), default="sheet",
               show_default=True, help="10-up A4 sheets for duplex, or one face per page.")
 @click.option("--member", "member_ids", multiple=True, help="Only these members.")
+@click.option("--parcels", "parcels_file", default=None,
+              type=click.Path(dir_okay=False, path_type=Path),
+              help="A card for each parcel (CSV as for `inserts`) whose member has an offer, "
+                   "with the order, in the file's order, and a manifest (.csv).")
+@click.option("--min-days", type=click.IntRange(min=0), default=3, show_default=True,
+              help="Skip offers with fewer days left than this.")
 @click.option("--workers", type=int, default=None, help="Processes (default: up to 2).")
 @click.option("--progress/--no-progress", default=True, show_default=True,
               help="Show a progress bar (tqdm) while the cards render.")
 @click.pass_obj
-def cards(obj: Context, output, layout, member_ids, workers, progress):
-    """Retention cards (90×54 mm) for every member with an active retention offer."""
-    from memberportal.print.cards import card_contexts, render_cards
+def cards(obj: Context, output, layout, member_ids, parcels_file, min_days, workers, progress):
+    """Retention cards (90×54 mm) for every member with an active retention offer, or for
+    every parcel of such a member (--parcels: with the order and a manifest)."""
+    from memberportal.print.cards import card_contexts, parcel_card_contexts, render_cards
+    from memberportal.print.contexts import read_parcels
     obj.show_progress = progress
     job, project = _print_job(obj), obj.project
-    chosen = card_contexts(job, project, list(member_ids) or None)
+    if parcels_file is not None:
+        if member_ids:
+            raise click.UsageError("--member and --parcels do not go together")
+        parcels = read_parcels(parcels_file, project)
+        chosen = parcel_card_contexts(job, project, parcels, min_days)
+        default = f"cards-{parcels_file.stem}.pdf"
+    else:
+        chosen = card_contexts(job, project, list(member_ids) or None, min_days)
+        default = "cards.pdf"
     if not chosen:  # nothing to print is not a failure (a daily job reads exit 1 as one)
         click.echo(f"no member has an active retention offer on {obj.as_of.isoformat()}: "
                    "no cards to print, nothing written")
         return
     with obj.bar(len(chosen), "cards", "card") as bar:
-        result = render_cards(job, project, chosen, _out(obj, output, "cards.pdf"), layout,
+        result = render_cards(job, project, chosen, _out(obj, output, default), layout,
                               workers, progress=bar.update)
-    echo(f"{result['path']}: {result['cards']} cards, {result['bytes'] / 1e6:.1f} MB")
+    echo(f"{result['path']}: {result['cards']} cards, {result['bytes'] / 1e6:.1f} MB"
+         + (f"; manifest {result['manifest'].name}" if result["manifest"] else ""))
 
 
 @cli.command()
