@@ -38,3 +38,28 @@ def test_a_date_marked_nowrap_stays_on_one_line(tmp_path, monkeypatch):
     # without |nowrap the same boxes break some of these dates: the test can tell
     broken = lines(PAGE.replace("|nowrap", ""))
     assert len([x for d in broken for x in DATE.findall(d)]) < len(days), broken
+
+
+def test_no_insert_is_half_empty(tmp_path, monkeypatch):
+    """Every insert of the fixture job has text in the lower half of its middle (between the
+    status panels and the footer), filled from the fallback blocks when nothing else is."""
+    from helpers import raster
+
+    from memberportal.print.inserts import build_inserts
+    monkeypatch.setenv("MEMBERPORTAL_SECRET", PRINT_SECRET.decode())
+    root = print_project(tmp_path / "brand")
+    project = load(root)
+    job = contexts.make_job(project, date(2026, 11, 24), "zh", PRINT_SECRET)
+    parcels = contexts.read_parcels(root / "parcels.csv", project)
+    out = tmp_path / "inserts.pdf"
+    build_inserts(job, project, parcels, out, workers=1)
+    dpi, bleed = 100, 3.0
+    top, bottom = (41 + 27.5 + 122 - 7) / 2, 122 - 7          # A6: the middle's lower half
+
+    def px(mm):
+        return round((mm + bleed) / 25.4 * dpi)
+
+    for page in range(1, len(parcels) + 1):
+        image = raster(out, page, dpi)
+        box = image.crop((px(8), px(top), px(97), px(bottom)))
+        assert box.getextrema()[0] < 128, f"insert {page}: the lower half of its middle is empty"

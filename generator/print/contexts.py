@@ -68,7 +68,10 @@ def make_job(project: Project, as_of: date, lang: str, secret: bytes) -> Job:
 def brand_context(project: Project) -> dict[str, Any]:
     b = project.program.brand
     return {"name": b.name, "slogan": b.slogan, "shop": b.shop, "service": b.service,
-            "color": b.color, "tint": mix(b.color, 0.09), "soft": mix(b.color, 0.22)}
+            "color": b.color, "tint": mix(b.color, 0.09), "soft": mix(b.color, 0.22),
+            # ways to earn points, most points first: what an insert with room left tells
+            "earn": [{"name": a.name, "points": a.points} for a in sorted(
+                project.program.activities.values(), key=lambda a: -a.points) if a.points]}
 
 
 def mix(color: str, amount: float) -> str:
@@ -129,6 +132,11 @@ def member_context(job: Job, project: Project, member_id: str, status: Status,
                          None),
         "recommendations": [{"name": r.name, "reason": say(r.reason, lang, job.symbol, job.address)}
                             for r in status.recommendations][:3],
+        "ambassador": None if status.ambassador is None else {
+            "is": status.ambassador.is_ambassador, "eligible": status.ambassador.eligible,
+            "referrals": status.ambassador.referrals,
+            "min_referrals": project.program.ambassador.min_referrals,
+            "name": project.program.ambassador.name},
         "url": member_url(job, member.id),
     }
 
