@@ -664,33 +664,47 @@ def _out(obj: Context, given: Path | None, name: str) -> Path:
 @click.option("--executor", default="local", show_default=True, metavar="local|dask://HOST:PORT",
               help="Where batches render (Dask workers need the project folder at the same "
                    "path).")
+@click.option("--per-file", "per_file", type=click.IntRange(min=1), default=None,
+              help="At most N parcels a PDF: numbered files in the file's order, each with "
+                   "its manifest.")
 @click.option("--progress/--no-progress", default=True, show_default=True,
               help="Show a progress bar (tqdm) while the inserts render.")
 @click.pass_obj
 def inserts(obj: Context, parcels_file, output, size, bleed, no_marks, impose, workers, chunk,
-            executor, progress):
-    """One print-ready PDF with an insert per parcel, in the file's order."""
+            executor, per_file, progress):
+    """One print-ready PDF with an insert per parcel, in the file's order, and its manifest
+    (the PDF's name with .csv: sequence, order_id, member_id, file, page)."""
     import time
 
-    from memberportal.print.contexts import read_parcels
-    from memberportal.print.inserts import Sheet, build_inserts, parse_impose
+    from memberportal.print import inserts as ins
+    from memberportal.print.contexts import number_parcels, read_parcels
     obj.show_progress = progress
     project = obj.project
-    parcels = read_parcels(parcels_file, project)
-    started = time.perf_counter()
+    job = _print_job(obj)
+    parcels = number_parcels(project, read_parcels(parcels_file, project), obj.as_of)
     out = _out(obj, output, f"inserts-{parcels_file.stem}.pdf")
-    with obj.bar(len(parcels), "inserts", "insert") as bar:
-        result = build_inserts(_print_job(obj), project, parcels, out,
-                               Sheet(size, bleed, not no_marks), workers, chunk,
-                               parse_impose(impose) if impose else None, executor=executor,
-                               progress=bar.update)
-    took = time.perf_counter() - started
-    how = [f"{n} laid out whole: {why}" for why, n in result["whole"].items()]
-    if result["inserts"] > sum(result["whole"].values()):
-        how.insert(0, f"fields drawn on {result['shapes']} shapes laid out")
-    echo(f"{result['path']}: {result['inserts']} inserts, "
-               f"{result['bytes'] / 1e6:.1f} MB, {took:.1f} s "
-               f"({result['inserts'] / took:.0f} inserts/s; {'; '.join(how)})")
+    parts = ins.per_file(out, parcels, per_file) if per_file else [(out, parcels)]
+    for path, part in parts:
+        started = time.perf_counter()
+        with obj.bar(len(part), "inserts", "insert") as bar:
+            result = ins.build_inserts(job, project, part, path,
+                                       ins.Sheet(size, bleed, not no_marks), workers, chunk,
+                                       ins.parse_impose(impose) if impose else None,
+                                       executor=executor, progress=bar.update)
+        took = time.perf_counter() - started
+        how = [f"{n} laid out whole: {why}" for why, n in result["whole"].items()]
+        if result["inserts"] > sum(result["whole"].values()):
+            how.insert(0, f"fields drawn on {result['shapes']} shapes laid out")
+        echo(f"{result['path']}: {result['inserts']} inserts "
+             f"({part[0].seq}–{part[-1].seq} of {len(parcels)}), "
+             f"{result['bytes'] / 1e6:.1f} MB, {took:.1f} s "
+             f"({result['inserts'] / took:.0f} inserts/s; {'; '.join(how)}); "
+             f"manifest {result['manifest'].name}")
+    unrecorded = sum(1 for p in parcels if not p.place.recorded)
+    if unrecorded:
+        echo(f"{unrecorded} parcel{'s' if unrecorded != 1 else ''}' order"
+             f"{'s are' if unrecorded != 1 else ' is'} not in the records yet: counted as the "
+             "member's next order (import the orders, then check the inserts)")
 
 
 @cli.command()
@@ -699,24 +713,41 @@ def inserts(obj: Context, parcels_file, output, size, bleed, no_marks, impose, w
 @click.option("--layout", type=click.Choice(["sheet", "single"]), default="sheet",
               show_default=True, help="10-up A4 sheets for duplex, or one face per page.")
 @click.option("--member", "member_ids", multiple=True, help="Only these members.")
+@click.option("--parcels", "parcels_file", default=None,
+              type=click.Path(dir_okay=False, path_type=Path),
+              help="A card for each parcel (CSV as for `inserts`) whose member has an offer, "
+                   "with the order, in the file's order, and a manifest (.csv).")
+@click.option("--min-days", type=click.IntRange(min=0), default=3, show_default=True,
+              help="Skip offers with fewer days left than this.")
 @click.option("--workers", type=int, default=None, help="Processes (default: up to 2).")
 @click.option("--progress/--no-progress", default=True, show_default=True,
               help="Show a progress bar (tqdm) while the cards render.")
 @click.pass_obj
-def cards(obj: Context, output, layout, member_ids, workers, progress):
-    """Retention cards (90×54 mm) for every member with an active retention offer."""
-    from memberportal.print.cards import card_contexts, render_cards
+def cards(obj: Context, output, layout, member_ids, parcels_file, min_days, workers, progress):
+    """Retention cards (90×54 mm) for every member with an active retention offer, or for
+    every parcel of such a member (--parcels: with the order and a manifest)."""
+    from memberportal.print.cards import card_contexts, parcel_card_contexts, render_cards
+    from memberportal.print.contexts import read_parcels
     obj.show_progress = progress
     job, project = _print_job(obj), obj.project
-    chosen = card_contexts(job, project, list(member_ids) or None)
+    if parcels_file is not None:
+        if member_ids:
+            raise click.UsageError("--member and --parcels do not go together")
+        parcels = read_parcels(parcels_file, project)
+        chosen = parcel_card_contexts(job, project, parcels, min_days)
+        default = f"cards-{parcels_file.stem}.pdf"
+    else:
+        chosen = card_contexts(job, project, list(member_ids) or None, min_days)
+        default = "cards.pdf"
     if not chosen:  # nothing to print is not a failure (a daily job reads exit 1 as one)
         click.echo(f"no member has an active retention offer on {obj.as_of.isoformat()}: "
                    "no cards to print, nothing written")
         return
     with obj.bar(len(chosen), "cards", "card") as bar:
-        result = render_cards(job, project, chosen, _out(obj, output, "cards.pdf"), layout,
+        result = render_cards(job, project, chosen, _out(obj, output, default), layout,
                               workers, progress=bar.update)
-    echo(f"{result['path']}: {result['cards']} cards, {result['bytes'] / 1e6:.1f} MB")
+    echo(f"{result['path']}: {result['cards']} cards, {result['bytes'] / 1e6:.1f} MB"
+         + (f"; manifest {result['manifest'].name}" if result["manifest"] else ""))
 
 
 @cli.command()

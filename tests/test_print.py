@@ -84,21 +84,27 @@ def test_inserts_fonts_embedded_and_bundled(inserts_pdf):
     assert any("Fallback" in r["name"] for r in rows)           # 堃 is not in GB2312
 
 
-def test_insert_qr_codes_decode_with_quiet_zone(env, inserts_pdf):
+def test_insert_qr_codes_decode_with_quiet_zone(env, tmp_path):
     root, project, job = env
-    image = raster(inserts_pdf, 1)                               # M0002: first order
+    # JD1 is M0002's first paid order: its parcel brings her new-member offer
+    picks = [contexts.Parcel(2, "JD1", "M0002"), contexts.Parcel(3, "P-002", "M0001")]
+    inserts_pdf = tmp_path / "first.pdf"
+    inserts.build_inserts(job, project, picks, inserts_pdf, workers=1)
+    image = raster(inserts_pdf, 1)
     found = {r.text: r for r in qr_codes(image)}
     url = contexts.member_url(job, "M0002")
     assert url.startswith("https://member.test.example/m/") and url in found
     assert quiet_zone_ok(image, found[url], len(qr_matrix(url)))
-    codes = [t for t in found if t != url]
+    order = "JD1"
+    assert order in found                                        # the parcel's own code
+    codes = [t for t in found if t not in (url, order)]
     assert len(codes) == 1
     v = verify(PRINT_SECRET, codes[0], PRINT_AS_OF, {**_refs(project)})
     assert v.state == "valid" and v.member_id == "M0002"
     assert quiet_zone_ok(image, found[codes[0]], len(qr_matrix(codes[0])))
     assert codes[0] in pdftotext(inserts_pdf, 1)
     second = {r.text for r in qr_codes(raster(inserts_pdf, 2))}  # M0001: no offer
-    assert second == {contexts.member_url(job, "M0001")}
+    assert second == {contexts.member_url(job, "M0001"), "P-002"}
 
 
 def _refs(project):

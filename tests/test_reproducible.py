@@ -89,7 +89,7 @@ def test_pdfs_are_byte_identical_across_runs_and_member_file_names(tmp_path, mon
         (second / "members" / "old").mkdir(exist_ok=True)
         path.rename(second / "members" / "old" / f"z{i}-{path.name}")
     b = _pdfs(second, tmp_path / "b")
-    assert a.keys() == b.keys() == {"inserts.pdf", "cards.pdf", "notebook.pdf"}
+    assert a.keys() == b.keys() == {"inserts.pdf", "inserts.csv", "cards.pdf", "notebook.pdf"}
     assert [k for k in a if a[k] != b[k]] == []
     for data in a.values():
         assert b"/CreationDate" not in data and b"/ModDate" not in data

@@ -512,12 +512,47 @@ def _tier_status(member: Member, program: Program, qualifier: _Qualifier, as_of:
                       keep_needed_by=None if override_until else keep_needed_by)
 
 
-def _offers(program: Program, orders: list[Order], member: Member, as_of: date,
-            redeemed: frozenset[str]) -> tuple[OfferStatus, ...]:
+@dataclass(frozen=True)
+class OrderPlace:
+    """Where one parcel's order stands in its member's history."""
+
+    number: int                   # its place among her paid orders (1: her first)
+    first: bool                   # it is her first paid order
+    recorded: bool = True         # in her records; else counted as her next order
+    refunded: bool = False
+
+
+def order_places(member: Member, order_ids: list[str], as_of: date) -> list[OrderPlace]:
+    """The place of each of `order_ids` (this member's parcels, in pick-list order) in her
+    history: paid orders by date, same-day orders in record order, refunds not counted. An
+    order not in her records is her next one: after her paid orders up to as_of and after
+    the unrecorded orders before it in the list."""
+    paid = sorted((o for o in member.orders if not o.refunded), key=lambda o: o.date)
+    place = {o.id: n for n, o in enumerate(paid, 1)}
+    every = {o.id: o for o in member.orders}
+    pos = {o.id: i for i, o in enumerate(member.orders)}
+    before = sum(1 for o in paid if o.date <= as_of)
+    out, unrecorded = [], 0
+    for oid in order_ids:
+        if oid in place:
+            out.append(OrderPlace(place[oid], place[oid] == 1))
+        elif oid in every:  # refunded: the place it would have had, never a first order
+            o = every[oid]
+            n = sum(1 for p in paid if p.date < o.date or
+                    (p.date == o.date and pos[p.id] < pos[oid]))
+            out.append(OrderPlace(n + 1, False, True, True))
+        else:
+            unrecorded += 1
+            out.append(OrderPlace(before + unrecorded, before + unrecorded == 1, False))
+    return out
+
+
+def first_order_offer(program: Program, member: Member, first: date, as_of: date,
+                      redeemed: frozenset[str] = frozenset()) -> tuple[OfferStatus, ...]:
+    """The retention offer of a member whose first paid order is on `first`."""
     offer = program.retention_offer
-    if offer is None or not orders:
+    if offer is None:
         return ()
-    first = orders[0].date
     until = first + timedelta(days=offer.valid_days)
     state = ("redeemed" if member.id in redeemed else
              "active" if as_of <= until else "expired")
@@ -525,6 +560,13 @@ def _offers(program: Program, orders: list[Order], member: Member, as_of: date,
     return (OfferStatus(offer.id, offer.name, offer.description, offer.discount_percent,
                         first, until, state, left,
                         state == "active" and left <= OFFER_SOON_DAYS),)
+
+
+def _offers(program: Program, orders: list[Order], member: Member, as_of: date,
+            redeemed: frozenset[str]) -> tuple[OfferStatus, ...]:
+    if not orders:
+        return ()
+    return first_order_offer(program, member, orders[0].date, as_of, redeemed)
 
 
 def supply(program: Program, orders: list[Order]) -> dict[str, tuple[date, date]]:

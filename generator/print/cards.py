@@ -6,10 +6,18 @@ from pathlib import Path
 from typing import Any, Callable
 
 from memberportal.core.codes import member_refs
+from memberportal.core.rules import Status
 from memberportal.errors import BuildError
 from memberportal.inputs.project import Project
 from memberportal.layout import write_atomic
-from memberportal.print.contexts import Job, brand_context, member_context
+from memberportal.print.contexts import (
+    Job,
+    Parcel,
+    brand_context,
+    member_context,
+    number_parcels,
+)
+from memberportal.print.inserts import write_manifest
 from memberportal.print.workers import ChunkResult, InOrder, guarded, render_pdf_task
 from memberportal.runtime.progress import paused_gc
 
@@ -18,9 +26,13 @@ CARD_CHUNK = 100       # cards per document: ten 10-up sheets
 CARD_GRID = (2, 5)     # columns × rows on A4
 
 
+MIN_DAYS = 3           # an offer with fewer days left is not worth a card in a parcel
+
+
 def card_contexts(job: Job, project: Project, member_ids: list[str] | None = None,
-                  ) -> list[dict]:
-    """One card per member with an active retention offer (or the members asked for)."""
+                  min_days: int = MIN_DAYS) -> list[dict]:
+    """One card per member with an active retention offer (or the members asked for) that
+    has at least `min_days` days left."""
     refs_ok = member_refs(job.secret, [m.id for m in project.members])  # collision check
     del refs_ok
     out = []
@@ -29,21 +41,49 @@ def card_contexts(job: Job, project: Project, member_ids: list[str] | None = Non
             if member_ids is not None and m.id not in member_ids:
                 continue
             ctx = member_context(job, project, m.id, project.status(m, job.as_of))
-            if ctx["offer"] is None:
+            if not _worth_a_card(job, ctx, min_days):
                 if member_ids is not None:
-                    raise BuildError("has no active retention offer on "
-                                     f"{job.as_of.isoformat()}", member=m.id, kind="card")
+                    raise BuildError(f"has no active retention offer with {min_days} days "
+                                     f"left on {job.as_of.isoformat()}", member=m.id,
+                                     kind="card")
                 continue
             out.append(ctx)
+    for n, ctx in enumerate(out, 1):
+        ctx.update(seq=n, of=len(out), order=None)
     return out
+
+
+def parcel_card_contexts(job: Job, project: Project, parcels: list[Parcel],
+                         min_days: int = MIN_DAYS) -> list[dict]:
+    """A card in the first parcel of each member who has a retention offer with `min_days`
+    days left, in pick-list order; it carries the parcel's order and its sequence in the
+    pick list (one card a member: her other parcels get none)."""
+    if any(p.seq == 0 for p in parcels):
+        parcels = number_parcels(project, parcels, job.as_of)
+    statuses: dict[str, Status] = {}
+    out = []
+    with paused_gc():
+        for p in parcels:
+            if p.member_id in statuses:
+                continue
+            statuses[p.member_id] = project.status(project.member(p.member_id), job.as_of)
+            ctx = member_context(job, project, p.member_id, statuses[p.member_id], p.place)
+            if _worth_a_card(job, ctx, min_days):
+                out.append({**ctx, "seq": p.seq, "of": p.of, "order": p.order_id})
+    return out
+
+
+def _worth_a_card(job: Job, ctx: dict, min_days: int) -> bool:
+    offer = ctx["offer"]
+    return offer is not None and (offer["until"] - job.as_of).days >= min_days
 
 
 def build_cards(job: Job, project: Project, out: Path, layout: str = "sheet",
                 member_ids: list[str] | None = None, workers: int | None = None,
-                ) -> dict[str, Any]:
+                min_days: int = MIN_DAYS) -> dict[str, Any]:
     """Fronts and backs: 10-up A4 sheets (backs mirrored for duplex) or one card per page."""
-    return render_cards(job, project, card_contexts(job, project, member_ids), out, layout,
-                        workers)
+    return render_cards(job, project, card_contexts(job, project, member_ids, min_days), out,
+                        layout, workers)
 
 
 def render_cards(job: Job, project: Project, cards: list[dict], out: Path,
@@ -65,8 +105,13 @@ def render_cards(job: Job, project: Project, cards: list[dict], out: Path,
                        [f"retention cards for {c[3][0]['id']}–{c[3][-1]['id']}"
                         for c in chunks], workers)
     data = collect.finish()
+    manifest = None
+    if cards[0].get("order"):  # cards for parcels: which page each parcel's card is on
+        per = CARD_GRID[0] * CARD_GRID[1] if layout == "sheet" else 1
+        manifest = write_manifest(out, [(c["seq"], c["order"], c["id"], 2 * (i // per) + 1)
+                                        for i, c in enumerate(cards)])
     write_atomic(out, data)
-    return {"path": out, "cards": len(cards), "bytes": len(data)}
+    return {"path": out, "cards": len(cards), "bytes": len(data), "manifest": manifest}
 
 
 def _card_chunk(job: Job, args) -> ChunkResult:

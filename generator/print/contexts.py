@@ -3,14 +3,14 @@ from __future__ import annotations
 
 import csv
 import io
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date
 from pathlib import Path
 from typing import Any
 
 from memberportal.core import tokens
 from memberportal.core.codes import make_code
-from memberportal.core.rules import Status
+from memberportal.core.rules import OrderPlace, Status, first_order_offer, order_places
 from memberportal.errors import InputError, MemberPortalError, ValidationFailed, Where
 from memberportal.inputs.assets import check_assets
 from memberportal.inputs.config import site_url
@@ -69,7 +69,10 @@ def make_job(project: Project, as_of: date, lang: str, secret: bytes) -> Job:
 def brand_context(project: Project) -> dict[str, Any]:
     b = project.program.brand
     return {"name": b.name, "slogan": b.slogan, "shop": b.shop, "service": b.service,
-            "color": b.color, "tint": mix(b.color, 0.09), "soft": mix(b.color, 0.22)}
+            "color": b.color, "tint": mix(b.color, 0.09), "soft": mix(b.color, 0.22),
+            # ways to earn points, most points first: what an insert with room left tells
+            "earn": [{"name": a.name, "points": a.points} for a in sorted(
+                project.program.activities.values(), key=lambda a: -a.points) if a.points]}
 
 
 def mix(color: str, amount: float) -> str:
@@ -79,8 +82,13 @@ def mix(color: str, amount: float) -> str:
 
 
 def offer_context(job: Job, project: Project, member_id: str, status: Status,
-                  ) -> dict[str, Any] | None:
-    offer = next((o for o in status.offers if o.active), None)
+                  place: OrderPlace | None = None) -> dict[str, Any] | None:
+    offers = status.offers
+    if place is not None and place.first and not place.recorded and not offers:
+        # her first order is not imported yet: the offer starts with it, today
+        offers = first_order_offer(project.program, project.member(member_id), job.as_of,
+                                   job.as_of, project.redeemed)
+    offer = next((o for o in offers if o.active), None)
     if offer is None:
         return None
     code = make_code(job.secret, member_id, offer.id, offer.valid_until)
@@ -91,8 +99,11 @@ def offer_context(job: Job, project: Project, member_id: str, status: Status,
 
 
 def member_context(job: Job, project: Project, member_id: str, status: Status,
-                   ) -> dict[str, Any]:
-    """Everything about one member that a printed piece may show (names masked)."""
+                   place: OrderPlace | None = None) -> dict[str, Any]:
+    """Everything about one member that a printed piece may show (names masked).
+
+    With `place` (a parcel's order), `orders` and `first_order` are that order's place in
+    her history, not her order count on as_of."""
     member = project.member(member_id)
     t = status.tier
     progress = None
@@ -103,8 +114,8 @@ def member_context(job: Job, project: Project, member_id: str, status: Status,
         "id": member.id,
         "name": mask_name(member.name),
         "since": member.joined,
-        "orders": status.orders,
-        "first_order": status.orders == 1,
+        "orders": place.number if place else status.orders,
+        "first_order": place.first if place else status.orders == 1,
         "tier": {"name": t.tier.name, "color": t.tier.color, "ink": text_on(t.tier.color),
                  "light": text_on(t.tier.color) != WHITE, "discount": t.tier.discount,
                  "amount": t.amount, "basis": t.basis,
@@ -115,7 +126,7 @@ def member_context(job: Job, project: Project, member_id: str, status: Status,
                    "expiring_on": status.points.expiring[0].date if status.points.expiring
                    else None},
         "benefits": [{"name": b.name, "description": b.description} for _, b in status.benefits],
-        "offer": offer_context(job, project, member_id, status),
+        "offer": offer_context(job, project, member_id, status, place),
         "reminders": [{"name": r.name, "run_out": r.run_out, "remind_on": r.remind_on,
                        "due": r.due} for r in status.reminders][:2],
         "birthday": next(({"who": b.who, "child": b.child_name, "date": b.date, "age": b.age,
@@ -123,6 +134,11 @@ def member_context(job: Job, project: Project, member_id: str, status: Status,
                          None),
         "recommendations": [{"name": r.name, "reason": say(r.reason, lang, job.symbol, job.address)}
                             for r in status.recommendations][:3],
+        "ambassador": None if status.ambassador is None else {
+            "is": status.ambassador.is_ambassador, "eligible": status.ambassador.eligible,
+            "referrals": status.ambassador.referrals,
+            "min_referrals": project.program.ambassador.min_referrals,
+            "name": project.program.ambassador.name},
         "url": member_url(job, member.id),
     }
 
@@ -136,6 +152,23 @@ class Parcel:
     order_id: str
     member_id: str
     extra: tuple[tuple[str, str], ...] = ()
+    seq: int = 0                      # its place in the job, 1..of (number_parcels)
+    of: int = 0
+    place: OrderPlace | None = None   # its order's place in the member's history
+
+
+def number_parcels(project: Project, parcels: list[Parcel], as_of: date) -> list[Parcel]:
+    """The parcels with their sequence in the job and their order's place in the history."""
+    mine: dict[str, list[int]] = {}
+    for i, p in enumerate(parcels):
+        mine.setdefault(p.member_id, []).append(i)
+    places: list[OrderPlace | None] = [None] * len(parcels)
+    for member_id, idx in mine.items():
+        got = order_places(project.member(member_id), [parcels[i].order_id for i in idx], as_of)
+        for i, place in zip(idx, got):
+            places[i] = place
+    return [replace(p, seq=n, of=len(parcels), place=place)
+            for n, (p, place) in enumerate(zip(parcels, places), 1)]
 
 
 def read_parcels(path: Path, project: Project) -> list[Parcel]:

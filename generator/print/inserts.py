@@ -1,6 +1,8 @@
 """Parcel inserts: one page per parcel in packing order, rendered in chunks on workers."""
 from __future__ import annotations
 
+import csv
+import io
 import re
 from dataclasses import dataclass, replace
 from functools import partial
@@ -11,7 +13,13 @@ from memberportal.core.rules import Status
 from memberportal.errors import BuildError, MemberPortalError
 from memberportal.inputs.project import Project
 from memberportal.layout import write_atomic
-from memberportal.print.contexts import Job, Parcel, brand_context, member_context
+from memberportal.print.contexts import (
+    Job,
+    Parcel,
+    brand_context,
+    member_context,
+    number_parcels,
+)
 from memberportal.print.impose import nup
 from memberportal.print.stamp import fields, weasyprint_layout
 from memberportal.print.stamp.stamper import Stamped, Whole, too_long
@@ -32,6 +40,7 @@ from memberportal.runtime.progress import paused_gc
 
 CHUNK = 1000           # parcels per task on a worker, at most (stamped: shapes are shared
 WHOLE = 100            # by a worker's tasks); inserts per document when laid out whole
+MANIFEST_COLUMNS = ("sequence", "order_id", "member_id", "file", "page")
 
 
 @dataclass
@@ -48,14 +57,18 @@ class Sheet:
 
 
 def insert_contexts(job: Job, project: Project, parcels: list[Parcel]) -> list[dict]:
+    """Each parcel's insert; parcels not numbered yet (number_parcels) are numbered here."""
+    if any(p.seq == 0 for p in parcels):
+        parcels = number_parcels(project, parcels, job.as_of)
     statuses: dict[str, Status] = {}
     out = []
     for p in parcels:
         if p.member_id not in statuses:
             statuses[p.member_id] = project.status(project.member(p.member_id), job.as_of)
         out.append({"line": p.line, "order": p.order_id, "extra": dict(p.extra),
+                    "seq": p.seq, "of": p.of, "recorded": p.place.recorded,
                     "member": member_context(job, project, p.member_id,
-                                             statuses[p.member_id])})
+                                             statuses[p.member_id], p.place)})
     return out
 
 
@@ -72,6 +85,8 @@ def build_inserts(job: Job, project: Project, parcels: list[Parcel], out: Path,
     """
     sheet = sheet or Sheet()
     brand, page = brand_context(project), sheet.css()
+    if any(p.seq == 0 for p in parcels):
+        parcels = number_parcels(project, parcels, job.as_of)
     if not chunk:
         spread = 2 * worker_count(workers)
         chunk = max(1, min(CHUNK, -(-len(parcels) // spread)))
@@ -96,12 +111,37 @@ def build_inserts(job: Job, project: Project, parcels: list[Parcel], out: Path,
         collect.run_forked(job, partial(_run_parcels, job, project), chunks,
                            [_chunk_label(c[3]) for c in chunks], workers)
     data = collect.finish()
+    per_page = 1
     if impose:
         sheet_name, cols, rows = impose
         data = nup(data, page_size(sheet_name), cols, rows)
+        per_page = cols * rows
+    manifest = write_manifest(out, [(p.seq, p.order_id, p.member_id, i // per_page + 1)
+                                    for i, p in enumerate(parcels)])
     write_atomic(out, data)
     return {"path": out, "inserts": len(parcels), "bytes": len(data),
-            "shapes": collect.shapes, "whole": collect.whole}
+            "shapes": collect.shapes, "whole": collect.whole, "manifest": manifest,
+            "unrecorded": sum(1 for p in parcels if not p.place.recorded)}
+
+
+def write_manifest(pdf: Path, rows: list[tuple[int, str, str, int]]) -> Path:
+    """The PDF's manifest: its name with .csv, a row per piece (sequence, order, member, page),
+    so that a packing line can match every printed piece to its parcel."""
+    buf = io.StringIO()
+    writer = csv.writer(buf, lineterminator="\n")
+    writer.writerow(MANIFEST_COLUMNS)
+    for seq, order, member, page in rows:
+        writer.writerow([seq, order, member, pdf.name, page])
+    return write_atomic(pdf.with_suffix(".csv"), buf.getvalue().encode("utf-8"))
+
+
+def per_file(out: Path, parcels: list[Parcel], size: int) -> list[tuple[Path, list[Parcel]]]:
+    """The job split into numbered files of `size` parcels at most, in pick-list order
+    (inserts-x.pdf -> inserts-x-001.pdf, …); a parcel is never split across two files."""
+    parts = [parcels[s:s + size] for s in range(0, len(parcels), size)]
+    width = max(3, len(str(len(parts))))
+    return [(out.with_name(f"{out.stem}-{n:0{width}d}{out.suffix}"), part)
+            for n, part in enumerate(parts, 1)]
 
 
 def _chunk_label(parcels: list[Parcel]) -> str:

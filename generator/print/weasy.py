@@ -125,7 +125,7 @@ class Fonts:
         seen = []
         for ch in set(text):
             cp = ord(ch)
-            if cp < 0x20 or cp in (0x7F, 0xFEFF, 0x200B, 0x200D) or cp in self.covered:
+            if cp < 0x20 or cp in (0x7F, 0xFEFF, 0x200B, 0x200D, 0x2060) or cp in self.covered:
                 continue
             seen.append(ch)
         return sorted(seen)

@@ -24,6 +24,8 @@ from memberportal.render.templates import environment, render
 from memberportal.runtime.limits import run_limited
 from memberportal.runtime.progress import paused_gc
 
+WORD_JOINER = "\u2060"    # U+2060: no line break on either side, no glyph
+
 _worker: dict[str, Any] = {}
 
 
@@ -49,6 +51,12 @@ def _field(context, value):
     return fields.field_markup(value) if context.get("stamping") else escape(value)
 
 
+def _nowrap(text) -> str:
+    """|nowrap in print: word joiners between the characters of a date, amount or name, so
+    it never breaks inside itself, in a field drawn by the stamper as in a whole layout."""
+    return WORD_JOINER.join(str(text))
+
+
 # --- this process's renderer, templates and fonts --------------------------------------------
 
 
@@ -60,6 +68,7 @@ def tools(job: Job) -> tuple[Renderer, Any, Fonts]:
         env = environment(job.search_path(), job.lang, job.symbol, address=job.address)
         env.filters["qr_src"] = _qr_src
         env.filters["field"] = _field
+        env.filters["nowrap"] = _nowrap
         env.globals["font_url"] = fonts.url
         renderer = Renderer(job.allowed())
         _worker.update(key=key, renderer=renderer, env=env, fonts=fonts,
