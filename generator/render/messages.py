@@ -429,6 +429,10 @@ CATALOGUE: dict[str, dict[str, str]] = {
         "help.init.currency": "ISO 币种代码（CNY、USD、EUR…）。",
         "help.inserts": "一个可直接印刷的 PDF，每个包裹一张插卡，按文件中的顺序。",
         "help.inserts.parcels_file": "CSV，按打包顺序每个包裹一行：order_id、member_id、…",
+        "help.inserts.per_file": "每个 PDF 最多 N 个包裹：按文件顺序编号的多个文件，各带清单。",
+        "help.cards.parcels_file": "为文件中有优惠的会员的包裹各印一张卡（CSV 同 inserts），"
+                                   "带订单号，按文件顺序，并写清单（.csv）。",
+        "help.cards.min_days": "优惠剩余天数少于此数时不印。",
         "help.inserts.output": "要写入的 PDF（默认：output/print/inserts-<文件名>.pdf）。",
         "help.inserts.size": "成品尺寸：A6、A5、B6、DL… 或 宽x高（毫米）。",
         "help.inserts.bleed": "出血（毫米）。",
