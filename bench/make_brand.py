@@ -343,16 +343,22 @@ def _ours(out: Path) -> bool:
     return True
 
 
-def make_export(n: int, out: Path, seed: int = 1, as_of: date = AS_OF,
-                source: Path = REPO) -> dict:
-    """A project with no members yet (members.keys: [customer_id]) and orders.csv, the
-    generated history as a generic shop export: paid orders only, one row each."""
+def _start(out: Path, source: Path):
+    """The source's program, and `out` emptied (if this script made it) with a members/ folder."""
     program, errors = load_program(source)
     if errors:
         raise SystemExit("\n".join(str(e) for e in errors))
     _clear(out)
     (out / "members").mkdir(parents=True)
     (out / MARKER).write_text("made by bench/make_brand.py; safe to delete\n")
+    return program
+
+
+def make_export(n: int, out: Path, seed: int = 1, as_of: date = AS_OF,
+                source: Path = REPO) -> dict:
+    """A project with no members yet (members.keys: [customer_id]) and orders.csv, the
+    generated history as a generic shop export: paid orders only, one row each."""
+    program = _start(out, source)
     text = (source / PROGRAM_FILE).read_text(encoding="utf-8")
     (out / PROGRAM_FILE).write_text(text.rstrip("\n") + "\n\nmembers:\n  keys: [customer_id]\n",
                                     encoding="utf-8")
@@ -380,12 +386,7 @@ def make_export(n: int, out: Path, seed: int = 1, as_of: date = AS_OF,
 def make(n: int, out: Path, seed: int = 1, layout: str = "sharded", as_of: date = AS_OF,
          source: Path = REPO) -> dict:
     """Write the project; returns counts for the caller to print."""
-    program, errors = load_program(source)
-    if errors:
-        raise SystemExit("\n".join(str(e) for e in errors))
-    _clear(out)
-    (out / "members").mkdir(parents=True)
-    (out / MARKER).write_text("made by bench/make_brand.py; safe to delete\n")
+    program = _start(out, source)
     shutil.copyfile(source / PROGRAM_FILE, out / PROGRAM_FILE)
     copy_design(out, source)
     brand = Brand(n, seed, program, as_of)

@@ -217,6 +217,17 @@ def print_project(folder: Path, members: dict[str, str] = PRINT_MEMBERS) -> Path
     return folder
 
 
+# Every kind of template a brand may override: (the template, the command that renders it)
+RENDERERS = {
+    "personal page": ("member/page.html", ["build", "--no-progress"]),
+    "insert": ("print/insert.html", ["inserts", "--parcels", "parcels.csv"]),
+    "card": ("print/card.html", ["cards"]),
+    "notebook": ("print/notebook.html", ["notebook"]),
+    "staff report": ("staff/report.html", ["report"]),
+    "portal page": ("portal/tiers.md.j2", ["build", "--no-progress"]),
+}
+
+
 # --- Staff project: import, report, init ---------------------------------------------------------
 
 STAFF_SECRET = "fixture-secret-0123456789abcdef0123456789"

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
-from helpers import PRINT_SECRET, page_texts, pdftotext, portal_project, print_project
+from helpers import PRINT_SECRET, RENDERERS, page_texts, pdftotext, portal_project, print_project
 
 from memberportal.cli import cli
 from memberportal.core.tokens import page_token
@@ -148,15 +148,6 @@ BROKEN = {
     "unknown variable": ("{{ no_such_thing }}", "'no_such_thing' is undefined"),
     "filter raises": ("{{ 'lots' | money }}", "InvalidOperation"),
     "bad call": ("{{ (1).nothing() }}", "UndefinedError|has no attribute"),
-}
-RENDERERS = {
-    # name: (template to override, command)
-    "personal page": ("member/page.html", ["build", "--no-progress"]),
-    "insert": ("print/insert.html", ["inserts", "--parcels", "parcels.csv"]),
-    "card": ("print/card.html", ["cards"]),
-    "notebook": ("print/notebook.html", ["notebook"]),
-    "staff report": ("staff/report.html", ["report"]),
-    "portal page": ("portal/tiers.md.j2", ["build", "--no-progress"]),
 }
 
 

@@ -8,7 +8,7 @@ from pathlib import Path
 import jinja2
 import pytest
 from click.testing import CliRunner
-from helpers import print_project
+from helpers import RENDERERS, print_project
 
 from memberportal.cli import cli
 from memberportal.errors import TemplateError
@@ -90,14 +90,6 @@ def test_a_link_out_of_the_templates_folder_is_refused(tmp_path):
     assert render(env, "member/p.html", WHICH="member/ok.txt") == "finefine"
 
 
-RENDERERS = {
-    "personal page": ("member/page.html", ["build", "--no-progress"]),
-    "insert": ("print/insert.html", ["inserts", "--parcels", "parcels.csv"]),
-    "card": ("print/card.html", ["cards"]),
-    "notebook": ("print/notebook.html", ["notebook"]),
-    "staff report": ("staff/report.html", ["report"]),
-    "portal page": ("portal/tiers.md.j2", ["build", "--no-progress"]),
-}
 
 
 def brand(tmp_path: Path, monkeypatch) -> Path:
