@@ -94,3 +94,16 @@ def test_markdown_naming_what_the_program_lacks_stops_the_build(tmp_path):
     (root / "content" / "story.md").write_text("# x\n\n{{ program.nothing }}\n", "utf-8")
     with pytest.raises(MemberPortalError, match="content/story.md"):
         run(root, AS_OF, show_progress=False)
+
+
+def test_markdown_cannot_change_the_program_it_quotes(tmp_path):
+    # the same sandbox policy as every template: no list or dict of the program is changed
+    from memberportal.errors import MemberPortalError
+    root = tmp_path / "brand"
+    for name in ("members", "content"):
+        shutil.copytree(REPO / name, root / name)
+    shutil.copy(REPO / "mkdocs.yml", root / "mkdocs.yml")
+    (root / "content" / "story.md").write_text(
+        "# x\n\n{{ program.tiers.clear() }}{{ program.tiers | length }}\n", "utf-8")
+    with pytest.raises(MemberPortalError, match="content/story.md"):
+        run(root, AS_OF, show_progress=False)

@@ -185,14 +185,15 @@ def _private_files(root: Path) -> dict[tuple[int, int], str]:
 def _quote_program(docs: Path, program: Program, lang: str) -> None:
     """The brand's Markdown may quote the program ({{ program.activities.checkin.points }},
     {{ t('rule.birthday', days=...) }}), so no number is typed twice. Rendered in a sandbox
-    (no attribute starting with _, no callables but ours), unknown names are errors."""
-    from jinja2.sandbox import SandboxedEnvironment
+    (no attribute starting with _, no callables but ours, no list or dict of the program
+    changed, as in every other template), unknown names are errors."""
+    from jinja2.sandbox import ImmutableSandboxedEnvironment
 
     from memberportal.render.templates import markdown_text, translator
     translate = translator(lang, program.brand.address)
     # a quoted value is text: program text cannot add a link, an image or raw HTML
-    env = SandboxedEnvironment(undefined=jinja2.StrictUndefined, autoescape=False,
-                               keep_trailing_newline=True, finalize=markdown_text)
+    env = ImmutableSandboxedEnvironment(undefined=jinja2.StrictUndefined, autoescape=False,
+                                        keep_trailing_newline=True, finalize=markdown_text)
     env.filters.update(money=lambda v: money(v, program.currency_symbol),
                        discount=lambda p: discount(p, lang), md=markdown_text)
     env.globals.update(program=program, brand=program.brand, t=lambda key, **params: translate(
