@@ -2,14 +2,12 @@
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
 
 from memberportal.errors import InputError, Where
-from memberportal.layout import SNAPSHOT_FILE, STATE_DIR
+from memberportal.layout import SNAPSHOT_FILE, STATE_DIR, write_atomic
 
 
 @dataclass(frozen=True)
@@ -68,13 +66,10 @@ def save_snapshot(root: Path, as_of: date, tiers: dict[str, str]) -> Path:
     """Record every member's tier ({member id: tier id}) as published; written atomically.
     Only publishing calls this (`build`, `report --save-snapshot`), never a preview."""
     data = {"as_of": as_of.isoformat(), "tiers": dict(sorted(tiers.items()))}
-    path = snapshot_path(root)
-    fd, tmp = tempfile.mkstemp(dir=state_dir(root), prefix=".last-build-", suffix=".tmp")
-    with os.fdopen(fd, "w", encoding="utf-8") as f:
-        f.write(json.dumps(data, ensure_ascii=False))  # indent= would take the slow encoder
-        f.write("\n")
-    os.replace(tmp, path)
-    return path
+    state_dir(root)
+    # indent= would take the slow encoder
+    text = json.dumps(data, ensure_ascii=False) + "\n"
+    return write_atomic(snapshot_path(root), text.encode("utf-8"), private=True)
 
 
 def load_snapshot(root: Path) -> Snapshot | None:

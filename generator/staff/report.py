@@ -2,8 +2,6 @@
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from collections import Counter
 from dataclasses import dataclass
 from datetime import date, timedelta
@@ -25,6 +23,7 @@ from memberportal.core.rules import (
 from memberportal.errors import BuildError, MemberPortalError, ValidationFailed
 from memberportal.inputs.project import Project
 from memberportal.inputs.snapshot import Snapshot
+from memberportal.layout import write_atomic
 from memberportal.render.templates import environment, render
 from memberportal.runtime.progress import paused_gc
 from memberportal.staff.analytics import Fitted
@@ -450,21 +449,6 @@ def output_path(root: Path) -> Path:
     return target
 
 
-def write_private(target: Path, data: bytes) -> Path:
-    """Write atomically, readable by the owner only: the staff files hold contact data."""
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.stem}-", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-        os.chmod(tmp, 0o600)
-        os.replace(tmp, target)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return target
-
-
 FORMATS = ("html", "json", "csv")
 
 
@@ -482,12 +466,14 @@ def write_report(project: Project, as_of: date, lang: str, snapshot: Snapshot | 
     if "html" in formats:
         env = environment([project.root / "templates"], lang, project.program.currency_symbol,
                           address=project.program.brand.address)
-        written.append(write_private(html_target, render(env, TEMPLATE, **data).encode()))
+        html = render(env, TEMPLATE, **data).encode()
+        written.append(write_atomic(html_target, html, private=True))
     if "json" in formats:
         text = json.dumps(report_json(data, lang), ensure_ascii=False, indent=1)
-        written.append(write_private(html_target.with_name("report.json"),
-                                     (text + "\n").encode()))
+        written.append(write_atomic(html_target.with_name("report.json"),
+                                    (text + "\n").encode(), private=True))
     if "csv" in formats:
         for name, body in csv_files(data, lang).items():
-            written.append(write_private(html_target.with_name(name), body.encode("utf-8-sig")))
+            written.append(write_atomic(html_target.with_name(name), body.encode("utf-8-sig"),
+                                        private=True))
     return written, data
