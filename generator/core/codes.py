@@ -1,4 +1,4 @@
-"""Retention codes verifiable offline: HMAC tag, Crockford base32, mod-37 check symbol."""
+"""Retention codes verifiable offline: short, signed, Crockford base32, with a check symbol."""
 from __future__ import annotations
 
 import hashlib
@@ -10,17 +10,29 @@ from memberportal.core.tokens import CROCKFORD, derive
 from memberportal.errors import InputError
 
 ALPHABET = CROCKFORD
-CHECK_ALPHABET = ALPHABET + "*~$=U"                     # Crockford's mod-37 check symbols
 EPOCH = date(2000, 1, 1)
-# bits: offer slot 5 | expiry day 15 | member reference 40 | HMAC tag 75  = 135 = 27 symbols
-OFFER_BITS, DAY_BITS, REF_BITS, TAG_BITS = 5, 15, 40, 75
-SYMBOLS = (OFFER_BITS + DAY_BITS + REF_BITS + TAG_BITS) // 5
-GROUP = 4                                               # printed as 7 groups of 4
+GROUP = 4
+# The printed code, 15 symbols + 1 check symbol, read as K7QM-4XRT-9BHD-2WQF:
+# offer slot 5 | expiry day 15 | member hint 15 | HMAC tag 40  = 75 bits = 15 symbols.
+# The hint is the top of the member's 40-bit reference: it narrows the project's members to
+# a handful, and the tag (over the member's id) says which one, if any, the code was made for.
+OFFER_BITS, DAY_BITS, HINT_BITS, TAG_BITS = 5, 15, 15, 40
+SYMBOLS = (OFFER_BITS + DAY_BITS + HINT_BITS + TAG_BITS) // 5
+REF_BITS = 40
+# The first codes (until the short form): offer 5 | day 15 | reference 40 | tag 75 = 27
+# symbols + Crockford's mod-37 check symbol, which may be one of * ~ $ = U. Still verified.
+LEGACY_TAG_BITS = 75
+LEGACY_SYMBOLS = (OFFER_BITS + DAY_BITS + REF_BITS + LEGACY_TAG_BITS) // 5
+LEGACY_CHECK_ALPHABET = ALPHABET + "*~$=U"
 
 
 @dataclass(frozen=True)
 class Verdict:
-    """What a code turned out to be. state: valid | mistyped | forged | expired | redeemed."""
+    """What a code turned out to be. state: valid | mistyped | forged | expired | redeemed.
+
+    `canonical` is the short form of the code's member, offer and expiry: the same for the
+    old long form and the short form of one offer, so the ledger records it once.
+    """
 
     state: str
     code: str
@@ -29,6 +41,7 @@ class Verdict:
     offer_slot: int | None = None
     expires: date | None = None
     detail: str = ""
+    canonical: str | None = None
 
     @property
     def ok(self) -> bool:
@@ -44,29 +57,64 @@ def offer_slot(offer_id: str) -> int:
     return hashlib.sha256(offer_id.encode()).digest()[0] % (1 << OFFER_BITS)
 
 
-def _tag(secret: bytes, slot: int, expires_day: int, ref: int) -> int:
-    raw = derive(secret, "code.v1", str(slot), str(expires_day), f"{ref:010x}")
+def _tag(secret: bytes, slot: int, expires_day: int, member_id: str) -> int:
+    raw = derive(secret, "code.v2", str(slot), str(expires_day), member_id)
     return int.from_bytes(raw, "big") >> (256 - TAG_BITS)
 
 
+def _legacy_tag(secret: bytes, slot: int, expires_day: int, ref: int) -> int:
+    raw = derive(secret, "code.v1", str(slot), str(expires_day), f"{ref:010x}")
+    return int.from_bytes(raw, "big") >> (256 - LEGACY_TAG_BITS)
+
+
+def _times_alpha(x: int) -> int:
+    """x·α in GF(32) = GF(2)[α]/(α⁵ + α² + 1)."""
+    x <<= 1
+    return x ^ 0b100101 if x & 32 else x
+
+
 def check_symbol(body: str) -> str:
-    """Crockford's check symbol: the value of the base32 body modulo 37."""
+    """The check symbol that makes Σ αⁱ·symbolᵢ over GF(32) zero (body, then check).
+
+    Every weight αⁱ differs (α has order 31), so any one wrong symbol and any two swapped
+    symbols change the sum: all are caught before the signature is looked at. The symbol
+    is one of the 32 code symbols (never * ~ $ =).
+    """
+    acc = 0
+    for ch in body:
+        acc = _times_alpha(acc) ^ ALPHABET.index(ch)
+    return ALPHABET[_times_alpha(acc)]
+
+
+def legacy_check_symbol(body: str) -> str:
+    """Crockford's check symbol, the old codes' last: the base32 body modulo 37."""
+    return LEGACY_CHECK_ALPHABET[_value(body) % 37]
+
+
+def _value(body: str) -> int:
     value = 0
     for ch in body:
         value = value * 32 + ALPHABET.index(ch)
-    return CHECK_ALPHABET[value % 37]
+    return value
+
+
+def _symbols(value: int, count: int) -> str:
+    return "".join(ALPHABET[(value >> (5 * i)) & 31] for i in reversed(range(count)))
+
+
+def _short(secret: bytes, member_id: str, slot: int, days: int) -> str:
+    hint = member_ref(secret, member_id) >> (REF_BITS - HINT_BITS)
+    value = ((slot << DAY_BITS | days) << HINT_BITS | hint) << TAG_BITS
+    body = _symbols(value | _tag(secret, slot, days, member_id), SYMBOLS)
+    return group(body + check_symbol(body))
 
 
 def make_code(secret: bytes, member_id: str, offer_id: str, expires: date) -> str:
-    """The printed code, grouped: 27 base32 symbols + 1 check symbol."""
+    """The printed code, grouped in fours: 15 base32 symbols + 1 check symbol."""
     days = (expires - EPOCH).days
     if not 0 <= days < (1 << DAY_BITS):
         raise InputError(f"expiry day {expires} is outside what a code can hold")
-    slot, ref = offer_slot(offer_id), member_ref(secret, member_id)
-    value = (((slot << DAY_BITS | days) << REF_BITS | ref) << TAG_BITS) | _tag(secret, slot, days,
-                                                                                 ref)
-    body = "".join(ALPHABET[(value >> (5 * i)) & 31] for i in reversed(range(SYMBOLS)))
-    return group(body + check_symbol(body))
+    return _short(secret, member_id, offer_slot(offer_id), days)
 
 
 def group(code: str) -> str:
@@ -75,7 +123,7 @@ def group(code: str) -> str:
 
 def normalize(text: str) -> str:
     """Crockford's reading rules: case-insensitive, O→0, I/L→1, hyphens and spaces ignored."""
-    out = text.strip().upper().replace("-", "").replace(" ", "")
+    out = "".join(text.split()).upper().replace("-", "")
     return out.translate(str.maketrans({"O": "0", "I": "1", "L": "1"}))
 
 
@@ -84,48 +132,77 @@ def verify(secret: bytes, text: str, as_of: date, members: dict[int, str] | None
            offers: Collection[int] | None = None) -> Verdict:
     """valid, mistyped (check symbol or shape wrong), forged (tag wrong), expired or redeemed.
 
-    `members` maps member references to ids (from the project) to say whose code it is;
-    `offers` are the offer slots the program has now (a code for a withdrawn offer is not
-    valid, though we signed it).
+    `members` maps member references to ids (from the project) to say whose code it is; a
+    short code can only be checked against them. `offers` are the offer slots the program
+    has now (a code for a withdrawn offer is not valid, though we signed it).
     """
     code = normalize(text)
     shown = group(code)
-    if len(code) != SYMBOLS + 1 or any(c not in ALPHABET for c in code[:-1]) or \
-            code[-1] not in CHECK_ALPHABET:
+    if len(code) == LEGACY_SYMBOLS + 1:
+        found = _read_legacy(secret, code, shown, members)
+    elif len(code) == SYMBOLS + 1:
+        found = _read_short(secret, code, shown, members)
+    else:
         return Verdict("mistyped", shown, detail=f"a code has {SYMBOLS + 1} characters "
                                                  f"(got {len(code)})")
-    body = code[:-1]
-    if check_symbol(body) != code[-1]:
-        return Verdict("mistyped", shown, detail="the check character does not match: "
-                                                 "a character was mistyped or swapped")
-    value = 0
-    for ch in body:
-        value = value * 32 + ALPHABET.index(ch)
-    tag = value & ((1 << TAG_BITS) - 1)
-    value >>= TAG_BITS
-    ref = value & ((1 << REF_BITS) - 1)
-    value >>= REF_BITS
-    days = value & ((1 << DAY_BITS) - 1)
-    slot = value >> DAY_BITS
+    if isinstance(found, Verdict):
+        return found
+    ref, member_id, slot, days = found
     ref_text = f"{ref:010x}"
-    if _tag(secret, slot, days, ref) != tag:
-        return Verdict("forged", shown, ref_text, detail="the signature does not match: "
-                                                         "this code was not issued by us")
     expires = EPOCH + timedelta(days=days)
-    member_id = (members or {}).get(ref)
     if members is not None and member_id is None:
         return Verdict("forged", shown, ref_text, None, slot, expires,
                        "signed, but no member of this project has it")
+    canonical = _short(secret, member_id, slot, days) if member_id is not None else None
+    known = (shown, ref_text, member_id, slot, expires)
     if offers is not None and slot not in offers:
-        return Verdict("forged", shown, ref_text, member_id, slot, expires,
-                       "signed, but for an offer the program no longer has")
+        return Verdict("forged", *known, "signed, but for an offer the program no longer has",
+                       canonical)
     if member_id is not None and member_id in redeemed:
-        return Verdict("redeemed", shown, ref_text, member_id, slot, expires,
-                       "already redeemed")
+        return Verdict("redeemed", *known, "already redeemed", canonical)
     if as_of > expires:
-        return Verdict("expired", shown, ref_text, member_id, slot, expires,
-                       f"expired on {expires.isoformat()}")
-    return Verdict("valid", shown, ref_text, member_id, slot, expires)
+        return Verdict("expired", *known, f"expired on {expires.isoformat()}", canonical)
+    return Verdict("valid", *known, canonical=canonical)
+
+
+_MISTYPED = "the check character does not match: a character was mistyped or swapped"
+_FORGED = "the signature does not match: this code was not issued by us"
+
+
+def _read_short(secret: bytes, code: str, shown: str, members: dict[int, str] | None):
+    body = code[:-1]
+    if any(c not in ALPHABET for c in code) or check_symbol(body) != code[-1]:
+        return Verdict("mistyped", shown, detail=_MISTYPED)
+    value = _value(body)
+    tag = value & ((1 << TAG_BITS) - 1)
+    value >>= TAG_BITS
+    hint = value & ((1 << HINT_BITS) - 1)
+    value >>= HINT_BITS
+    days, slot = value & ((1 << DAY_BITS) - 1), value >> DAY_BITS
+    if members is None:
+        return Verdict("forged", shown, offer_slot=slot, detail="a short code is checked "
+                       "against the project's members, and none were given")
+    shift = REF_BITS - HINT_BITS
+    for ref, member_id in members.items():
+        if ref >> shift == hint and _tag(secret, slot, days, member_id) == tag:
+            return ref, member_id, slot, days
+    return Verdict("forged", shown, offer_slot=slot, detail=_FORGED)
+
+
+def _read_legacy(secret: bytes, code: str, shown: str, members: dict[int, str] | None):
+    body = code[:-1]
+    if any(c not in ALPHABET for c in body) or code[-1] not in LEGACY_CHECK_ALPHABET or \
+            legacy_check_symbol(body) != code[-1]:
+        return Verdict("mistyped", shown, detail=_MISTYPED)
+    value = _value(body)
+    tag = value & ((1 << LEGACY_TAG_BITS) - 1)
+    value >>= LEGACY_TAG_BITS
+    ref = value & ((1 << REF_BITS) - 1)
+    value >>= REF_BITS
+    days, slot = value & ((1 << DAY_BITS) - 1), value >> DAY_BITS
+    if _legacy_tag(secret, slot, days, ref) != tag:
+        return Verdict("forged", shown, f"{ref:010x}", detail=_FORGED)
+    return ref, (members or {}).get(ref), slot, days
 
 
 def member_refs(secret: bytes, member_ids: list[str]) -> dict[int, str]:
@@ -138,5 +215,3 @@ def member_refs(secret: bytes, member_ids: list[str]) -> dict[int, str]:
                              "rotate the secret")
         out[ref] = mid
     return out
-
-

@@ -5,10 +5,11 @@ import csv
 import fcntl
 import io
 import os
+from dataclasses import replace
 from datetime import date, datetime, timezone
 from pathlib import Path
 
-from memberportal.core.codes import Verdict, verify
+from memberportal.core.codes import Verdict, normalize, verify
 from memberportal.errors import InputError, Where
 from memberportal.inputs.safe_yaml import decode
 from memberportal.layout import LEDGER
@@ -45,6 +46,9 @@ def redeem(root: Path, secret: bytes, text: str, as_of: date, members: dict[int,
            offer_ids: dict[int, str], today: date | None = None) -> Verdict:
     """Verify and record a redemption; refuses a second one. Safe between processes.
 
+    The row holds the code's canonical (short) form, whichever form was typed: the old long
+    form and the short form of one offer are one redemption.
+
     A code is checked for expiry on the later of `as_of` and today: a redemption recorded
     for an earlier day (--as-of) does not bring back a code that has expired since.
 
@@ -64,6 +68,9 @@ def redeem(root: Path, secret: bytes, text: str, as_of: date, members: dict[int,
             done = frozenset(r["member"] for r in rows)
             verdict = verify(secret, text, max(as_of, today or date.today()), members, done,
                              offer_ids.keys())
+            if verdict.ok and normalize(verdict.canonical or "") in {
+                    normalize(r["code"]) for r in rows}:
+                verdict = replace(verdict, state="redeemed", detail="already redeemed")
             if not verdict.ok:
                 return verdict
             out = io.StringIO()
@@ -71,7 +78,7 @@ def redeem(root: Path, secret: bytes, text: str, as_of: date, members: dict[int,
             if not existing:
                 writer.writerow(LEDGER_FIELDS)
             stamp = datetime.now(timezone.utc).replace(microsecond=0).isoformat()
-            writer.writerow((stamp, verdict.code, verdict.member_id,
+            writer.writerow((stamp, verdict.canonical or verdict.code, verdict.member_id,
                              offer_ids.get(verdict.offer_slot, str(verdict.offer_slot)),
                              as_of.isoformat()))
             # a last row without its newline (edited by hand) ends before the new one starts
