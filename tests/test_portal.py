@@ -355,7 +355,12 @@ def test_personal_page_shows_the_cards_verifiable_retention_code(project):
     assert active, "the fixture needs a member with an active retention offer"
     for member_id, token in tokens_of(project).items():
         page = (site(project) / "m" / token / "index.html").read_text(encoding="utf-8")
-        codes = re.findall(r'class="mp-coupon__code">([0-9A-Z*~$=-]+)<', page)
+        shown = re.findall(r'class="mp-coupon__code" translate="no">(.*?)</p>', page)
+        # each group of four in its own unbreakable span, hyphens between them
+        assert all(re.fullmatch(r'(<span class="mp-coupon__group">[0-9A-Z]{4}</span>-){3}'
+                                r'<span class="mp-coupon__group">[0-9A-Z]{4}</span>', c)
+                   for c in shown), shown
+        codes = [re.sub(r"<[^>]+>", "", c) for c in shown]
         if member_id in {s.member_id for s in active}:
             (code,) = codes
             verdict = verify(secret, code, DAY, refs)

@@ -2,10 +2,12 @@
 from __future__ import annotations
 
 import itertools
+import re
+import shutil
 from datetime import date
 
 import pytest
-from helpers import PRINT_AS_OF, PRINT_SECRET, print_project
+from helpers import PRINT_AS_OF, PRINT_SECRET, REPO, print_project
 
 from memberportal.core import codes
 from memberportal.inputs import ledger
@@ -101,3 +103,40 @@ def test_old_and_new_form_of_one_offer_redeem_once(brand, first, second):
     assert again.state == "redeemed"
     rows = ledger.read_ledger(brand)
     assert [(r["code"], r["member"]) for r in rows] == [(short(), "M0002")]
+
+
+def _cli(brand, *args):
+    from click.testing import CliRunner
+
+    from memberportal.cli import cli
+    run = CliRunner().invoke(cli, ["--lang", "en", "-C", str(brand), "--as-of",
+                                   PRINT_AS_OF.isoformat(), *args])
+    assert run.exit_code == 0, run.output
+    return run.output
+
+
+def test_card_qr_opens_her_page_at_the_code(brand, monkeypatch):
+    from helpers import pdftotext, qr_codes, raster
+
+    monkeypatch.setenv("MEMBERPORTAL_SECRET", PRINT_SECRET.decode())
+    shutil.copy(REPO / "mkdocs.yml", brand / "mkdocs.yml")      # the portal's real theme
+    _cli(brand, "build", "--no-progress")
+    _cli(brand, "cards", "--layout", "single", "--member", "M0002")
+    pdf = brand / "output" / "print" / "cards.pdf"
+    printed = re.search(r"[0-9A-Z]{4}(-[0-9A-Z]{4}){3}", pdftotext(pdf, 2))[0]
+    (url,) = [r.text for r in qr_codes(raster(pdf, 2))]
+    site_url = re.search(r"^site_url: *(\S+)$", (REPO / "mkdocs.yml").read_text(), re.M)[1]
+    assert url.startswith(site_url.rstrip("/") + "/m/") and "#" in url
+    path, anchor = url[len(site_url.rstrip("/")) + 1:].split("#")
+    page = (brand / "output" / "site" / path / "index.html").read_text(encoding="utf-8")
+    assert "M0002" not in url and "13905710042" not in url      # no id, no phone number
+    # the element the URL points at is her coupon, and it shows the code the card prints
+    coupon = re.search(rf'<div class="mp-coupon [^"]*" id="{anchor}">(.*?)</section>', page,
+                       re.S)
+    assert coupon, anchor
+    assert printed == re.sub(r"<[^>]+>", "", re.search(
+        r'class="mp-coupon__code" translate="no">(.*?)</p>', coupon[1])[1])
+    v = codes.verify(PRINT_SECRET, printed, PRINT_AS_OF, REFS, offers=OFFERS)
+    assert (v.state, v.member_id) == ("valid", "M0002")
+    out = _cli(brand, "verify", printed.lower().replace("-", " "))
+    assert "VALID" in out and "(M0002)" in out

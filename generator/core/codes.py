@@ -117,6 +117,11 @@ def make_code(secret: bytes, member_id: str, offer_id: str, expires: date) -> st
     return _short(secret, member_id, offer_slot(offer_id), days)
 
 
+def code_anchor(offer_id: str) -> str:
+    """The id of an offer's coupon on the personal page: what the card's QR code opens."""
+    return f"code-{offer_id}"
+
+
 def group(code: str) -> str:
     return "-".join(code[i:i + GROUP] for i in range(0, len(code), GROUP))
 

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from memberportal.core import tokens
-from memberportal.core.codes import make_code
+from memberportal.core.codes import code_anchor, make_code
 from memberportal.core.rules import OrderPlace, Status, first_order_offer, order_places
 from memberportal.errors import InputError, MemberPortalError, ValidationFailed, Where
 from memberportal.inputs.assets import check_assets
@@ -92,10 +92,11 @@ def offer_context(job: Job, project: Project, member_id: str, status: Status,
     if offer is None:
         return None
     code = make_code(job.secret, member_id, offer.id, offer.valid_until)
+    # the coupon's QR code opens her page at this offer, which shows the code for 客服
     return {"id": offer.id, "name": offer.name, "description": offer.description,
             "percent": offer.discount_percent, "until": offer.valid_until,
             "discount": discount(offer.discount_percent, job.lang), "code": code,
-            "qr": code}
+            "qr": f"{member_url(job, member_id)}#{code_anchor(offer.id)}"}
 
 
 def member_context(job: Job, project: Project, member_id: str, status: Status,

@@ -15,7 +15,7 @@ import jinja2
 import jinja2.meta
 
 from memberportal import code_fingerprint
-from memberportal.core.codes import make_code
+from memberportal.core.codes import code_anchor, make_code
 from memberportal.core.models import Member, Program
 from memberportal.core.rules import Status
 from memberportal.core.tokens import page_token, referral_code
@@ -111,6 +111,7 @@ def page_for(member: Member, status: Status, program: Program, secret: bytes, ge
         # The same code the retention card prints, so the member can use it without the card.
         "codes": {o.id: make_code(secret, member.id, o.id, o.valid_until)
                   for o in status.offers if o.active},
+        "code_anchors": {o.id: code_anchor(o.id) for o in status.offers},
     }
     # repr() of the status is complete (dataclasses and pydantic models show every field),
     # stable across processes and six times faster than hashing to_dict(); the rest of the
