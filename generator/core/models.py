@@ -178,7 +178,7 @@ class AmbassadorRule(Record):
     min_tier: str | None = None
     benefits: list[str] = []
     # the address a member shares, {code} being their referral code (default: the portal's
-    # membership page with ?ref=CODE)
+    # join page with ?ref=CODE, which shows the code to quote at checkout)
     share_url: Annotated[str, Field(pattern=r"^https?://[^\s<>\"']*\{code\}[^\s<>\"']*$",
                                     max_length=500)] | None = None
 

@@ -125,11 +125,11 @@ def page_for(member: Member, status: Status, program: Program, secret: bytes, ge
 
 def referral_url(program: Program, site_url: str, code: str) -> str:
     """The address a member shares: the ambassador rule's share_url with {code}, else the
-    portal's membership page carrying the code."""
+    portal's join page carrying the code (it shows the code to quote at checkout)."""
     rule = program.ambassador
     if rule and rule.share_url:
         return rule.share_url.replace("{code}", code)
-    return f"{site_url.rstrip('/')}/membership/?ref={code}"
+    return f"{site_url.rstrip('/')}/join/?ref={code}"
 
 
 def render_index(env: jinja2.Environment, shell: Shell, program: Program) -> str:

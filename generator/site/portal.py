@@ -39,7 +39,8 @@ CSS_FILE = "assets/memberportal.css"
 SCRIPTS = {"assets/memberportal-qr.js": "portal/memberportal-qr.js",
            "assets/lean-qr.js": "portal/lean-qr.js"}
 # Pages written from members/tiers.yml at every build: never hand-copied, never stale.
-GENERATED = {"tiers.md": "portal/tiers.md.j2", "points.md": "portal/points.md.j2"}
+GENERATED = {"tiers.md": "portal/tiers.md.j2", "points.md": "portal/points.md.j2",
+             "join.md": "portal/join.md.j2"}
 SHELL_DOC = f"{PRIVATE_DIR}/shell.md"  # built by MkDocs at m/shell/, the depth of m/<token>/
 SHELL_PAGE = f"{PRIVATE_DIR}/shell/index.html"
 MARKER = "MEMBERPORTAL-MEMBER-PAGE"

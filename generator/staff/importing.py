@@ -25,8 +25,10 @@ from ruamel.yaml.comments import CommentedMap, CommentedSeq
 from ruamel.yaml.scalarstring import DoubleQuotedScalarString
 from ruamel.yaml.util import load_yaml_guess_indent
 
+from memberportal.core.codes import normalize
 from memberportal.core.models import FIRST_DAY, LAST_DAY, MEMBER_KEYS, Record, is_masked
-from memberportal.core.tokens import derive
+from memberportal.core.rules import REFERRAL_ACTIVITY
+from memberportal.core.tokens import derive, referral_code
 from memberportal.errors import InputError, MemberPortalError, ValidationFailed, Where
 from memberportal.inputs.project import (
     IMPORT_JOURNAL,
@@ -81,6 +83,7 @@ class ColumnMap(Record):
     currency: Columns = []    # rows in another currency than the program's are errors
     region: Columns = []
     consent: Columns = []     # yes/no: the buyer accepted marketing (new members only)
+    referral_code: Columns = []  # the referral code a new buyer quoted (a buyer's message)
 
 
 class StatusRule(Record):
@@ -310,11 +313,12 @@ class ImportedOrder:
     name: str | None = None
     region: str | None = None
     consent: bool | None = None
+    referral: str | None = None  # the cell that may hold a referral code
     lines: list[Line] = field(default_factory=list)
 
 
 _ORDER_FIELDS = ("member_id", *MEMBER_KEYS, "name", "date", "channel", "currency", "region",
-                 "consent", "status")
+                 "consent", "referral_code", "status")
 _YES = {"yes", "y", "true", "1", "是", "同意"}
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 
@@ -506,6 +510,8 @@ class _Rows:
         order.region = " ".join(region.split()[:2]) or None  # province and city, never a street
         consent, _, _ = get("consent")
         order.consent = consent.casefold() in _YES if consent else None
+        referral, _, _ = get("referral_code")
+        order.referral = referral or None
         return True
 
 
@@ -751,10 +757,11 @@ def _merge(project: Project, mapping: Mapping, table: Table, orders: list[Import
         per_member[who].append(order)
     if errors:
         raise ValidationFailed(errors, ERROR_LIMIT)
+    referred = _referrals(project, per_member, secret, notices)
 
     changes: list[Change] = []
     by_file: dict[str, list[str]] = defaultdict(list)
-    for who in per_member.keys() | {w for w in ids.added if w in known}:
+    for who in per_member.keys() | {w for w in ids.added if w in known} | referred.keys():
         if who in known:
             by_file[project.where[who].file].append(who)
     for shown_file, in_file in sorted(by_file.items()):
@@ -777,6 +784,9 @@ def _merge(project: Project, mapping: Mapping, table: Table, orders: list[Import
             for order in sorted(per_member.get(who, []), key=lambda o: (o.date, o.id)):
                 record["orders"].append(_order_node(order))
                 count += 1
+            for friend, order in referred.get(who, []):
+                _credit(record, friend, order,
+                        REFERRAL_ACTIVITY in project.program.activities)
         out = io.StringIO()
         y.dump(data, out)
         changes.append(Change(path, out.getvalue(), False, sorted(in_file), count))
@@ -787,6 +797,60 @@ def _merge(project: Project, mapping: Mapping, table: Table, orders: list[Import
             if n % 100 == 0:
                 b.update(100)
     return Plan(mapping, table, changes, already, skipped, len(new_ids), notices)
+
+
+# a referral code inside a buyer's message, as the join page shows it ("7KQ2 M9XD") or not
+_CODE_IN_TEXT = re.compile(r"(?<![0-9A-Za-z])[0-9A-Za-z]{4}[ -]?[0-9A-Za-z]{4}(?![0-9A-Za-z])")
+
+
+def _referrals(project: Project, per_member: dict[str, list[ImportedOrder]], secret: bytes,
+               notices: list[str]) -> dict[str, list[tuple[str, ImportedOrder]]]:
+    """Referrer -> (new buyer, her first order) for each order quoting a member's referral
+    code: a buyer with no earlier orders, referred by no one yet, not by herself."""
+    quoted = sorted(((o.date, o.id, who, o) for who, orders in per_member.items()
+                     for o in orders if o.referral and not o.refunded), key=lambda q: q[:2])
+    if not quoted:
+        return {}
+    by_code = {referral_code(secret, m.id): m.id for m in project.members}
+    claimed = {friend for m in project.members for friend in m.referrals}
+    out: dict[str, list[tuple[str, ImportedOrder]]] = defaultdict(list)
+    for _, _, who, order in quoted:
+        text = order.referral or ""
+        code = next((c for c in (normalize(text), *map(normalize, _CODE_IN_TEXT.findall(text)))
+                     if c in by_code), None)
+        referrer = by_code.get(code or "")
+        why = None
+        if referrer is None:
+            why = f"'{text}' is no member's referral code"
+        elif referrer == who:
+            why = "a member cannot refer herself"
+        elif who in claimed:
+            why = f"member {who} was already referred"
+        elif who in project.by_id and project.member(who).orders:
+            why = f"member {who} had ordered before"
+        if why:
+            notices.append(f"order {order.id}: referral not credited: {why}")
+            continue
+        claimed.add(who)
+        out[referrer].append((who, order))
+    return out
+
+
+def _credit(record: CommentedMap, friend: str, order: ImportedOrder, points: bool) -> None:
+    """The friend in the referrer's `referrals`, and the referral activity her order earns
+    (when the program has one)."""
+    for key in ("referrals", "activities") if points else ("referrals",):
+        if record.get(key) is None:
+            record[key] = CommentedSeq()
+    record["referrals"].append(friend)
+    if not points:
+        return
+    activity = CommentedMap()
+    activity["type"] = REFERRAL_ACTIVITY
+    activity["date"] = order.date
+    activity["note"] = order.id
+    activity.fa.set_flow_style()
+    record["activities"].append(activity)
 
 
 def _new_member(root: Path, who: str, orders: list[ImportedOrder], keys: dict[str, str],
