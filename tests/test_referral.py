@@ -64,11 +64,14 @@ def test_ref_link_to_join_page_to_imported_order_to_referrer_credit(brand, tmp_p
                       f"TB9001,2026-11-20 10:00,13600000001,周小雨,MILK-1-800,1,288,"
                       f"朋友推荐 推荐码 {quoted[1]} {quoted[2]} 谢谢\n"
                       f"TB9002,2026-11-21 09:00,13905710042,李娜,WIPES-80x6,1,59,{link[1]}\n"
-                      f"TB9003,2026-11-21 11:00,13600000002,钱多多,WIPES-80x6,1,59,ABCD2345\n",
+                      f"TB9003,2026-11-21 11:00,13600000002,钱多多,WIPES-80x6,1,59,ABCD2345\n"
+                      f"TB9004,2026-11-22 08:00,13600000003,孙小美,WIPES-80x6,1,59,"
+                      f"请尽快发货 电话13600000003\n",
                       encoding="utf-8")
     out = run(brand, "import", str(export), "--mapping", "taobao")
     assert "TB9002: referral not credited: member M0002 had ordered before" in out
-    assert "TB9003: referral not credited: 'ABCD2345' is no member's referral code" in out
+    assert "TB9003: referral not credited: ABCD2345 is no member's referral code" in out
+    assert "TB9004" not in out and "尽快" not in out    # a message without a code: no note
     after = standing(brand, "M0001")
     assert after == (before[0] + 1, before[1] + 200)
     project = load(brand)

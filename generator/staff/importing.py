@@ -28,7 +28,7 @@ from ruamel.yaml.util import load_yaml_guess_indent
 from memberportal.core.codes import normalize
 from memberportal.core.models import FIRST_DAY, LAST_DAY, MEMBER_KEYS, Record, is_masked
 from memberportal.core.rules import REFERRAL_ACTIVITY
-from memberportal.core.tokens import derive, referral_code
+from memberportal.core.tokens import CROCKFORD, derive, referral_code
 from memberportal.errors import InputError, MemberPortalError, ValidationFailed, Where
 from memberportal.inputs.project import (
     IMPORT_JOURNAL,
@@ -801,6 +801,7 @@ def _merge(project: Project, mapping: Mapping, table: Table, orders: list[Import
 
 # a referral code inside a buyer's message, as the join page shows it ("7KQ2 M9XD") or not
 _CODE_IN_TEXT = re.compile(r"(?<![0-9A-Za-z])[0-9A-Za-z]{4}[ -]?[0-9A-Za-z]{4}(?![0-9A-Za-z])")
+_CROCKFORD = set(CROCKFORD)
 
 
 def _referrals(project: Project, per_member: dict[str, list[ImportedOrder]], secret: bytes,
@@ -815,13 +816,15 @@ def _referrals(project: Project, per_member: dict[str, list[ImportedOrder]], sec
     claimed = {friend for m in project.members for friend in m.referrals}
     out: dict[str, list[tuple[str, ImportedOrder]]] = defaultdict(list)
     for _, _, who, order in quoted:
-        text = order.referral or ""
-        code = next((c for c in (normalize(text), *map(normalize, _CODE_IN_TEXT.findall(text)))
-                     if c in by_code), None)
-        referrer = by_code.get(code or "")
+        # only what looks like a code is read (and shown): a message is the buyer's own words
+        shaped = [c for c in map(normalize, _CODE_IN_TEXT.findall(order.referral or ""))
+                  if set(c) <= _CROCKFORD]
+        if not shaped:
+            continue
+        referrer = next((by_code[c] for c in shaped if c in by_code), None)
         why = None
         if referrer is None:
-            why = f"'{text}' is no member's referral code"
+            why = f"{', '.join(shaped)} is no member's referral code"
         elif referrer == who:
             why = "a member cannot refer herself"
         elif who in claimed:
