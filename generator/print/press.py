@@ -9,6 +9,7 @@ from functools import lru_cache
 from pathlib import Path
 
 from memberportal.errors import BuildError
+from memberportal.layout import BUILTIN_TEMPLATES
 from memberportal.print.weasy import MM
 
 PROFILES = ("office", "press")
@@ -33,6 +34,16 @@ class Press:
     fonts: Path | None = None
     marks: bool = True
     imposed: bool = False       # sheets made by impose.nup: boxes and marks are there already
+    sheet: tuple | None = None  # a template's sheet: ((w, h), trim, bleed) mm, top-left origin
+
+
+def press_for(job, project, name: str, marks: bool = True, imposed: bool = False,
+              sheet: tuple | None = None) -> Press:
+    """The press settings of a print job of `project` (contexts.Job `job`) written as `name`;
+    `sheet`: for sheets laid out by a template, (sheet, trim, bleed) in mm from the top left."""
+    fonts = next((f for f in (job.root / "templates" / "fonts", BUILTIN_TEMPLATES / "fonts")
+                  if (f / SLUG_FONT).is_file()), None)
+    return Press(name, job.as_of, given_inks(project.program), fonts, marks, imposed, sheet)
 
 
 def given_inks(program) -> dict[str, tuple[float, float, float, float]]:
@@ -362,21 +373,26 @@ def _is_rgb_space(space, spaces=None) -> bool:
 def _boxes_and_marks(pdf, page, press: Press, slug: str, font) -> None:
     import pikepdf
     media = [float(v) for v in page.MediaBox]
-    trim = [float(v) for v in page.get("/TrimBox", page.MediaBox)]
-    bleed = [float(v) for v in page.get("/BleedBox", page.MediaBox)]
-    bleed = [max(bleed[0], media[0]), max(bleed[1], media[1]),
-             min(bleed[2], media[2]), min(bleed[3], media[3])]
+    if press.sheet:         # a sheet a template laid out: the grid's trim and bleed
+        trim, bleed = (_from_top(box, media) for box in press.sheet[1:])
+    else:
+        trim = [float(v) for v in page.get("/TrimBox", page.MediaBox)]
+        bleed = [float(v) for v in page.get("/BleedBox", page.MediaBox)]
+        bleed = [max(bleed[0], media[0]), max(bleed[1], media[1]),
+                 min(bleed[2], media[2]), min(bleed[3], media[3])]
     ops = []
-    if not press.imposed:
+    if press.imposed or press.sheet:     # the sheet's crop marks are in its margin already
+        margin = min(bleed[1] - media[1], SLUG * MM)
+        y = bleed[1] - margin / 2 - 1 if margin >= 4 * MM else None
+    else:
         s = SLUG * MM
         media = [bleed[0] - s, bleed[1] - s, bleed[2] + s, bleed[3] + s]
         if press.marks:
             ops.append(registration_marks(trim, bleed))
-    else:      # a sheet: its crop marks are in the margin, the slug goes at its foot
-        s = max(0.0, bleed[1] - media[1])
-    if font is not None and s >= 4 * MM:
-        ops.append(font.line(slug, trim[0] + (MARK_LENGTH + 3) * MM if not press.imposed
-                             else bleed[0], media[1] + min(s, SLUG * MM) / 2 - 2))
+        y = bleed[1] - 4 * MM
+    if font is not None and y is not None:
+        # between the crop marks of the trim's left and right edge: they cross no text
+        ops.append(font.line(slug, trim[0] + 2 * MM, y))
     page.MediaBox = pikepdf.Array(media)
     page.BleedBox = pikepdf.Array(bleed)
     page.TrimBox = pikepdf.Array(trim)
@@ -394,6 +410,12 @@ def _boxes_and_marks(pdf, page, press: Press, slug: str, font) -> None:
             if fonts is None:
                 page.Resources.Font = fonts = pikepdf.Dictionary()
             fonts[pikepdf.Name("/" + font.key)] = font.obj
+
+
+def _from_top(box, media) -> list[float]:
+    """A box in mm from the page's top left corner, in PDF points from its bottom left."""
+    x0, y0, x1, y1 = box
+    return [media[0] + x0 * MM, media[3] - y1 * MM, media[0] + x1 * MM, media[3] - y0 * MM]
 
 
 def registration_marks(trim, bleed) -> str:
