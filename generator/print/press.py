@@ -489,7 +489,7 @@ def _identify(pdf, press: Press) -> None:
     info = pdf.docinfo
     title = str(info.get("/Title", press.job))
     info.Title = String(title)
-    info.Trapped = Name.False_ if hasattr(Name, "False_") else Name("/False")
+    info.Trapped = Name("/False")
     info.CreationDate = info.ModDate = String(stamp)
     for old in ("/GTS_PDFXVersion", "/GTS_PDFXConformance"):
         if old in info:
@@ -546,6 +546,8 @@ def check(data: bytes) -> list[str]:
         profile = ok_intent[0].get("/DestOutputProfile")
         if not isinstance(profile, pikepdf.Stream) or int(profile.get("/N", 0)) != 4:
             problems.append("the output intent carries no CMYK ICC profile")
+    if pdf.docinfo.get("/Trapped") not in (pikepdf.Name("/False"), pikepdf.Name("/True")):
+        problems.append("the document information has no /Trapped (True or False)")
     metadata = pdf.Root.get("/Metadata")
     if metadata is None or b"<pdfxid:GTS_PDFXVersion>PDF/X-4<" not in metadata.read_bytes():
         problems.append("the XMP metadata does not say PDF/X-4")
