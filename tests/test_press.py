@@ -209,6 +209,10 @@ def test_the_check_catches_an_office_pdf_and_each_fault(made):
     def rgb_text(pdf, page):
         page.Contents.append(pikepdf.Stream(pdf, b"q 1 0 0 rg 0 0 5 5 re f Q"))
 
+    def rgb_in_a_shape(pdf, page):    # a shape laid out once, drawn by every page
+        forms = [x for x in page.Resources.XObject.values() if x.Subtype == "/Form"]
+        forms[0].write(forms[0].read_bytes() + b"\n0.2 0.4 0.6 RG")
+
     def rgb_image(pdf, page):
         image = pikepdf.Stream(pdf, bytes(3), Type=pikepdf.Name.XObject,
                                Subtype=pikepdf.Name.Image, Width=1, Height=1,
@@ -227,6 +231,7 @@ def test_the_check_catches_an_office_pdf_and_each_fault(made):
         del pdf.Root["/OutputIntents"]
 
     assert any("the operator rg" in p for p in spoiled(rgb_text))
+    assert any("the operator RG" in p for p in spoiled(rgb_in_a_shape))
     assert any("the image /Im9 is RGB" in p for p in spoiled(rgb_image))
     assert any("crop mark inside the bleed" in p for p in spoiled(mark_inside))
     assert any("trim box is not inside the bleed box" in p for p in spoiled(loose_boxes))

@@ -171,6 +171,7 @@ class _Converter:
     def __init__(self, pdf, inks: Inks):
         self.pdf, self.inks = pdf, inks
         self.done: set[tuple[int, int]] = set()
+        self._bytes: dict[tuple, bytes] = {}
 
     def _once(self, obj) -> bool:
         key = obj.objgen
@@ -201,6 +202,15 @@ class _Converter:
 
     def _content(self, holder, resources) -> None:
         import pikepdf
+        raw = holder.read_bytes()
+        if _plain(raw):     # most streams: only rg/RG to rewrite, no parsing needed
+            parts, last = [], 0
+            for start, end, operands, op in _rg_ops(raw):
+                parts += [raw[last:start], self._written(operands, op)]
+                last = end
+            if parts:
+                holder.write(b"".join(parts) + raw[last:])
+            return
         ops = pikepdf.parse_content_stream(holder)
         out, changed = [], False
         fill = stroke = False           # the current colour space is RGB
@@ -237,9 +247,22 @@ class _Converter:
         if changed:
             holder.write(pikepdf.unparse_content_stream(out))
 
+    def _written(self, operands: tuple[bytes, ...], op: bytes) -> bytes:
+        """`r g b rg` as `c m y k k` (RG: K), each colour worked out and written once."""
+        key = (operands, op)
+        done = self._bytes.get(key)
+        if done is None:
+            try:
+                c = self.inks.cmyk(*(float(v) for v in operands))
+            except ValueError:
+                raise BuildError(f"press profile: cannot read the colour {operands!r}") from None
+            done = self._bytes[key] = (" ".join(map(_num, c)) + " " +
+                                       ("k" if op == b"rg" else "K")).encode()
+        return done
+
     def _resources(self, resources) -> None:
         import pikepdf
-        if resources is None:
+        if resources is None or not self._once(resources):    # shared by stamped pages
             return
         for x in (resources.get("/XObject") or {}).values():
             if not self._once(x):
@@ -344,6 +367,52 @@ def _neutral(im) -> bool:
     r, g, b = im.split()
     from PIL import ImageChops
     return not ImageChops.difference(r, g).getbbox() and not ImageChops.difference(g, b).getbbox()
+
+
+_BEFORE = b" \t\r\n\f\0[]<>(){}"      # what may stand before an operator (not a name's /)
+_AFTER = _BEFORE + b"/%"
+_HEX_DATA = b"0123456789ABCDEFabcdef \t\r\n\f\0>"
+
+
+def _ops(raw: bytes, name: bytes):
+    """Where the operator `name` stands in a content stream (not inside a longer token)."""
+    at = raw.find(name)
+    while at >= 0:
+        end = at + len(name)
+        if (at == 0 or raw[at - 1] in _BEFORE) and (end == len(raw) or raw[end] in _AFTER):
+            yield at
+        at = raw.find(name, end)
+
+
+def _rg_ops(raw: bytes):
+    """The rg and RG operators of a plain stream: (start of operands, end, operands, op)."""
+    found = sorted([(at, b"rg") for at in _ops(raw, b"rg")] +
+                   [(at, b"RG") for at in _ops(raw, b"RG")])
+    for at, op in found:
+        head = raw[max(0, at - 80):at]
+        operands = tuple(head.split()[-3:])
+        if len(operands) == 3:
+            yield at - len(head) + head.rfind(operands[0]), at + 2, operands, op
+
+
+def _plain(raw: bytes) -> bool:
+    """Whether a content stream can be read by pattern, without a parser: no literal strings
+    and no colour space operators, and inline images only hex-encoded (whose data cannot
+    hold an operator). WeasyPrint's and the stamper's streams are, save patterns'."""
+    if b"(" in raw or any(_ops(raw, b"cs")) or any(_ops(raw, b"CS")):
+        return False
+    at = raw.find(b"BI")
+    while at >= 0:
+        data = raw.find(b"ID", at)
+        end = raw.find(b"EI", data)
+        if data < 0 or end < 0:
+            return False
+        head = raw[at:data]
+        if b"/AHx" not in head and b"/ASCIIHexDecode" not in head or \
+                raw[data + 3:end].translate(None, _HEX_DATA):
+            return False
+        at = raw.find(b"BI", end)
+    return True
 
 
 def _is_rgb_space(space, spaces=None) -> bool:
@@ -552,6 +621,7 @@ def check(data: bytes) -> list[str]:
     if metadata is None or b"<pdfxid:GTS_PDFXVersion>PDF/X-4<" not in metadata.read_bytes():
         problems.append("the XMP metadata does not say PDF/X-4")
     seen: set = set()
+    cache: dict = {}
     for n, page in enumerate(pdf.pages, 1):
         obj = page.obj
         boxes = {}
@@ -565,12 +635,12 @@ def check(data: bytes) -> list[str]:
                 problems.append(f"page {n}: the bleed box is not inside the media box")
             if not _inside(boxes["/TrimBox"], boxes["/BleedBox"]):
                 problems.append(f"page {n}: the trim box is not inside the bleed box")
-            for x0, y0, x1, y1 in _registration_lines(obj):
+            for x0, y0, x1, y1 in _registration_lines(obj, cache):
                 if _crosses(boxes["/BleedBox"], x0, y0, x1, y1):
                     problems.append(f"page {n}: a crop mark inside the bleed "
                                     f"({x0:.1f} {y0:.1f} to {x1:.1f} {y1:.1f})")
                     break
-        for where in _rgb_in(pdf, obj, obj.get("/Resources"), seen):
+        for where in _rgb_in(pdf, obj, obj.get("/Resources"), seen, cache):
             problems.append(f"page {n}: RGB colour: {where}")
     return list(dict.fromkeys(problems))
 
@@ -591,7 +661,18 @@ def _crosses(box, x0, y0, x1, y1) -> bool:
 _LINE = re.compile(rb"([-\d.]+) ([-\d.]+) m ([-\d.]+) ([-\d.]+) l S")
 
 
-def _registration_lines(page) -> list[tuple[float, ...]]:
+def _raw(stream, cache: dict) -> bytes:
+    """A stream's decoded bytes, read once per check (a background layer is every page's)."""
+    key = stream.objgen
+    if key == (0, 0):
+        return stream.read_bytes()
+    data = cache.get(key)
+    if data is None:
+        data = cache[key] = stream.read_bytes()
+    return data
+
+
+def _registration_lines(page, cache: dict) -> list[tuple[float, ...]]:
     """The lines the page strokes in registration colour (1 1 1 1 K) at its top level."""
     import pikepdf
     contents = page.get("/Contents")
@@ -600,7 +681,7 @@ def _registration_lines(page) -> list[tuple[float, ...]]:
     for s in streams:
         if s is None:
             continue
-        data = s.read_bytes()
+        data = _raw(s, cache)
         at = data.find(b"1 1 1 1 K")
         while at >= 0:
             end = data.find(b"Q", at)
@@ -610,7 +691,7 @@ def _registration_lines(page) -> list[tuple[float, ...]]:
     return lines
 
 
-def _rgb_in(pdf, holder, resources, seen: set) -> list[str]:
+def _rgb_in(pdf, holder, resources, seen: set, cache: dict) -> list[str]:
     import pikepdf
     found: list[str] = []
     key = holder.objgen
@@ -622,10 +703,23 @@ def _rgb_in(pdf, holder, resources, seen: set) -> list[str]:
     if group is not None and _is_rgb_space(group.get("/CS")):
         found.append("a transparency group in RGB")
     spaces = resources.get("/ColorSpace") if resources is not None else None
-    try:
-        ops = pikepdf.parse_content_stream(holder)
-    except pikepdf.PdfError as e:
-        return [f"an unreadable content stream ({e})"]
+    contents = holder.get("/Contents") if not isinstance(holder, pikepdf.Stream) else holder
+    streams = list(contents) if isinstance(contents, pikepdf.Array) else [contents]
+    if isinstance(holder, pikepdf.Stream):      # a form or pattern: seen once, above
+        fresh = streams
+    else:                                       # a page's streams: a shared one once
+        fresh = [s for s in streams if s is not None and s.objgen not in seen]
+        seen.update(s.objgen for s in fresh if s.objgen != (0, 0))
+    raws = [_raw(s, cache) for s in fresh]
+    ops = []
+    if all(_plain(raw) for raw in raws):
+        found += [f"the operator {op[-1].decode()}" for raw in raws
+                  for op in _rg_ops(raw)][:3]
+    else:
+        try:
+            ops = pikepdf.parse_content_stream(holder)
+        except pikepdf.PdfError as e:
+            return [f"an unreadable content stream ({e})"]
     for operands, op in ops:
         o = str(op)
         if o in ("rg", "RG"):
@@ -638,6 +732,10 @@ def _rgb_in(pdf, holder, resources, seen: set) -> list[str]:
             break
     if resources is None:
         return found
+    if resources.objgen != (0, 0):      # shared by stamped pages: looked at once
+        if resources.objgen in seen:
+            return found
+        seen.add(resources.objgen)
     for name, x in (resources.get("/XObject") or {}).items():
         if x.get("/Subtype") == "/Image":
             if x.objgen not in seen:
@@ -647,10 +745,10 @@ def _rgb_in(pdf, holder, resources, seen: set) -> list[str]:
                         str(space[0]) == "/Indexed" and _is_rgb_space(space[1]):
                     found.append(f"the image {name} is RGB")
         elif x.get("/Subtype") == "/Form":
-            found += _rgb_in(pdf, x, x.get("/Resources"), seen)
+            found += _rgb_in(pdf, x, x.get("/Resources"), seen, cache)
     for name, p in (resources.get("/Pattern") or {}).items():
         if p.get("/PatternType") == 1:
-            found += _rgb_in(pdf, p, p.get("/Resources"), seen)
+            found += _rgb_in(pdf, p, p.get("/Resources"), seen, cache)
         elif _is_rgb_space(p.Shading.get("/ColorSpace")):
             found.append(f"the pattern {name} shades in RGB")
     for name, s in (resources.get("/Shading") or {}).items():
@@ -659,7 +757,7 @@ def _rgb_in(pdf, holder, resources, seen: set) -> list[str]:
     for g in (resources.get("/ExtGState") or {}).values():
         mask = g.get("/SMask")
         if isinstance(mask, pikepdf.Dictionary):
-            found += _rgb_in(pdf, mask.G, mask.G.get("/Resources"), seen)
+            found += _rgb_in(pdf, mask.G, mask.G.get("/Resources"), seen, cache)
     for name, c in (spaces or {}).items():
         if _is_rgb_space(c):
             found.append(f"the colour space resource {name} is RGB")
