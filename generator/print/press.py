@@ -153,8 +153,10 @@ def to_press(data: bytes, press: Press) -> bytes:
     for page in pages:
         converter.page(page.obj)
     slug_font = _SlugFont(pdf, press.fonts) if press.fonts else None
+    shared: dict = {}     # the q and Q streams, and the marks of each page geometry: once
     for n, page in enumerate(pages, 1):
-        _boxes_and_marks(pdf, page.obj, press, f"{press.job}  {n}/{len(pages)}", slug_font)
+        _boxes_and_marks(pdf, page.obj, press, f"{press.job}  {n}/{len(pages)}", slug_font,
+                         shared)
     if slug_font:
         slug_font.embed()
     _identify(pdf, press)
@@ -439,7 +441,7 @@ def _is_rgb_space(space, spaces=None) -> bool:
 # --- boxes, crop marks and the slug -----------------------------------------------------------
 
 
-def _boxes_and_marks(pdf, page, press: Press, slug: str, font) -> None:
+def _boxes_and_marks(pdf, page, press: Press, slug: str, font, shared: dict) -> None:
     import pikepdf
     media = [float(v) for v in page.MediaBox]
     if press.sheet:         # a sheet a template laid out: the grid's trim and bleed
@@ -449,7 +451,7 @@ def _boxes_and_marks(pdf, page, press: Press, slug: str, font) -> None:
         bleed = [float(v) for v in page.get("/BleedBox", page.MediaBox)]
         bleed = [max(bleed[0], media[0]), max(bleed[1], media[1]),
                  min(bleed[2], media[2]), min(bleed[3], media[3])]
-    ops = []
+    streams = []
     if press.imposed or press.sheet:     # the sheet's crop marks are in its margin already
         margin = min(bleed[1] - media[1], SLUG * MM)
         y = bleed[1] - margin / 2 - 1 if margin >= 4 * MM else None
@@ -457,23 +459,27 @@ def _boxes_and_marks(pdf, page, press: Press, slug: str, font) -> None:
         s = SLUG * MM
         media = [bleed[0] - s, bleed[1] - s, bleed[2] + s, bleed[3] + s]
         if press.marks:
-            ops.append(registration_marks(trim, bleed))
+            key = ("marks", *trim, *bleed)
+            if key not in shared:
+                shared[key] = pdf.make_indirect(pikepdf.Stream(
+                    pdf, ("q\n" + registration_marks(trim, bleed) + "\nQ").encode()))
+            streams.append(shared[key])
         y = bleed[1] - 4 * MM
     if font is not None and y is not None:
         # between the crop marks of the trim's left and right edge: they cross no text
-        ops.append(font.line(slug, trim[0] + 2 * MM, y))
+        streams.append(pikepdf.Stream(pdf, font.line(slug, trim[0] + 2 * MM, y).encode()))
     page.MediaBox = pikepdf.Array(media)
     page.BleedBox = pikepdf.Array(bleed)
     page.TrimBox = pikepdf.Array(trim)
     if "/CropBox" in page:
         del page["/CropBox"]
-    if ops:
-        stream = pikepdf.Stream(pdf, ("q\n" + "\n".join(ops) + "\nQ").encode())
+    if streams:
+        if "q" not in shared:
+            shared["q"] = pdf.make_indirect(pikepdf.Stream(pdf, b"q\n"))
+            shared["Q"] = pdf.make_indirect(pikepdf.Stream(pdf, b"\nQ\n"))
         contents = page.Contents
-        head = pikepdf.Stream(pdf, b"q\n")
-        tail = pikepdf.Stream(pdf, b"\nQ\n")
         items = list(contents) if isinstance(contents, pikepdf.Array) else [contents]
-        page.Contents = pikepdf.Array([head, *items, tail, stream])
+        page.Contents = pikepdf.Array([shared["q"], *items, shared["Q"], *streams])
         if font is not None:
             fonts = page.Resources.get("/Font")
             if fonts is None:
@@ -529,8 +535,8 @@ class _SlugFont:
                 ch = "?"
             self.gids[gid] = ch
             hexes.append(f"{gid:04x}")
-        return (f"BT /{self.key} {size} Tf 0 0 0 1 k {x:.3f} {y:.3f} Td <{''.join(hexes)}> Tj "
-                "ET")
+        return (f"q BT /{self.key} {size} Tf 0 0 0 1 k {x:.3f} {y:.3f} Td <{''.join(hexes)}> Tj "
+                "ET Q")
 
     def embed(self) -> None:
         import hashlib
