@@ -839,11 +839,12 @@ def redeem(obj: Context, code: str):
 @cli.command()
 @click.argument("kind", type=click.Choice(["insert", "card", "notebook"]))
 @click.argument("member_id")
+@_profile_option
 @click.pass_obj
-def preview(obj: Context, kind: str, member_id: str):
+def preview(obj: Context, kind: str, member_id: str, profile: str):
     """Render one insert, card or notebook for a member to output/preview/ (PDF and PNG)."""
     from memberportal.print.preview import preview as make
-    for path in make(_print_job(obj), obj.project, kind, member_id):
+    for path in make(_print_job(obj), obj.project, kind, member_id, profile=profile):
         echo(str(path))
 
 

@@ -81,10 +81,10 @@ def _worth_a_card(job: Job, ctx: dict, min_days: int) -> bool:
 
 def build_cards(job: Job, project: Project, out: Path, layout: str = "sheet",
                 member_ids: list[str] | None = None, workers: int | None = None,
-                min_days: int = MIN_DAYS) -> dict[str, Any]:
+                min_days: int = MIN_DAYS, profile: str = "office") -> dict[str, Any]:
     """Fronts and backs: 10-up A4 sheets (backs mirrored for duplex) or one card per page."""
     return render_cards(job, project, card_contexts(job, project, member_ids, min_days), out,
-                        layout, workers)
+                        layout, workers, profile=profile)
 
 
 def render_cards(job: Job, project: Project, cards: list[dict], out: Path,

@@ -437,6 +437,7 @@ CATALOGUE: dict[str, dict[str, str]] = {
                                 "FOGRA39 输出意图，成品框和出血框，出血外的裁切线，版边信息；写入前检查）。",
         "help.cards.profile": "office：办公打印机用的 RGB PDF；press：交印刷厂的 PDF/X-4（见 inserts）。",
         "help.notebook.profile": "office：办公打印机用的 RGB PDF；press：交印刷厂的 PDF/X-4（见 inserts）。",
+        "help.preview.profile": "office：办公打印机用的 RGB PDF；press：交印刷厂的 PDF/X-4（见 inserts）。",
         "help.inserts.output": "要写入的 PDF（默认：output/print/inserts-<文件名>.pdf）。",
         "help.inserts.size": "成品尺寸：A6、A5、B6、DL… 或 宽x高（毫米）。",
         "help.inserts.bleed": "出血（毫米）。",
