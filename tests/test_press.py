@@ -306,3 +306,15 @@ def test_colours_given_in_cmyk_are_printed_as_given(tmp_path, monkeypatch):
                                       "notebook", "--profile", "press", "-o", str(out)])
     assert result.exit_code != 0
     assert "tiers.yml" in result.output and "cmyk" in result.output
+
+
+def test_card_sheet_marks_are_in_registration_colour(made):
+    root, out = made
+
+    def fills(path) -> int:
+        with pikepdf.open(path) as pdf:
+            return sum(1 for operands, op in pikepdf.parse_content_stream(pdf.pages[0].obj)
+                       if str(op) == "scn" and [float(v) for v in operands] == [1, 1, 1, 1])
+    # 2 columns, 5 rows: 3 vertical lines top and bottom, 6 horizontal ones left and right
+    assert fills(out["cards", "press"]) == 18
+    assert fills(out["cards", "office"]) == 0

@@ -104,7 +104,7 @@ def render_cards(job: Job, project: Project, cards: list[dict], out: Path,
         raise BuildError(f"unknown print profile {profile!r}: use {' or '.join(press.PROFILES)}")
     brand = brand_context(project)
     # press: the press stage draws a single card's crop marks, outside the bleed
-    chunks = [(i, (layout, profile != "press"), brand, cards[s:s + CARD_CHUNK])
+    chunks = [(i, (layout, profile == "press"), brand, cards[s:s + CARD_CHUNK])
               for i, s in enumerate(range(0, len(cards), CARD_CHUNK))]
     collect = InOrder([len(c[3]) for c in chunks], progress)
     collect.run_forked(job, partial(_card_chunk, job), chunks,
@@ -133,7 +133,7 @@ def _sheet_boxes() -> tuple:
 
 def _card_chunk(job: Job, args) -> ChunkResult:
     """Some cards' fronts and backs, on whole sheets (CARD_CHUNK is a multiple of 10)."""
-    index, (layout, marks), brand, cards = args
+    index, (layout, for_press), brand, cards = args
     cols, rows = CARD_GRID
     per = cols * rows
     sheets = []
@@ -142,7 +142,7 @@ def _card_chunk(job: Job, args) -> ChunkResult:
         slots = [batch[i] if i < len(batch) else None for i in range(per)]
         backs = [slots[r * cols + (cols - 1 - c)] for r in range(rows) for c in range(cols)]
         sheets.append({"fronts": slots, "backs": backs})
-    ctx = {"layout": layout, "brand": brand, "marks": marks,
+    ctx = {"layout": layout, "brand": brand, "press": for_press,
            "grid": {"columns": cols, "rows": rows, "width": CARD_SIZE[0],
                     "height": CARD_SIZE[1]}}
     each = [(c["id"], {**ctx, "cards": [c], "sheets": []}) for c in cards]
