@@ -318,3 +318,11 @@ def test_card_sheet_marks_are_in_registration_colour(made):
     # 2 columns, 5 rows: 3 vertical lines top and bottom, 6 horizontal ones left and right
     assert fills(out["cards", "press"]) == 18
     assert fills(out["cards", "office"]) == 0
+
+
+def test_a_press_pdf_is_the_same_when_made_again(made):
+    root, out = made
+    office = out["inserts", "office"].read_bytes()
+    how = press.Press("again", PRINT_AS_OF, fonts=root / "templates" / "fonts")
+    how.fonts = how.fonts if how.fonts.is_dir() else None
+    assert press.to_press(office, how) == press.to_press(office, how)

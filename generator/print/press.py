@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import io
 import re
+import uuid
 from dataclasses import dataclass, field
 from datetime import date
 from functools import lru_cache
@@ -569,7 +570,9 @@ def _identify(pdf, press: Press) -> None:
     for old in ("/GTS_PDFXVersion", "/GTS_PDFXConformance"):
         if old in info:
             del info[old]
-    xmp = _XMP.format(title=_xml(title), date=iso,
+    # a document id that is the same when the same job is made again (no clock, no random)
+    document = uuid.uuid5(uuid.NAMESPACE_URL, f"memberportal:{press.job}:{iso}:{len(pdf.pages)}")
+    xmp = _XMP.format(title=_xml(title), date=iso, document=document,
                       producer=_xml(str(info.get("/Producer", "memberportal"))))
     meta = pikepdf.Stream(pdf, xmp.encode("utf-8"))
     meta.Type, meta.Subtype = Name.Metadata, Name.XML
@@ -597,6 +600,9 @@ _XMP = """<?xpacket begin="\ufeff" id="W5M0MpCehiHzreSzNTczkc9d"?>
    <pdf:Producer>{producer}</pdf:Producer>
    <pdf:Trapped>False</pdf:Trapped>
    <pdfxid:GTS_PDFXVersion>PDF/X-4</pdfxid:GTS_PDFXVersion>
+   <xmpMM:DocumentID>uuid:{document}</xmpMM:DocumentID>
+   <xmpMM:VersionID>1</xmpMM:VersionID>
+   <xmpMM:RenditionClass>default</xmpMM:RenditionClass>
   </rdf:Description>
  </rdf:RDF>
 </x:xmpmeta>
