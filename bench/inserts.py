@@ -3,7 +3,7 @@
     .venv/bin/python bench/inserts.py [--parcels 10000] [--members N] [--workers 2]
                                       [--chunk C] [--naive 20] [--naive-cold 5]
                                       [--naive-in-process 20] [--naive-system 3]
-                                      [--profile] [--keep DIR]
+                                      [--profile] [--no-press] [--keep DIR]
 
 1. Makes a synthetic brand with bench/make_brand.py (members with real order histories;
    without that script: the example brand's members, repeated) and a parcels file of
@@ -13,6 +13,9 @@
    does (parcels file read, statuses, Chinese text, a QR code per insert and a second one
    on first-order inserts, stamped: shapes laid out once, fields drawn on them; joining,
    atomic write) and prints inserts/s, PDF size and pages.
+   Then renders the same batch again in the press print profile (`--profile press`: CMYK,
+   PDF/X-4, boxes and marks, the check read back) and prints its inserts/s and its share of
+   the office rate (target: at least half).
 3. In the same run renders the first --naive parcels the naive way: one WeasyPrint
    document per insert, laid out whole (a one-row batch on one worker, one PDF each,
    stamping off: what every insert cost before stamping.py), and prints the ratio
@@ -161,6 +164,8 @@ def main() -> None:
                     help="parcels rendered one document each with the system Noto Sans CJK SC "
                     "font named instead of the bundled subsets (seconds each; 0 skips)")
     ap.add_argument("--profile", action="store_true", help="cProfile one chunk in-process")
+    ap.add_argument("--no-press", dest="press", action="store_false",
+                    help="skip the batch in the press print profile (PDF/X-4, CMYK)")
     ap.add_argument("--keep", type=Path, help="keep the brand and PDFs in this folder")
     args = ap.parse_args()
     members = args.members or min(args.parcels, 10_000)
@@ -232,6 +237,22 @@ def run(args, members: int, work: Path) -> None:
     print(f"  peak RSS (getrusage high-water): this process {me / 1024:.0f} MB, largest worker "
           f"{kids / 1024:.0f} MB")
 
+    # --- the same batch in the press profile: converted to CMYK, boxes, marks, checked -------
+    press_said = "press profile not run"
+    if args.press and "profile" in signature(inserts.build_inserts).parameters:
+        from memberportal.print import press
+        phases = Phases(((press, "to_press"), (press, "check")))
+        t0 = time.perf_counter()
+        result = inserts.build_inserts(job, project, parcels, work / "inserts-press.pdf",
+                                       workers=args.workers, chunk=args.chunk, profile="press")
+        press_took = time.perf_counter() - t0
+        press_rate = args.parcels / press_took
+        print(f"press profile: {press_took:.1f} s, {press_rate:.1f} inserts/s "
+              f"({press_rate / rate:.2f} of the office rate); PDF {result['bytes'] / 1e6:.1f} MB; "
+              + ", ".join(f"{k} {v:.1f} s" for k, v in phases.took.items()))
+        press_said = (f"press profile {press_rate:.1f} inserts/s, {press_rate / rate:.2f} of "
+                      "office (target >= 0.5)")
+
     # --- the naive ways: one WeasyPrint document (and PDF) per insert -------------------------
     samples = (  # (parcels, name, how, the ratio's wording, run)
         (args.naive, "naive", "one document each (one-row batches, one worker, bundled subset "
@@ -264,7 +285,7 @@ def run(args, members: int, work: Path) -> None:
             ratios.append(f"{each / per:.0f}x {against}")
     print(f"RESULT: {rate:.1f} inserts/s for {args.parcels:,} parcels (target >= 120); "
           + ("; ".join(ratios) + " (target >= 500x the naive way)" if ratios else "no naive sample")
-          + f"; load average now {os.getloadavg()[0]:.2f}, {machine.describe()}")
+          + f"; {press_said}; load average now {os.getloadavg()[0]:.2f}, {machine.describe()}")
 
     if args.profile:
         profile(job, project, parcels[:args.chunk or inserts.CHUNK])

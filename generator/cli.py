@@ -645,6 +645,15 @@ def _out(obj: Context, given: Path | None, name: str) -> Path:
     return given or obj.root / "output" / "print" / name
 
 
+def _profile_option(command):
+    return click.option(
+        "--profile", type=click.Choice(["office", "press"]), default="office",
+        show_default=True,
+        help="office: an RGB PDF for office printers; press: PDF/X-4 for a print shop (CMYK "
+             "with a FOGRA39 output intent, trim and bleed boxes, crop marks outside the "
+             "bleed, a slug; checked before it is written).")(command)
+
+
 @cli.command()
 @click.option("--parcels", "parcels_file", required=True,
               type=click.Path(dir_okay=False, path_type=Path),
@@ -656,7 +665,9 @@ def _out(obj: Context, given: Path | None, name: str) -> Path:
 @click.option("--bleed", default=3.0, show_default=True, help="Bleed in mm.")
 @click.option("--no-marks", is_flag=True, help="Leave out the crop marks.")
 @click.option("--impose", "impose", default=None,
-              help="Step and repeat on sheets, e.g. '2x1 on A4 landscape'.")
+              help="Several inserts a sheet, e.g. '2x1 on A4 landscape' (step and repeat: "
+                   "sheet by sheet) or '2x2 on A4, cut and stack' (stacks in order after "
+                   "cutting).")
 @click.option("--workers", type=int, default=None, help="Processes (default: up to 2).")
 @click.option("--chunk", type=int, default=None,
               help="Parcels a worker takes at a time (default: up to 1,000, so that every "
@@ -669,9 +680,10 @@ def _out(obj: Context, given: Path | None, name: str) -> Path:
                    "its manifest.")
 @click.option("--progress/--no-progress", default=True, show_default=True,
               help="Show a progress bar (tqdm) while the inserts render.")
+@_profile_option
 @click.pass_obj
 def inserts(obj: Context, parcels_file, output, size, bleed, no_marks, impose, workers, chunk,
-            executor, per_file, progress):
+            executor, per_file, progress, profile):
     """One print-ready PDF with an insert per parcel, in the file's order, and its manifest
     (the PDF's name with .csv: sequence, order_id, member_id, file, page)."""
     import time
@@ -690,7 +702,8 @@ def inserts(obj: Context, parcels_file, output, size, bleed, no_marks, impose, w
             result = ins.build_inserts(job, project, part, path,
                                        ins.Sheet(size, bleed, not no_marks), workers, chunk,
                                        ins.parse_impose(impose) if impose else None,
-                                       executor=executor, progress=bar.update)
+                                       executor=executor, progress=bar.update,
+                                       profile=profile)
         took = time.perf_counter() - started
         how = [f"{n} laid out whole: {why}" for why, n in result["whole"].items()]
         if result["inserts"] > sum(result["whole"].values()):
@@ -722,8 +735,10 @@ def inserts(obj: Context, parcels_file, output, size, bleed, no_marks, impose, w
 @click.option("--workers", type=int, default=None, help="Processes (default: up to 2).")
 @click.option("--progress/--no-progress", default=True, show_default=True,
               help="Show a progress bar (tqdm) while the cards render.")
+@_profile_option
 @click.pass_obj
-def cards(obj: Context, output, layout, member_ids, parcels_file, min_days, workers, progress):
+def cards(obj: Context, output, layout, member_ids, parcels_file, min_days, workers, progress,
+          profile):
     """Retention cards (90×54 mm) for every member with an active retention offer, or for
     every parcel of such a member (--parcels: with the order and a manifest)."""
     from memberportal.print.cards import card_contexts, parcel_card_contexts, render_cards
@@ -745,7 +760,7 @@ def cards(obj: Context, output, layout, member_ids, parcels_file, min_days, work
         return
     with obj.bar(len(chosen), "cards", "card") as bar:
         result = render_cards(job, project, chosen, _out(obj, output, default), layout,
-                              workers, progress=bar.update)
+                              workers, progress=bar.update, profile=profile)
     echo(f"{result['path']}: {result['cards']} cards, {result['bytes'] / 1e6:.1f} MB"
          + (f"; manifest {result['manifest'].name}" if result["manifest"] else ""))
 
@@ -758,13 +773,14 @@ def cards(obj: Context, output, layout, member_ids, parcels_file, min_days, work
               default="lined", show_default=True)
 @click.option("--member", "member_id", default=None, help="Personalise for this member.")
 @click.option("--booklet", is_flag=True, help="Impose as a saddle-stitched A4 booklet.")
+@_profile_option
 @click.pass_obj
-def notebook(obj: Context, output, notes, style, member_id, booklet):
+def notebook(obj: Context, output, notes, style, member_id, booklet, profile):
     """An A5 notebook: cover, brand story, member handbook, note pages."""
     from memberportal.print.notebook import build_notebook
     name = "notebook-booklet.pdf" if booklet else "notebook.pdf"
     result = build_notebook(_print_job(obj), obj.project, _out(obj, output, name), notes,
-                            style, member_id, booklet)
+                            style, member_id, booklet, profile=profile)
     echo(f"{result['path']}: {result['pages']} pages, {result['bytes'] / 1e6:.1f} MB")
 
 
@@ -823,11 +839,12 @@ def redeem(obj: Context, code: str):
 @cli.command()
 @click.argument("kind", type=click.Choice(["insert", "card", "notebook"]))
 @click.argument("member_id")
+@_profile_option
 @click.pass_obj
-def preview(obj: Context, kind: str, member_id: str):
+def preview(obj: Context, kind: str, member_id: str, profile: str):
     """Render one insert, card or notebook for a member to output/preview/ (PDF and PNG)."""
     from memberportal.print.preview import preview as make
-    for path in make(_print_job(obj), obj.project, kind, member_id):
+    for path in make(_print_job(obj), obj.project, kind, member_id, profile=profile):
         echo(str(path))
 
 

@@ -122,6 +122,25 @@ def test_example_brand_stamped_equals_whole_at_150_dpi(tmp_path, lang):
     assert rows and all(r["emb"] == "yes" and "Print-" in r["name"] for r in rows)
 
 
+def test_stamped_equals_whole_in_the_press_profile(tmp_path):
+    """CMYK, PDF/X-4: the fields drawn on shapes convert as the whole layout's colours do."""
+    project = load(Path(__file__).resolve().parent.parent)
+    job = contexts.make_job(project, PRINT_AS_OF, "zh", PRINT_SECRET)
+    parcels = contexts.read_parcels(project.root / "members" / "parcels-example.csv", project)
+    out = []
+    for stamp in (True, False):     # the same file name: the slug names the job
+        path = tmp_path / ("stamped" if stamp else "whole") / "inserts.pdf"
+        path.parent.mkdir()
+        said = inserts.build_inserts(replace(job, stamp=stamp), project, parcels, path,
+                                     workers=2, chunk=8, profile="press")["whole"]
+        assert said == ({} if stamp else {"stamping is off": len(parcels)})
+        out.append(path)
+    stamped, whole = out
+    with pikepdf.open(stamped) as pdf:
+        assert pdf.Root.OutputIntents[0].S == "/GTS_PDFX"
+    assert_same(stamped, whole, 150)
+
+
 def test_synthetic_brand_variety_stamped_equals_whole(tmp_path):
     """Rare characters (the fallback font, Ext. B), expiring points, birthdays, reminders whose
     names wrap: every shape and variant against WeasyPrint's own layout."""

@@ -18,6 +18,8 @@ AS_OF = "2026-11-24"
 RUNTIME_FILES = (
     "memberportal/staff/mappings/taobao.yml",
     "memberportal/staff/mappings/shopify.yml",
+    "memberportal/print/icc/FOGRA39L-coated.icc",
+    "memberportal/print/icc/README.md",
     "memberportal/example/mkdocs.yml",
     "memberportal/example/.gitignore",
     "memberportal/example/members/tiers.yml",

@@ -27,6 +27,8 @@ Money = Annotated[Decimal, Field(ge=0, max_digits=14, decimal_places=2)]
 Percent = Annotated[Decimal, Field(ge=0, le=100)]
 Days = Annotated[int, Field(ge=1, le=3650)]
 Color = Annotated[str, Field(pattern=r"^#[0-9a-fA-F]{6}$")]
+# the same colour as press inks (cyan, magenta, yellow, black in %), for --profile press
+Cmyk = Annotated[list[Percent], Field(min_length=4, max_length=4)]
 FIRST_DAY, LAST_DAY = date(1900, 1, 1), date(2199, 12, 31)  # any day outside is a typo
 
 
@@ -83,6 +85,7 @@ class Brand(Record):
     shop: str = ""
     service: str = ""
     color: Color = "#2f7d6d"
+    cmyk: Cmyk | None = None
     # a product's page in the shop when it has no url of its own: {sku} is replaced
     shop_url: Annotated[str, Field(pattern=r"^https?://[^\s<>\"']*\{sku\}[^\s<>\"']*$",
                                    max_length=500)] | None = None
@@ -113,6 +116,7 @@ class Tier(Record):
     points_multiplier: Annotated[Decimal, Field(ge=0, le=100)] = Decimal(1)
     benefits: list[str] = []
     color: Color = "#7a8c85"
+    cmyk: Cmyk | None = None
 
 
 class BirthdayGift(Record):

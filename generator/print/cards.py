@@ -10,6 +10,7 @@ from memberportal.core.rules import Status
 from memberportal.errors import BuildError
 from memberportal.inputs.project import Project
 from memberportal.layout import write_atomic
+from memberportal.print import press
 from memberportal.print.contexts import (
     Job,
     Parcel,
@@ -80,16 +81,18 @@ def _worth_a_card(job: Job, ctx: dict, min_days: int) -> bool:
 
 def build_cards(job: Job, project: Project, out: Path, layout: str = "sheet",
                 member_ids: list[str] | None = None, workers: int | None = None,
-                min_days: int = MIN_DAYS) -> dict[str, Any]:
+                min_days: int = MIN_DAYS, profile: str = "office") -> dict[str, Any]:
     """Fronts and backs: 10-up A4 sheets (backs mirrored for duplex) or one card per page."""
     return render_cards(job, project, card_contexts(job, project, member_ids, min_days), out,
-                        layout, workers)
+                        layout, workers, profile=profile)
 
 
 def render_cards(job: Job, project: Project, cards: list[dict], out: Path,
                  layout: str = "sheet", workers: int | None = None,
-                 progress: Callable[[int], None] | None = None) -> dict[str, Any]:
-    """The cards of card_contexts() in one PDF, written atomically (or nothing).
+                 progress: Callable[[int], None] | None = None,
+                 profile: str = "office") -> dict[str, Any]:
+    """The cards of card_contexts() in one PDF, written atomically (or nothing), in the print
+    `profile` (press.py: office, or press).
 
     Rendered CARD_CHUNK cards a document on forked workers and joined in order: one document
     for every card held ~0.7 MB a card (1,782 cards: 1.2 GB, one core, 71 s). `progress(n)`
@@ -97,14 +100,20 @@ def render_cards(job: Job, project: Project, cards: list[dict], out: Path,
     if not cards:
         raise BuildError(f"no member has an active retention offer on {job.as_of.isoformat()}",
                          kind="card")
+    if profile not in press.PROFILES:
+        raise BuildError(f"unknown print profile {profile!r}: use {' or '.join(press.PROFILES)}")
     brand = brand_context(project)
-    chunks = [(i, layout, brand, cards[s:s + CARD_CHUNK])
+    # press: the press stage draws a single card's crop marks, outside the bleed
+    chunks = [(i, (layout, profile == "press"), brand, cards[s:s + CARD_CHUNK])
               for i, s in enumerate(range(0, len(cards), CARD_CHUNK))]
     collect = InOrder([len(c[3]) for c in chunks], progress)
     collect.run_forked(job, partial(_card_chunk, job), chunks,
                        [f"retention cards for {c[3][0]['id']}–{c[3][-1]['id']}"
                         for c in chunks], workers)
     data = collect.finish()
+    if profile == "press":
+        data = press.finish(data, profile, press.press_for(
+            job, project, out.stem, sheet=_sheet_boxes() if layout == "sheet" else None))
     manifest = None
     if cards[0].get("order"):  # cards for parcels: which page each parcel's card is on
         per = CARD_GRID[0] * CARD_GRID[1] if layout == "sheet" else 1
@@ -114,9 +123,17 @@ def render_cards(job: Job, project: Project, cards: list[dict], out: Path,
     return {"path": out, "cards": len(cards), "bytes": len(data), "manifest": manifest}
 
 
+def _sheet_boxes() -> tuple:
+    """The 10-up sheet as card.html lays it out: A4, the grid centred, 3 mm bleed (mm)."""
+    (cols, rows), (w, h), (sw, sh) = CARD_GRID, CARD_SIZE, (210, 297)
+    x0, y0 = (sw - cols * w) / 2, (sh - rows * h) / 2
+    trim = (x0, y0, x0 + cols * w, y0 + rows * h)
+    return (sw, sh), trim, (trim[0] - 3, trim[1] - 3, trim[2] + 3, trim[3] + 3)
+
+
 def _card_chunk(job: Job, args) -> ChunkResult:
     """Some cards' fronts and backs, on whole sheets (CARD_CHUNK is a multiple of 10)."""
-    index, layout, brand, cards = args
+    index, (layout, for_press), brand, cards = args
     cols, rows = CARD_GRID
     per = cols * rows
     sheets = []
@@ -125,7 +142,7 @@ def _card_chunk(job: Job, args) -> ChunkResult:
         slots = [batch[i] if i < len(batch) else None for i in range(per)]
         backs = [slots[r * cols + (cols - 1 - c)] for r in range(rows) for c in range(cols)]
         sheets.append({"fronts": slots, "backs": backs})
-    ctx = {"layout": layout, "brand": brand,
+    ctx = {"layout": layout, "brand": brand, "press": for_press,
            "grid": {"columns": cols, "rows": rows, "width": CARD_SIZE[0],
                     "height": CARD_SIZE[1]}}
     each = [(c["id"], {**ctx, "cards": [c], "sheets": []}) for c in cards]

@@ -19,13 +19,27 @@ def _box(page, name: str):
     return box if box is not None else page.mediabox
 
 
+ORDERS = ("repeat", "stack")
+
+
+def sheet_of(index: int, pages: int, per: int, order: str = "repeat") -> int:
+    """The sheet (0-based) page `index` of `pages` goes on, `per` pages a sheet."""
+    return index // per if order == "repeat" else index % -(-pages // per)
+
+
 def nup(data: bytes, sheet: tuple[float, float], columns: int, rows: int,
-        mirror: bool = False, mark_mm: float = 5.0) -> bytes:
+        mirror: bool = False, mark_mm: float = 5.0, order: str = "repeat",
+        press: bool = False) -> bytes:
     """Step and repeat: pages placed `columns` x `rows` per sheet (sheet size in mm).
 
     Every page is clipped to its BleedBox and placed so neighbouring bleeds meet (the gutter
     is twice the bleed); crop marks are drawn in the sheet margin at every trim line.
     With `mirror`, each row is filled right to left (backs for long-edge duplex).
+    `order` "repeat" fills each sheet in turn (pages 1-4 on the first of 2x2 sheets); "stack"
+    is cut and stack: page i goes on sheet i mod S (of S sheets), so that after cutting the
+    printed pile, each position's stack is in order and the stacks follow each other.
+    `press`: crop marks in registration colour, the sheet's trim and bleed boxes around the
+    grid (else the whole sheet is its trim box, as before).
     """
     from pypdf import PageObject, PdfReader, PdfWriter, Transformation
     from pypdf.generic import ContentStream, NameObject, RectangleObject
@@ -46,11 +60,16 @@ def nup(data: bytes, sheet: tuple[float, float], columns: int, rows: int,
     inset_x = float(trim.left) - float(bleed.left)
     inset_y = float(trim.bottom) - float(bleed.bottom)
     trim_w, trim_h = float(trim.width), float(trim.height)
+    if order not in ORDERS:
+        raise BuildError(f"unknown imposition order {order!r}: use {' or '.join(ORDERS)}")
     writer = PdfWriter()
     per = columns * rows
-    for start in range(0, len(pages), per):
+    sheets: list[list] = [[] for _ in range(-(-len(pages) // per))]
+    for i, page in enumerate(pages):
+        sheets[sheet_of(i, len(pages), per, order)].append(page)
+    for on_sheet in sheets:
         sheet_page = PageObject.create_blank_page(width=sw, height=sh)
-        for i, page in enumerate(pages[start:start + per]):
+        for i, page in enumerate(on_sheet):
             col, row = i % columns, i // columns
             if mirror:
                 col = columns - 1 - col
@@ -61,11 +80,18 @@ def nup(data: bytes, sheet: tuple[float, float], columns: int, rows: int,
             y = y0 + (rows - 1 - row) * cell_h - float(b.bottom)
             sheet_page.merge_transformed_page(page, Transformation().translate(x, y))
         marks = _crop_marks(x0, y0, columns, rows, cell_w, cell_h, inset_x, inset_y,
-                            trim_w, trim_h, sw, sh)
+                            trim_w, trim_h, sw, sh, "1 1 1 1 K" if press else "0 0 0 1 K")
         stream = ContentStream(None, None)
         stream.set_data(marks.encode())
         sheet_page.merge_page(_page_with(stream, sw, sh))
-        sheet_page[NameObject("/TrimBox")] = RectangleObject((0, 0, sw, sh))
+        if press:
+            right, top = x0 + columns * cell_w, y0 + rows * cell_h
+            sheet_page[NameObject("/BleedBox")] = RectangleObject((x0, y0, right, top))
+            sheet_page[NameObject("/TrimBox")] = RectangleObject(
+                (x0 + inset_x, y0 + inset_y, right - cell_w + inset_x + trim_w,
+                 top - cell_h + inset_y + trim_h))
+        else:
+            sheet_page[NameObject("/TrimBox")] = RectangleObject((0, 0, sw, sh))
         writer.add_page(sheet_page)
     return _finish(writer)
 
@@ -79,10 +105,11 @@ def _page_with(stream, width: float, height: float):
 
 
 def _crop_marks(x0, y0, columns, rows, cell_w, cell_h, inset_x, inset_y, trim_w, trim_h,
-                sw, sh) -> str:
-    """Hairline crop marks in registration black, 3 mm off the grid, in the margins only."""
+                sw, sh, ink: str = "0 0 0 1 K") -> str:
+    """Hairline crop marks (`ink`: black, or registration for press), 3 mm off the grid, in
+    the margins only."""
     gap, length = 3 * MM, 5 * MM
-    ops = ["q 0.25 w 0 0 0 1 K"]
+    ops = [f"q 0.25 w {ink}"]
     top, right = y0 + rows * cell_h, x0 + columns * cell_w
     xs = sorted({x0 + c * cell_w + inset_x + d for c in range(columns) for d in (0, trim_w)})
     ys = sorted({y0 + r * cell_h + inset_y + d for r in range(rows) for d in (0, trim_h)})

@@ -13,6 +13,7 @@ from memberportal.core.rules import Status
 from memberportal.errors import BuildError, MemberPortalError
 from memberportal.inputs.project import Project
 from memberportal.layout import write_atomic
+from memberportal.print import press
 from memberportal.print.contexts import (
     Job,
     Parcel,
@@ -20,7 +21,7 @@ from memberportal.print.contexts import (
     member_context,
     number_parcels,
 )
-from memberportal.print.impose import nup
+from memberportal.print.impose import nup, sheet_of
 from memberportal.print.stamp import fields, weasyprint_layout
 from memberportal.print.stamp.stamper import Stamped, Whole, too_long
 from memberportal.print.weasy import Fonts, layered_pdf, one_page_each, page_size
@@ -75,16 +76,24 @@ def insert_contexts(job: Job, project: Project, parcels: list[Parcel]) -> list[d
 def build_inserts(job: Job, project: Project, parcels: list[Parcel], out: Path,
                   sheet: Sheet | None = None, workers: int | None = None,
                   chunk: int | None = None,
-                  impose: tuple[str, int, int] | None = None, executor: str | None = None,
-                  progress: Callable[[int], None] | None = None) -> dict[str, Any]:
+                  impose: tuple | None = None, executor: str | None = None,
+                  progress: Callable[[int], None] | None = None,
+                  profile: str = "office") -> dict[str, Any]:
     """Every parcel's insert in file order, in one PDF written atomically (or nothing).
+
+    `impose`: parse_impose(); `profile`: office (the RGB PDF as rendered) or press (press.py:
+    PDF/X-4 in CMYK, its crop marks outside the bleed, checked before it is written).
 
     `progress(n)` is called as each chunk of `n` inserts is rendered (e.g. a progress bar).
     `chunk` parcels go to a worker at a time: by default up to CHUNK, so that each worker gets
     at least two chunks.
     """
     sheet = sheet or Sheet()
-    brand, page = brand_context(project), sheet.css()
+    if profile not in press.PROFILES:
+        raise BuildError(f"unknown print profile {profile!r}: use {' or '.join(press.PROFILES)}")
+    # press: the press stage draws the marks, outside the bleed (the template's are inside)
+    rendered = replace(sheet, marks=False) if profile == "press" else sheet
+    brand, page = brand_context(project), rendered.css()
     if any(p.seq == 0 for p in parcels):
         parcels = number_parcels(project, parcels, job.as_of)
     if not chunk:
@@ -111,12 +120,18 @@ def build_inserts(job: Job, project: Project, parcels: list[Parcel], out: Path,
         collect.run_forked(job, partial(_run_parcels, job, project), chunks,
                            [_chunk_label(c[3]) for c in chunks], workers)
     data = collect.finish()
-    per_page = 1
+    per_page, order = 1, "repeat"
     if impose:
-        sheet_name, cols, rows = impose
-        data = nup(data, page_size(sheet_name), cols, rows)
+        sheet_name, cols, rows, *rest = impose
+        order = rest[0] if rest else "repeat"
+        data = nup(data, page_size(sheet_name), cols, rows, order=order,
+                   press=profile == "press")
         per_page = cols * rows
-    manifest = write_manifest(out, [(p.seq, p.order_id, p.member_id, i // per_page + 1)
+    data = press.finish(data, profile, press.press_for(
+        job, project, out.stem, marks=sheet.marks, imposed=bool(impose))
+        if profile == "press" else None)
+    manifest = write_manifest(out, [(p.seq, p.order_id, p.member_id,
+                                     sheet_of(i, len(parcels), per_page, order) + 1)
                                     for i, p in enumerate(parcels)])
     write_atomic(out, data)
     return {"path": out, "inserts": len(parcels), "bytes": len(data),
@@ -151,13 +166,17 @@ def _chunk_label(parcels: list[Parcel]) -> str:
             f"(member{'s' if len(ids) > 1 else ''} {who})")
 
 
-def parse_impose(text: str) -> tuple[str, int, int]:
-    """'2x1', '2x2 on SRA4' -> (sheet, columns, rows); the sheet defaults to A4."""
-    m = re.fullmatch(r"\s*(\d+)\s*[x×]\s*(\d+)\s*(?:on\s+(.+))?", text, re.I)
+def parse_impose(text: str) -> tuple[str, int, int, str]:
+    """'2x1', '2x2 on SRA4', '2x2 on A4, cut and stack' -> (sheet, columns, rows, order); the
+    sheet defaults to A4, the order to step and repeat ("repeat"; "stack": cut and stack)."""
+    m = re.fullmatch(r"\s*(\d+)\s*[x×]\s*(\d+)\s*(?:on\s+(.+?))?\s*"
+                     r"(?:,?\s*(cut[ -]and[ -]stack|stack|step[ -]and[ -]repeat|repeat))?\s*",
+                     text, re.I)
     if not m:
-        raise BuildError(f"--impose {text!r}: write COLUMNSxROWS, optionally 'on SHEET' "
-                         "(e.g. '2x1 on A4 landscape')")
-    return (m[3] or "A4").strip(), int(m[1]), int(m[2])
+        raise BuildError(f"--impose {text!r}: write COLUMNSxROWS, optionally 'on SHEET' and "
+                         "', cut and stack' (e.g. '2x1 on A4 landscape, cut and stack')")
+    order = "stack" if m[4] and "stack" in m[4].lower() else "repeat"
+    return (m[3] or "A4").strip().rstrip(","), int(m[1]), int(m[2]), order
 
 
 # --- a chunk of inserts on a worker ---------------------------------------------------------

@@ -9,6 +9,7 @@ from memberportal.errors import BuildError, InputError, Where
 from memberportal.inputs.project import Project
 from memberportal.inputs.safe_yaml import decode
 from memberportal.layout import write_atomic
+from memberportal.print import press
 from memberportal.print.contexts import Job, brand_context
 from memberportal.print.impose import booklet
 from memberportal.print.workers import render_pdf
@@ -54,7 +55,7 @@ def handbook_context(project: Project, job: Job) -> dict[str, Any]:
 
 def build_notebook(job: Job, project: Project, out: Path, notes: int = 48,
                    style: str = "lined", member_id: str | None = None,
-                   booklet_a4: bool = False) -> dict[str, Any]:
+                   booklet_a4: bool = False, profile: str = "office") -> dict[str, Any]:
     if style not in NOTE_STYLES:
         raise BuildError(f"unknown note style {style!r}; use {', '.join(NOTE_STYLES)}")
     story = _markdown(project.root / "content" / "story.md")
@@ -71,5 +72,7 @@ def build_notebook(job: Job, project: Project, out: Path, notes: int = 48,
                              style=style, owner=owner, year=job.as_of.year)
     if booklet_a4:
         data = booklet(data)
+    data = press.finish(data, profile, press.press_for(job, project, out.stem)
+                        if profile == "press" else None)
     write_atomic(out, data)
     return {"path": out, "pages": pages, "bytes": len(data)}

@@ -15,8 +15,9 @@ KINDS = ("insert", "card", "notebook")
 
 
 def preview(job: Job, project: Project, kind: str, member_id: str,
-            folder: Path | None = None) -> list[Path]:
-    """A PDF of one piece for `member_id` and PNGs of its first page(s); returns the paths."""
+            folder: Path | None = None, profile: str = "office") -> list[Path]:
+    """A PDF of one piece for `member_id` and PNGs of its first page(s), in the print
+    `profile` (office or press); returns the paths."""
     if kind not in KINDS:
         raise BuildError(f"unknown kind {kind!r}; use {', '.join(KINDS)}")
     folder = folder or project.root / "output" / "preview"
@@ -24,13 +25,14 @@ def preview(job: Job, project: Project, kind: str, member_id: str,
     project.member(member_id)
     if kind == "insert":
         parcel = Parcel(0, "PREVIEW-0001", member_id)
-        build_inserts(job, project, [parcel], pdf, workers=1)
+        build_inserts(job, project, [parcel], pdf, workers=1, profile=profile)
         pages = 1
     elif kind == "card":
-        build_cards(job, project, pdf, layout="single", member_ids=[member_id])
+        build_cards(job, project, pdf, layout="single", member_ids=[member_id],
+                    profile=profile)
         pages = 2
     else:
-        build_notebook(job, project, pdf, notes=4, member_id=member_id)
+        build_notebook(job, project, pdf, notes=4, member_id=member_id, profile=profile)
         pages = 4
     return [pdf] + rasterise(pdf, folder / f"{kind}-{member_id}", pages)
 

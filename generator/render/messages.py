@@ -438,11 +438,17 @@ CATALOGUE: dict[str, dict[str, str]] = {
         "help.cards.parcels_file": "为文件中有优惠的会员的包裹各印一张卡（CSV 同 inserts），"
                                    "带订单号，按文件顺序，并写清单（.csv）。",
         "help.cards.min_days": "优惠剩余天数少于此数时不印。",
+        "help.inserts.profile": "office：办公打印机用的 RGB PDF；press：交印刷厂的 PDF/X-4（CMYK，"
+                                "FOGRA39 输出意图，成品框和出血框，出血外的裁切线，版边信息；写入前检查）。",
+        "help.cards.profile": "office：办公打印机用的 RGB PDF；press：交印刷厂的 PDF/X-4（见 inserts）。",
+        "help.notebook.profile": "office：办公打印机用的 RGB PDF；press：交印刷厂的 PDF/X-4（见 inserts）。",
+        "help.preview.profile": "office：办公打印机用的 RGB PDF；press：交印刷厂的 PDF/X-4（见 inserts）。",
         "help.inserts.output": "要写入的 PDF（默认：output/print/inserts-<文件名>.pdf）。",
         "help.inserts.size": "成品尺寸：A6、A5、B6、DL… 或 宽x高（毫米）。",
         "help.inserts.bleed": "出血（毫米）。",
         "help.inserts.no_marks": "不加裁切线。",
-        "help.inserts.impose": "在大纸上拼版，例如 '2x1 on A4 landscape'。",
+        "help.inserts.impose": "在大纸上拼版，例如 '2x1 on A4 landscape'（逐张重复）或 "
+                               "'2x2 on A4, cut and stack'（裁切后每叠按顺序）。",
         "help.inserts.workers": "进程数（默认：最多 2 个）。",
         "help.inserts.chunk": "每个 worker 一次处理的包裹数（默认：最多 1,000，保证每个 worker "
                               "至少两批）。",
