@@ -107,3 +107,26 @@ def test_markdown_cannot_change_the_program_it_quotes(tmp_path):
         "# x\n\n{{ program.tiers.clear() }}{{ program.tiers | length }}\n", "utf-8")
     with pytest.raises(MemberPortalError, match="content/story.md"):
         run(root, AS_OF, show_progress=False)
+
+
+def test_the_notebook_states_the_programs_rules_in_the_portals_sentences(brand):
+    # points per yuan, the tier thresholds, expiry and grace: the same sentence on the
+    # portal's points and tiers pages and in the notebook's handbook
+    address, site, notebook, _ = brand
+    data = program()
+    tiers = _text((site / "tiers" / "index.html").read_text(encoding="utf-8"))
+    points = _text((site / "points" / "index.html").read_text(encoding="utf-8"))
+    per_unit = str(data["points"].get("per_currency_unit", 1))
+    intro = word("portal.points.intro", "zh", address).format(symbol="¥", points=per_unit)
+    assert intro in points and intro in notebook
+    months = data["points"]["expire_after_months"]
+    expire = word("portal.points.expire_after", "zh", address).format(
+        months=months, days=data["points"].get("warn_days", 30))
+    assert expire in points and expire in notebook
+    grace = word("portal.tiers.grace", "zh", address).format(months=data["grace_months"])
+    assert grace in tiers and grace in notebook
+    window = data["qualification"]["window"]
+    for tier in data["tiers"][1:]:
+        rule = word(f"portal.tiers.rule.{window}", "zh", address).format(
+            amount=f"¥{int(tier['threshold']):,}", basis=word("page.basis.spend"))
+        assert rule in tiers and rule in notebook, rule

@@ -38,8 +38,10 @@ def handbook_context(project: Project, job: Job) -> dict[str, Any]:
                      for b in p.benefits.values()],
         "basis": p.qualification.basis, "window": p.qualification.window,
         "grace_months": p.grace_months,
+        "symbol": p.currency_symbol,
         "points": {"per_unit": p.points.per_currency_unit,
-                   "expire_months": p.points.expire_after_months},
+                   "expire_months": p.points.expire_after_months,
+                   "warn_days": p.points.warn_days},
         "activities": [{"name": a.name, "points": a.points, "daily_limit": a.daily_limit,
                         "monthly_limit": a.monthly_limit} for a in p.activities.values()],
         "birthday": {k: ({"gift": g.gift, "days_before": g.days_before} if g else None)

@@ -315,14 +315,9 @@ CATALOGUE: dict[str, dict[str, str]] = {
         "notebook.story": "品牌故事",
         "notebook.handbook": "会员手册",
         "notebook.tiers": "会员等级",
-        "notebook.threshold_spend": "近 12 个月消费满 {amount}",
-        "notebook.threshold_points": "近 12 个月获得 {amount} 积分",
         "notebook.discount": "会员价 {value}",
         "notebook.multiplier": "积分 × {n}",
         "notebook.points": "积分",
-        "notebook.points_rule": "每实付 ¥1 得 {n} 积分，按会员等级加倍。",
-        "notebook.points_expire": "积分自获得之日起 {n} 个月内有效，兑换时先用最早获得的积分。",
-        "notebook.grace": "消费回落后，会员等级仍保留 {n} 个月。",
         "notebook.activities": "更多赚积分的方式",
         "notebook.per_day": "每天 {n} 次",
         "notebook.per_month": "每月 {n} 次",
@@ -765,14 +760,9 @@ CATALOGUE: dict[str, dict[str, str]] = {
         "notebook.story": "Our story",
         "notebook.handbook": "Member handbook",
         "notebook.tiers": "Tiers",
-        "notebook.threshold_spend": "{amount} spent in 12 months",
-        "notebook.threshold_points": "{amount} points earned in 12 months",
         "notebook.discount": "member price: {value}",
         "notebook.multiplier": "points × {n}",
         "notebook.points": "Points",
-        "notebook.points_rule": "{n} point per ¥1 paid, multiplied by your tier.",
-        "notebook.points_expire": "Points last {n} months from the day they are earned; the oldest are used first.",
-        "notebook.grace": "A tier is kept for {n} months after spending falls below it.",
         "notebook.activities": "More ways to earn points",
         "notebook.per_day": "{n} a day",
         "notebook.per_month": "{n} a month",
@@ -805,6 +795,12 @@ def money(amount: Decimal | int | float, symbol: str = "¥") -> str:
     if value == value.to_integral_value():
         return f"{symbol}{int(value):,}"
     return f"{symbol}{value:,.2f}"
+
+
+def number(value: Decimal | int | float) -> str:
+    """A rule's number as every channel writes it: 1, 0.5, 1,000 (no trailing zeros)."""
+    value = Decimal(str(value)).normalize()
+    return f"{value:,f}" if value != value.to_integral_value() else f"{int(value):,}"
 
 
 def discount(percent: Decimal | int, lang: str = "zh") -> str:

@@ -17,7 +17,7 @@ from memberportal.core.models import visible_words
 from memberportal.core.rules import Msg
 from memberportal.errors import MemberPortalError, TemplateError
 from memberportal.layout import BUILTIN_TEMPLATES
-from memberportal.render.messages import day, discount, money, say, word
+from memberportal.render.messages import day, discount, money, number, say, word
 from memberportal.render.qr import qr_img, qr_svg
 
 COMPOUND_SURNAMES = ("欧阳", "司马", "上官", "诸葛", "东方", "皇甫", "尉迟", "公孙", "慕容",
@@ -82,6 +82,7 @@ def environment(search_path: list[Path], lang: str = "zh", symbol: str = "¥",
     env.filters.update(
         mask=mask_name,
         money=lambda v: money(v, symbol),
+        number=number,
         day=lambda d: day(d, lang) if isinstance(d, date) else d,
         say=lambda m: say(m, lang, symbol, address) if isinstance(m, Msg) else m,
         discount=lambda percent: discount(percent, lang),
