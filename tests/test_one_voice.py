@@ -40,7 +40,8 @@ def brand(request, tmp_path_factory):
     _, env, _ = workers.tools(job)      # the print environment, as the notebook gets it
     notebook = render(env, "print/notebook.html", brand=contexts.brand_context(project),
                       story="", handbook=handbook_context(project, job), notes=0,
-                      style="lined", owner=None, year=2026)
+                      style="lined", owner=None, portal=job.site_url, memo=0,
+                      year=2026)
     site = root / "output" / "site"
     pages = {p: _text(p.read_text(encoding="utf-8")) for p in (site / "m").glob("*/index.html")}
     return request.param, site, _text(notebook), pages

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import re
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -9,7 +10,7 @@ from memberportal.errors import BuildError, InputError, Where
 from memberportal.inputs.project import Project
 from memberportal.inputs.safe_yaml import decode
 from memberportal.layout import write_atomic
-from memberportal.print.contexts import Job, brand_context
+from memberportal.print.contexts import Job, brand_context, member_url
 from memberportal.print.impose import booklet
 from memberportal.print.workers import render_pdf
 from memberportal.render.templates import mask_name
@@ -54,6 +55,34 @@ def handbook_context(project: Project, job: Job) -> dict[str, Any]:
     }
 
 
+MEMO_LINE_MM = 8        # the memo's line pitch, as the lined note pages
+MEMO_HEAD_MM = 13       # the memo's space above its first line and its label
+MEMO_MIN_LINES = 3      # less room than this at the handbook's end is left as it is
+PX_PER_MM = 96 / 25.4   # WeasyPrint lays out in CSS pixels
+
+
+def refine(doc, notes: int, pages_of: int = 1) -> dict[str, int] | None:
+    """What a laid-out notebook needs on its second layout: memo lines filling the
+    handbook's last page down to its foot (the page the handbook ends on is never a few
+    lines and white), and note pages enough for a page count that is a multiple of
+    `pages_of` (a booklet's 4: the back cover stays the last page, no blank pages)."""
+    more: dict[str, int] = {}
+    for page in doc.pages:
+        box = page._page_box
+        ends = [c for c in box.descendants() if getattr(c, "element", None) is not None
+                and c.element.get("id") == "handbook-end"]
+        if ends:
+            free = box.content_box_y() + box.height - ends[0].position_y
+            lines = int((free / PX_PER_MM - MEMO_HEAD_MM) // MEMO_LINE_MM)
+            if lines >= MEMO_MIN_LINES:
+                more["memo"] = lines
+            break
+    short = -len(doc.pages) % pages_of
+    if short:
+        more["notes"] = notes + short
+    return more or None
+
+
 def build_notebook(job: Job, project: Project, out: Path, notes: int = 48,
                    style: str = "lined", member_id: str | None = None,
                    booklet_a4: bool = False) -> dict[str, Any]:
@@ -66,11 +95,14 @@ def build_notebook(job: Job, project: Project, out: Path, notes: int = 48,
     owner = None
     if member_id:
         m = project.member(member_id)
-        owner = {"id": m.id, "name": mask_name(m.name)}
+        owner = {"id": m.id, "name": mask_name(m.name), "url": member_url(job, m.id)}
     data, pages = render_pdf(job, "print/notebook.html", "notebook", member=member_id,
                              brand=brand_context(project), story=story,
                              handbook=handbook_context(project, job), notes=notes,
-                             style=style, owner=owner, year=job.as_of.year)
+                             style=style, owner=owner, portal=job.site_url, memo=0,
+                             refine=partial(refine, notes=notes,
+                                            pages_of=4 if booklet_a4 else 1),
+                             year=job.as_of.year)
     if booklet_a4:
         data = booklet(data)
     write_atomic(out, data)

@@ -328,6 +328,10 @@ CATALOGUE: dict[str, dict[str, str]] = {
         "notebook.offer_days": "首单后 {n} 天内有效",
         "notebook.benefits": "会员权益",
         "notebook.notes": "笔记",
+        "notebook.qr_member": "这个二维码只属于您：扫一扫，就能打开您的会员主页，看到您此刻的等级、积分和即将到期的积分，还有为您准备的补货提醒和生日礼。请不要把它拍照分享给别人。",
+        "notebook.qr_generic": "每个包裹里的感谢卡（插页）上，都印着一个只属于您的二维码：扫一扫，就能打开您的会员主页，看到您此刻的等级、积分和即将到期的积分，还有为您准备的补货提醒和生日礼。",
+        "notebook.portal": "会员中心",
+        "notebook.portal_detail": "会员规则、等级权益与参与方式",
 
         # --- the command line's own words (--lang, else the brand's language) ---
         "cli.valid": "{brand}：{members} 位会员，全部有效（截至 {as_of}）",
@@ -773,6 +777,10 @@ CATALOGUE: dict[str, dict[str, str]] = {
         "notebook.offer_days": "valid {n} days from the first order",
         "notebook.benefits": "Member benefits",
         "notebook.notes": "Notes",
+        "notebook.qr_member": "This QR code is yours alone: scan it to open your member page with your tier, your points and those about to expire, your restock reminders and birthday gifts. Please do not share a photo of it.",
+        "notebook.qr_generic": "The thank-you card in every parcel carries a QR code of your own: scan it to open your member page with your tier, your points and those about to expire, your restock reminders and birthday gifts.",
+        "notebook.portal": "Member centre",
+        "notebook.portal_detail": "The programme's rules, tiers and ways to take part",
 
         "cli.valid": "{brand}: {members} members, valid (as of {as_of})",
         "cli.warnings": ", {n} warning(s)",
