@@ -20,7 +20,7 @@ from memberportal.inputs.secret import check_rotations, load_generations
 from memberportal.layout import BUILTIN_TEMPLATES, rel
 from memberportal.render.colors import WHITE, text_on
 from memberportal.render.messages import discount, say
-from memberportal.render.templates import mask_name
+from memberportal.render.templates import print_name
 
 PARCEL_COLUMNS = ("order_id", "member_id")
 
@@ -99,8 +99,9 @@ def offer_context(job: Job, project: Project, member_id: str, status: Status,
 
 
 def member_context(job: Job, project: Project, member_id: str, status: Status,
-                   place: OrderPlace | None = None) -> dict[str, Any]:
-    """Everything about one member that a printed piece may show (names masked).
+                   place: OrderPlace | None = None, piece: str = "insert") -> dict[str, Any]:
+    """Everything about one member that a printed `piece` (insert, card) may show: her name
+    as the brand's print-name policy says for that piece.
 
     With `place` (a parcel's order), `orders` and `first_order` are that order's place in
     her history, not her order count on as_of."""
@@ -112,7 +113,8 @@ def member_context(job: Job, project: Project, member_id: str, status: Status,
     lang = job.lang
     return {
         "id": member.id,
-        "name": mask_name(member.name),
+        "name": print_name(member.name, member.title,
+                           getattr(project.program.brand.print_names, piece)),
         "since": member.joined,
         "orders": place.number if place else status.orders,
         "first_order": place.first if place else status.orders == 1,

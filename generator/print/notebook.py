@@ -13,7 +13,7 @@ from memberportal.layout import write_atomic
 from memberportal.print.contexts import Job, brand_context, member_url
 from memberportal.print.impose import booklet
 from memberportal.print.workers import render_pdf
-from memberportal.render.templates import mask_name
+from memberportal.render.templates import print_name
 
 NOTE_STYLES = ("lined", "dotted", "grid", "blank")
 
@@ -95,7 +95,9 @@ def build_notebook(job: Job, project: Project, out: Path, notes: int = 48,
     owner = None
     if member_id:
         m = project.member(member_id)
-        owner = {"id": m.id, "name": mask_name(m.name), "url": member_url(job, m.id)}
+        style = project.program.brand.print_names.notebook
+        owner = {"id": m.id, "name": print_name(m.name, m.title, style),
+                 "url": member_url(job, m.id)}
     data, pages = render_pdf(job, "print/notebook.html", "notebook", member=member_id,
                              brand=brand_context(project), story=story,
                              handbook=handbook_context(project, job), notes=notes,

@@ -45,6 +45,24 @@ def mask_name(name: str | None) -> str:
     return " ".join(w[0] + "*" * (len(w) - 1) for w in words)
 
 
+def print_name(name: str | None, title: str | None, style: str) -> str:
+    """The member's name as a printed piece shows it (tiers.yml brand.print_names):
+    masked (王*梅), honorific (王女士, Ms Smith; masked without a title) or full (王晓梅)."""
+    words = visible_words(name or "")
+    if not words:
+        return ""
+    if style == "full":
+        return " ".join(words) if not all(_is_cjk(c) for w in words for c in w) else \
+            "".join(words)
+    if style == "honorific" and title:
+        if all(_is_cjk(c) for w in words for c in w):
+            joined = "".join(words)
+            long = joined.startswith(COMPOUND_SURNAMES) and len(joined) > 2
+            return joined[:2 if long else 1] + title
+        return f"{title} {words[-1]}"
+    return mask_name(name)
+
+
 # Characters Markdown (with attr_list, md_in_html, tables) reads as syntax, and the HTML ones:
 # each becomes a character reference, which Markdown and a raw HTML block both show as itself.
 _MARKDOWN_SIGNIFICANT = {ord(c): f"&#{ord(c)};" for c in "\\`*_{}[]()<>#+-.!|&\"'~^=:$%"}
