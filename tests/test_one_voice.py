@@ -131,3 +131,36 @@ def test_the_notebook_states_the_programs_rules_in_the_portals_sentences(brand):
         rule = word(f"portal.tiers.rule.{window}", "zh", address).format(
             amount=f"¥{int(tier['threshold']):,}", basis=word("page.basis.spend"))
         assert rule in tiers and rule in notebook, rule
+
+
+def test_the_notebooks_story_quotes_the_program_as_the_portal_does(tmp_path, monkeypatch):
+    # the same content/ Markdown, quoting a rule and a number: the portal's page and the
+    # notebook's story say the same sentence, and no template syntax reaches the print
+    from helpers import pdftotext
+
+    from memberportal.print.notebook import build_notebook
+    root = tmp_path / "brand"
+    for name in ("members", "content"):
+        shutil.copytree(REPO / name, root / name)
+    shutil.copy(REPO / "mkdocs.yml", root / "mkdocs.yml")
+    story = root / "content" / "story.md"
+    story.write_text(story.read_text(encoding="utf-8") + (
+        "\n\n生日礼：{{ t('rule.birthday', days=program.birthday_gifts.member.days_before) }}。"
+        "签到一次得 {{ program.activities.checkin.points }} 积分。\n"), encoding="utf-8")
+    assert not run(root, AS_OF, show_progress=False).failures
+    project = load(root)
+    secret = load_secret(root)
+    monkeypatch.setenv("MEMBERPORTAL_SECRET", secret.decode())
+    job = contexts.make_job(project, AS_OF, "zh", secret)
+    out = tmp_path / "notebook.pdf"
+    build_notebook(job, project, out, notes=0)
+    printed = re.sub(r"\s+", "", pdftotext(out))
+    portal = re.sub(r"\s+", "", _text((root / "output" / "site" / "story" / "index.html")
+                                      .read_text(encoding="utf-8")))
+    data = program()
+    sentence = word("rule.birthday", "zh", data["brand"]["address"]).format(
+        days=data["birthday_gifts"]["member"]["days_before"])
+    points = f"签到一次得{data['activities']['checkin']['points']}积分"
+    for channel in (printed, portal):
+        assert sentence.replace(" ", "") in channel and points in channel
+    assert "{{" not in printed and "program." not in printed

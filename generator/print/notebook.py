@@ -13,17 +13,20 @@ from memberportal.layout import write_atomic
 from memberportal.print.contexts import Job, brand_context, member_url
 from memberportal.print.impose import booklet
 from memberportal.print.workers import render_pdf
-from memberportal.render.templates import print_name
+from memberportal.render.templates import print_name, quote_program
 
 NOTE_STYLES = ("lined", "dotted", "grid", "blank")
 
 
-def _markdown(path: Path) -> str | None:
+def _markdown(project: Project, name: str, lang: str) -> str | None:
+    """content/`name` as HTML, its quotes of the program filled in as on the portal."""
     import markdown
+    path = project.root / "content" / name
     if not path.is_file():
         return None
     text = decode(path.read_bytes(), path.name)
     text = re.sub(r"\A---\n.*?\n---\n", "", text, flags=re.S)  # MkDocs front matter
+    text = quote_program(text, project.program, lang, f"content/{name}")
     # A line break inside a Chinese paragraph is not a space: join the lines.
     text = re.sub(r"(?<=[\u2e80-\uffef])\n(?=[\u2e80-\uffef])", "", text)
     return markdown.markdown(text, extensions=["extra", "sane_lists"], output_format="html")
@@ -51,7 +54,7 @@ def handbook_context(project: Project, job: Job) -> dict[str, Any]:
         "offer": ({"name": p.retention_offer.name,
                    "description": p.retention_offer.description,
                    "days": p.retention_offer.valid_days} if p.retention_offer else None),
-        "intro": _markdown(project.root / "content" / "handbook-intro.md"),
+        "intro": _markdown(project, "handbook-intro.md", job.lang),
     }
 
 
@@ -88,7 +91,7 @@ def build_notebook(job: Job, project: Project, out: Path, notes: int = 48,
                    booklet_a4: bool = False) -> dict[str, Any]:
     if style not in NOTE_STYLES:
         raise BuildError(f"unknown note style {style!r}; use {', '.join(NOTE_STYLES)}")
-    story = _markdown(project.root / "content" / "story.md")
+    story = _markdown(project, "story.md", job.lang)
     if story is None:
         raise InputError("content/story.md is missing: the notebook opens with the brand "
                          "story", Where("content/story.md"))
