@@ -84,7 +84,7 @@ def build_inserts(job: Job, project: Project, parcels: list[Parcel], out: Path,
     at least two chunks.
     """
     sheet = sheet or Sheet()
-    brand, page = brand_context(project), sheet.css()
+    brand, page = brand_context(project, job.lang), sheet.css()
     if any(p.seq == 0 for p in parcels):
         parcels = number_parcels(project, parcels, job.as_of)
     if not chunk:
