@@ -98,8 +98,8 @@ def build_notebook(job: Job, project: Project, out: Path, notes: int = 48,
     owner = None
     if member_id:
         m = project.member(member_id)
-        style = project.program.brand.print_names.notebook
-        owner = {"id": m.id, "name": print_name(m.name, m.title, style),
+        owner = {"id": m.id, "name": print_name(m.name, m.title,
+                                                project.program.brand.print_names.notebook),
                  "url": member_url(job, m.id)}
     data, pages = render_pdf(job, "print/notebook.html", "notebook", member=member_id,
                              brand=brand_context(project), story=story,
