@@ -40,7 +40,8 @@ def brand(request, tmp_path_factory):
     _, env, _ = workers.tools(job)      # the print environment, as the notebook gets it
     notebook = render(env, "print/notebook.html", brand=contexts.brand_context(project),
                       story="", handbook=handbook_context(project, job), notes=0,
-                      style="lined", owner=None, year=2026)
+                      style="lined", owner=None, portal=job.site_url, memo=0,
+                      year=2026)
     site = root / "output" / "site"
     pages = {p: _text(p.read_text(encoding="utf-8")) for p in (site / "m").glob("*/index.html")}
     return request.param, site, _text(notebook), pages
@@ -107,3 +108,59 @@ def test_markdown_cannot_change_the_program_it_quotes(tmp_path):
         "# x\n\n{{ program.tiers.clear() }}{{ program.tiers | length }}\n", "utf-8")
     with pytest.raises(MemberPortalError, match="content/story.md"):
         run(root, AS_OF, show_progress=False)
+
+
+def test_the_notebook_states_the_programs_rules_in_the_portals_sentences(brand):
+    # points per yuan, the tier thresholds, expiry and grace: the same sentence on the
+    # portal's points and tiers pages and in the notebook's handbook
+    address, site, notebook, _ = brand
+    data = program()
+    tiers = _text((site / "tiers" / "index.html").read_text(encoding="utf-8"))
+    points = _text((site / "points" / "index.html").read_text(encoding="utf-8"))
+    per_unit = str(data["points"].get("per_currency_unit", 1))
+    intro = word("portal.points.intro", "zh", address).format(symbol="¥", points=per_unit)
+    assert intro in points and intro in notebook
+    months = data["points"]["expire_after_months"]
+    expire = word("portal.points.expire_after", "zh", address).format(
+        months=months, days=data["points"].get("warn_days", 30))
+    assert expire in points and expire in notebook
+    grace = word("portal.tiers.grace", "zh", address).format(months=data["grace_months"])
+    assert grace in tiers and grace in notebook
+    window = data["qualification"]["window"]
+    for tier in data["tiers"][1:]:
+        rule = word(f"portal.tiers.rule.{window}", "zh", address).format(
+            amount=f"¥{int(tier['threshold']):,}", basis=word("page.basis.spend"))
+        assert rule in tiers and rule in notebook, rule
+
+
+def test_the_notebooks_story_quotes_the_program_as_the_portal_does(tmp_path, monkeypatch):
+    # the same content/ Markdown, quoting a rule and a number: the portal's page and the
+    # notebook's story say the same sentence, and no template syntax reaches the print
+    from helpers import pdftotext
+
+    from memberportal.print.notebook import build_notebook
+    root = tmp_path / "brand"
+    for name in ("members", "content"):
+        shutil.copytree(REPO / name, root / name)
+    shutil.copy(REPO / "mkdocs.yml", root / "mkdocs.yml")
+    story = root / "content" / "story.md"
+    story.write_text(story.read_text(encoding="utf-8") + (
+        "\n\n生日礼：{{ t('rule.birthday', days=program.birthday_gifts.member.days_before) }}。"
+        "签到一次得 {{ program.activities.checkin.points }} 积分。\n"), encoding="utf-8")
+    assert not run(root, AS_OF, show_progress=False).failures
+    project = load(root)
+    secret = load_secret(root)
+    monkeypatch.setenv("MEMBERPORTAL_SECRET", secret.decode())
+    job = contexts.make_job(project, AS_OF, "zh", secret)
+    out = tmp_path / "notebook.pdf"
+    build_notebook(job, project, out, notes=0)
+    printed = re.sub(r"\s+", "", pdftotext(out))
+    portal = re.sub(r"\s+", "", _text((root / "output" / "site" / "story" / "index.html")
+                                      .read_text(encoding="utf-8")))
+    data = program()
+    sentence = word("rule.birthday", "zh", data["brand"]["address"]).format(
+        days=data["birthday_gifts"]["member"]["days_before"])
+    points = f"签到一次得{data['activities']['checkin']['points']}积分"
+    for channel in (printed, portal):
+        assert sentence.replace(" ", "") in channel and points in channel
+    assert "{{" not in printed and "program." not in printed

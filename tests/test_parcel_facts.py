@@ -44,11 +44,12 @@ def expected(records: dict[str, list[dict]], parcels: list[tuple[str, str]]):
     out, unrecorded = [], {}
     for oid, mid in parcels:
         orders = records[mid]
-        paid = [(o["date"], i) for i, o in enumerate(orders) if not o.get("refunded")]
-        mine = [(o["date"], i) for i, o in enumerate(orders) if o["id"] == oid]
+        # the one history order: by date, one day's orders by order id
+        paid = [(o["date"], o["id"]) for o in orders if not o.get("refunded")]
+        mine = [(o["date"], o["id"], o) for o in orders if o["id"] == oid]
         if mine:
-            n = sum(1 for p in paid if p < mine[0]) + 1
-            refunded = bool(orders[mine[0][1]].get("refunded"))
+            n = sum(1 for p in paid if p < mine[0][:2]) + 1
+            refunded = bool(mine[0][2].get("refunded"))
             out.append((n, n == 1 and not refunded, True))
         else:
             unrecorded[mid] = unrecorded.get(mid, 0) + 1
@@ -74,8 +75,8 @@ def test_order_number_is_the_orders_place_in_the_history(tmp_path):
     by_order = {c["order"]: c for c in got}
     assert by_order["A1-1"]["member"]["first_order"]                  # her first paid order
     assert by_order["A1-3"]["member"]["orders"] == 2                  # the refund not counted
-    assert by_order["A1-9"]["member"]["orders"] == 3                  # same day: record order
-    assert by_order["A1-4"]["member"]["orders"] == 4
+    assert by_order["A1-4"]["member"]["orders"] == 3                  # same day: by order id
+    assert by_order["A1-9"]["member"]["orders"] == 4
     assert by_order["A1-5"]["member"]["orders"] == 5
     assert by_order["NEW-4"]["member"]["orders"] == 6                 # her next order
     assert by_order["B2-2"]["member"]["first_order"]                  # after a refund
@@ -107,3 +108,25 @@ def test_numbering_keeps_the_pick_list_order_and_says_what_is_unrecorded(tmp_pat
     got = number_parcels(project, rows, AS_OF)
     assert [(p.seq, p.of, p.place.number, p.place.recorded) for p in got] == [
         (1, 2, 2, False), (2, 2, 1, True)]
+
+
+def test_same_day_orders_follow_one_rule_in_points_and_on_the_insert(tmp_path):
+    # two orders on one day, the record lists the later id first: the points history, the
+    # tier and the insert's order number all take them by order id
+    from memberportal.core.rules import evaluate, history_key, paid_orders
+    fx = FixtureProject(tmp_path / "brand")
+    fx.write("mkdocs.yml", "site_url: https://member.test.example/\n")
+    fx.add(member("S1", orders=[order("S1-20", "2026-05-02", 80),
+                                order("S1-10", "2026-05-02", 30)]))
+    project = load(fx.root)
+    m = project.member("S1")
+    assert [o.id for o in paid_orders(m)] == ["S1-10", "S1-20"]
+    assert sorted(m.orders, key=history_key) == paid_orders(m)
+    job = make_job(project, AS_OF, "zh", SECRET)
+    got = insert_contexts(job, project, [Parcel(2, "S1-20", "S1"), Parcel(3, "S1-10", "S1")])
+    assert [(c["order"], c["member"]["orders"], c["member"]["first_order"]) for c in got] == [
+        ("S1-20", 2, False), ("S1-10", 1, True)]
+    status = evaluate(m, project.program, AS_OF)
+    earned = [e.what.params["order"] for e in status.points.history
+              if e.what.key == "points.order"]
+    assert earned == ["S1-10", "S1-20"]

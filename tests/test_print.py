@@ -183,18 +183,21 @@ def test_notebook_and_booklet(env):
     reader = PdfReader(str(out))
     n = len(reader.pages)
     assert n == result["pages"] and n >= 1 + 1 + 1 + 5
-    assert all(box_mm(p.mediabox) == (148.0, 210.0) for p in reader.pages)
+    assert all(box_mm(p.trimbox) == (148.0, 210.0) for p in reader.pages)
+    assert all(box_mm(p.bleedbox) == (154.0, 216.0) for p in reader.pages)
     text = pdftotext(out)
-    assert "王*梅" in text and "王晓梅" not in text
+    assert "王晓梅" in text          # the example brand's print_names: notebook: full
     assert "两位新手妈妈开了这家店，每一件商品" in text.replace("\n", "")  # CJK lines joined
     assert "金禾会员" in text and "钻石会员" in text                 # handbook from tiers.yml
-    assert str(n) in pdftotext(out, n)                             # page numbers
+    assert str(n - 1) in pdftotext(out, n - 1)                     # page numbers
+    assert "小禾家母婴" in pdftotext(out, n)                          # the back cover
     assert all(r["emb"] == "yes" for r in fonts(out))
     bk = root / "output" / "print" / "booklet.pdf"
     notebook.build_notebook(job, project, bk, notes=5, booklet_a4=True)
     pages = PdfReader(str(bk)).pages
-    assert len(pages) == -(-n // 4) * 2
-    assert box_mm(pages[0].mediabox) == (296.0, 210.0)           # 2 × A5 side by side
+    assert len(pages) == -(-n // 4) * 2                          # notes added to fill sheets
+    assert box_mm(pages[0].trimbox) == (296.0, 210.0)            # 2 × A5 side by side
+    assert box_mm(pages[0].bleedbox) == (302.0, 216.0)           # the bleed on the outer edges
 
 
 def test_layered_chunk_reads_on_its_own(env):

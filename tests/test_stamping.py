@@ -177,8 +177,8 @@ LAYER = "/* the insert's own layer */"
 
 @pytest.mark.parametrize("old, new, stamps", [
     # a field inside a sentence cannot be drawn apart: its value becomes part of the shape
-    ("{{ (t('print.thanks', name=m.name) if m.name else t('print.thanks_anon'))|field }}",
-     "{{ t('print.thanks', name=m.name|field) }}", True),
+    ("{{ (t('print.thanks', name=m.name|nowrap) if m.name else t('print.thanks_anon'))|field }}",
+     "{{ t('print.thanks', name=m.name|nowrap|field) }}", True),
     # a selector that tells siblings apart: each insert is laid out as one block
     (LAYER, LAYER + " .insert > h1:first-child { letter-spacing: 0.05em; }", True),
     # an element in the flow: the insert's elements depend on each other, one block each

@@ -77,6 +77,26 @@ class Record(BaseModel):
 
 Url = Annotated[str, Field(pattern=r"^https?://[^\s<>\"']+$", max_length=500)]
 Address = Literal["您", "你"]
+NameStyle = Literal["masked", "honorific", "full"]
+
+
+class PrintNames(Record):
+    """How each printed piece names the member: masked (王*梅), honorific (王女士, from her
+    record's title; masked without one) or full (王晓梅), the full name only on pieces that
+    travel inside the sealed parcel."""
+
+    insert: NameStyle = "masked"
+    notebook: NameStyle = "masked"
+    card: NameStyle = "masked"
+
+    @field_validator("card")
+    @classmethod
+    def _card_is_seen(cls, v: str) -> str:
+        if v == "full":
+            raise ValueError("a card is shown outside the parcel (to customer service, at a "
+                             "counter): use masked or honorific; full names are for the insert "
+                             "and the notebook, which travel inside the sealed parcel")
+        return v
 
 
 class Brand(Record):
@@ -90,6 +110,7 @@ class Brand(Record):
     shop_url: Annotated[str, Field(pattern=r"^https?://[^\s<>\"']*\{sku\}[^\s<>\"']*$",
                                    max_length=500)] | None = None
     address: Address = "您"        # how every page and print addresses the member
+    print_names: PrintNames = PrintNames()
 
 
 class PointsRules(Record):
@@ -382,6 +403,7 @@ class TierOverride(Record):
 class Member(Record):
     id: MemberId
     name: Annotated[str, Field(min_length=1, max_length=100)] | None = None
+    title: Annotated[str, Field(min_length=1, max_length=10)] | None = None  # 女士, 先生, Ms
     phone: str | None = None
     customer_id: Annotated[str, Field(min_length=1, max_length=100)] | None = None
     buyer: Annotated[str, Field(min_length=1, max_length=100)] | None = None
@@ -403,7 +425,7 @@ class Member(Record):
     redemptions: list[Redemption] = []
     referrals: list[MemberId] = []
 
-    @field_validator("name")
+    @field_validator("name", "title")
     @classmethod
     def _name_shows_as_it_is(cls, v: str | None) -> str | None:
         if v is None:  # no name: greeted neutrally

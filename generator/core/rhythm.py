@@ -6,7 +6,7 @@ from datetime import date, timedelta
 from statistics import median
 
 from memberportal.core.models import Member, Program
-from memberportal.core.rules import supply
+from memberportal.core.rules import paid_orders, supply
 
 MIN_GAPS = 2          # intervals between orders before a member's own rhythm is trusted
 MIN_TOLERANCE = 7     # days late that are never a flag
@@ -33,8 +33,7 @@ def rhythm(member: Member, program: Program, as_of: date) -> Rhythm:
     """The member's expected next order and whether she is overdue, from the strongest signal
     her history allows: her own median interval (three or more order days), else the first
     consumable of her orders to run out, else the program's churn days."""
-    orders = sorted((o for o in member.orders if o.date <= as_of and not o.refunded),
-                    key=lambda o: (o.date, o.id))
+    orders = paid_orders(member, as_of)
     if not orders:
         return Rhythm("days", None, None, None, 0, False)
     days = sorted({o.date for o in orders})

@@ -512,6 +512,18 @@ def _tier_status(member: Member, program: Program, qualifier: _Qualifier, as_of:
                       keep_needed_by=None if override_until else keep_needed_by)
 
 
+def history_key(order: Order) -> tuple[date, str]:
+    """The one order of a member's history: by date, orders of one day by order id (ids grow
+    with time on every platform; the records' order is only the order of the imports)."""
+    return order.date, order.id
+
+
+def paid_orders(member: Member, as_of: date | None = None) -> list[Order]:
+    """Her paid (not refunded) orders up to as_of (all without it), in history order."""
+    return sorted((o for o in member.orders if not o.refunded
+                   and (as_of is None or o.date <= as_of)), key=history_key)
+
+
 @dataclass(frozen=True)
 class OrderPlace:
     """Where one parcel's order stands in its member's history."""
@@ -524,13 +536,12 @@ class OrderPlace:
 
 def order_places(member: Member, order_ids: list[str], as_of: date) -> list[OrderPlace]:
     """The place of each of `order_ids` (this member's parcels, in pick-list order) in her
-    history: paid orders by date, same-day orders in record order, refunds not counted. An
-    order not in her records is her next one: after her paid orders up to as_of and after
-    the unrecorded orders before it in the list."""
-    paid = sorted((o for o in member.orders if not o.refunded), key=lambda o: o.date)
+    history: paid orders in history order (history_key), refunds not counted. An order not
+    in her records is her next one: after her paid orders up to as_of and after the
+    unrecorded orders before it in the list."""
+    paid = paid_orders(member)
     place = {o.id: n for n, o in enumerate(paid, 1)}
     every = {o.id: o for o in member.orders}
-    pos = {o.id: i for i, o in enumerate(member.orders)}
     before = sum(1 for o in paid if o.date <= as_of)
     out, unrecorded = [], 0
     for oid in order_ids:
@@ -538,8 +549,7 @@ def order_places(member: Member, order_ids: list[str], as_of: date) -> list[Orde
             out.append(OrderPlace(place[oid], place[oid] == 1))
         elif oid in every:  # refunded: the place it would have had, never a first order
             o = every[oid]
-            n = sum(1 for p in paid if p.date < o.date or
-                    (p.date == o.date and pos[p.id] < pos[oid]))
+            n = sum(1 for p in paid if history_key(p) < history_key(o))
             out.append(OrderPlace(n + 1, False, True, True))
         else:
             unrecorded += 1
@@ -760,8 +770,7 @@ def to_keep(member: Member, program: Program, status: Status) -> Decimal | None:
     t = status.tier
     if t.keep_until is None or t.override_until or not program.ranks[t.tier.id]:
         return None
-    orders = sorted((o for o in member.orders if o.date <= status.as_of and not o.refunded),
-                    key=lambda o: (o.date, o.id))
+    orders = paid_orders(member, status.as_of)
     _, ledger = _earnings(member, program, orders, status.as_of)
     counted = ledger.total(window_start(program, t.keep_until), t.keep_until)
     return max(t.tier.threshold - counted, Decimal(0))
@@ -777,8 +786,7 @@ def evaluate(member: Member, program: Program, as_of: date,
     `referrals` is how many of the member's referrals count (placed a paid order by as_of;
     the project knows the other members), default all of them.
     """
-    orders = sorted((o for o in member.orders if o.date <= as_of and not o.refunded),
-                    key=lambda o: (o.date, o.id))
+    orders = paid_orders(member, as_of)
     earned, ledger = _earnings(member, program, orders, as_of)
     qualifier = _Qualifier(program, ledger)
     tier = _tier_status(member, program, qualifier, as_of)

@@ -41,7 +41,7 @@ def card_contexts(job: Job, project: Project, member_ids: list[str] | None = Non
         for m in project.members:
             if member_ids is not None and m.id not in member_ids:
                 continue
-            ctx = member_context(job, project, m.id, project.status(m, job.as_of))
+            ctx = member_context(job, project, m.id, project.status(m, job.as_of), piece="card")
             if not _worth_a_card(job, ctx, min_days):
                 if member_ids is not None:
                     raise BuildError(f"has no active retention offer with {min_days} days "
@@ -68,7 +68,8 @@ def parcel_card_contexts(job: Job, project: Project, parcels: list[Parcel],
             if p.member_id in statuses:
                 continue
             statuses[p.member_id] = project.status(project.member(p.member_id), job.as_of)
-            ctx = member_context(job, project, p.member_id, statuses[p.member_id], p.place)
+            ctx = member_context(job, project, p.member_id, statuses[p.member_id], p.place,
+                                 piece="card")
             if _worth_a_card(job, ctx, min_days):
                 out.append({**ctx, "seq": p.seq, "of": p.of, "order": p.order_id})
     return out

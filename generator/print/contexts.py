@@ -2,7 +2,10 @@
 from __future__ import annotations
 
 import csv
+import html
 import io
+import re
+import unicodedata
 from dataclasses import dataclass, field, replace
 from datetime import date
 from pathlib import Path
@@ -15,12 +18,12 @@ from memberportal.errors import InputError, MemberPortalError, ValidationFailed,
 from memberportal.inputs.assets import check_assets
 from memberportal.inputs.config import site_url
 from memberportal.inputs.project import Project
-from memberportal.inputs.safe_yaml import decode
+from memberportal.inputs.safe_yaml import decode, parse_yaml
 from memberportal.inputs.secret import check_rotations, load_generations
 from memberportal.layout import BUILTIN_TEMPLATES, rel
 from memberportal.render.colors import WHITE, text_on
 from memberportal.render.messages import discount, say
-from memberportal.render.templates import mask_name
+from memberportal.render.templates import print_name, quote_program
 
 PARCEL_COLUMNS = ("order_id", "member_id")
 
@@ -66,13 +69,49 @@ def make_job(project: Project, as_of: date, lang: str, secret: bytes) -> Job:
 # --- what the templates see ------------------------------------------------------------------
 
 
-def brand_context(project: Project) -> dict[str, Any]:
+def brand_context(project: Project, lang: str | None = None) -> dict[str, Any]:
+    """The brand as printed pieces show it; with `lang`, the insert tips of content/ too."""
     b = project.program.brand
     return {"name": b.name, "slogan": b.slogan, "shop": b.shop, "service": b.service,
+            "tips": insert_tips(project, lang) if lang else [],
             "color": b.color, "tint": mix(b.color, 0.09), "soft": mix(b.color, 0.22),
             # ways to earn points, most points first: what an insert with room left tells
             "earn": [{"name": a.name, "points": a.points} for a in sorted(
                 project.program.activities.values(), key=lambda a: -a.points) if a.points]}
+
+
+TIP_MAX = 80  # characters: a tip is a line or two on an A6 insert
+
+
+def insert_tips(project: Project, lang: str) -> list[dict[str, Any]]:
+    """The brand's tips for inserts that have room left: the `insert:` line of the front
+    matter of pages in content/ (in path order), its quotes of the program filled in as on
+    the portal. Each has its text and its width in em (to count the lines it takes)."""
+    content = project.root / "content"
+    if not content.is_dir():
+        return []
+    tips, errors = [], []
+    for path in sorted(content.rglob("*.md")):
+        shown = rel(path, project.root)
+        text = decode(path.read_bytes(), shown)
+        head = re.match(r"\A---\n(.*?\n)---\n", text, flags=re.S)
+        if not head or not re.search(r"^insert\s*:", head.group(1), flags=re.M):
+            continue
+        doc = parse_yaml("\n" + quote_program(head.group(1), project.program, lang, shown),
+                         shown)
+        tip = doc.data.get("insert") if isinstance(doc.data, dict) else None
+        if not isinstance(tip, str) or not tip.strip() or "\n" in tip.strip() or \
+                len(tip.strip()) > TIP_MAX:
+            errors.append(InputError(f"insert: one line of text of at most {TIP_MAX} "
+                                     "characters, shown on inserts with room left",
+                                     doc.where(("insert",)), field="insert"))
+            continue
+        tip = html.unescape(tip.strip())  # quoted values come escaped for Markdown
+        tips.append({"text": tip, "em": sum(1 if unicodedata.east_asian_width(c) in "WF"
+                                            else 0.55 for c in tip)})
+    if errors:
+        raise ValidationFailed(errors)
+    return tips
 
 
 def mix(color: str, amount: float) -> str:
@@ -100,8 +139,9 @@ def offer_context(job: Job, project: Project, member_id: str, status: Status,
 
 
 def member_context(job: Job, project: Project, member_id: str, status: Status,
-                   place: OrderPlace | None = None) -> dict[str, Any]:
-    """Everything about one member that a printed piece may show (names masked).
+                   place: OrderPlace | None = None, piece: str = "insert") -> dict[str, Any]:
+    """Everything about one member that a printed `piece` (insert, card) may show: her name
+    as the brand's print-name policy says for that piece.
 
     With `place` (a parcel's order), `orders` and `first_order` are that order's place in
     her history, not her order count on as_of."""
@@ -113,7 +153,8 @@ def member_context(job: Job, project: Project, member_id: str, status: Status,
     lang = job.lang
     return {
         "id": member.id,
-        "name": mask_name(member.name),
+        "name": print_name(member.name, member.title,
+                           getattr(project.program.brand.print_names, piece)),
         "since": member.joined,
         "orders": place.number if place else status.orders,
         "first_order": place.first if place else status.orders == 1,

@@ -138,18 +138,34 @@ def booklet_order(n: int) -> list[int | None]:
 
 
 def booklet(data: bytes) -> bytes:
-    """Two pages side by side per landscape sheet, in saddle-stitch order (fold, staple)."""
+    """Two pages side by side per landscape sheet, in saddle-stitch order (fold, staple).
+
+    The pages' trim boxes meet at the fold; their bleed stays on the sheet's outer edges
+    (the spine side of each page is cut at its trim), so the sheet has the pages' bleed."""
     from pypdf import PageObject, PdfReader, PdfWriter, Transformation
+    from pypdf.generic import NameObject, RectangleObject
     reader = PdfReader(io.BytesIO(data))
     pages = list(reader.pages)
-    w, h = float(pages[0].mediabox.width), float(pages[0].mediabox.height)
+    trim, bleed = pages[0].trimbox, pages[0].bleedbox
+    w, h = float(trim.width), float(trim.height)
+    b = float(trim.left) - float(bleed.left)
     writer = PdfWriter()
     order = booklet_order(len(pages))
     for i in range(0, len(order), 2):
-        sheet = PageObject.create_blank_page(width=2 * w, height=h)
+        sheet = PageObject.create_blank_page(width=2 * w + 2 * b, height=h + 2 * b)
         for slot, index in enumerate(order[i:i + 2]):
-            if index is not None:
-                sheet.merge_transformed_page(pages[index],
-                                             Transformation().translate(slot * w, 0))
+            if index is None:
+                continue
+            page = pages[index]
+            t = page.trimbox
+            left, bottom = float(t.left), float(t.bottom)
+            clip = ((left - b, bottom - b, left + w, bottom + h + b) if slot == 0 else
+                    (left, bottom - b, left + w + b, bottom + h + b))
+            page.mediabox = RectangleObject(clip)
+            page.cropbox = RectangleObject(clip)
+            sheet.merge_transformed_page(
+                page, Transformation().translate(b + slot * w - left, b - bottom))
+        sheet[NameObject("/TrimBox")] = RectangleObject((b, b, b + 2 * w, b + h))
+        sheet[NameObject("/BleedBox")] = RectangleObject((0, 0, 2 * w + 2 * b, h + 2 * b))
         writer.add_page(sheet)
     return _finish(writer)

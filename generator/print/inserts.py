@@ -93,7 +93,7 @@ def build_inserts(job: Job, project: Project, parcels: list[Parcel], out: Path,
         raise BuildError(f"unknown print profile {profile!r}: use {' or '.join(press.PROFILES)}")
     # press: the press stage draws the marks, outside the bleed (the template's are inside)
     rendered = replace(sheet, marks=False) if profile == "press" else sheet
-    brand, page = brand_context(project), rendered.css()
+    brand, page = brand_context(project, job.lang), rendered.css()
     if any(p.seq == 0 for p in parcels):
         parcels = number_parcels(project, parcels, job.as_of)
     if not chunk:

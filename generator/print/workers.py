@@ -109,23 +109,27 @@ def check_fonts(fonts: Fonts, html: str, member: str | None, what: str) -> None:
 
 
 def render_pdf(job: Job, template: str, what: str, member: str | None = None,
-               check_each: list[tuple[str, dict]] | None = None, **ctx) -> tuple[bytes, int]:
+               check_each: list[tuple[str, dict]] | None = None,
+               refine: Callable[[Any], dict | None] | None = None, **ctx) -> tuple[bytes, int]:
     """Render one template to PDF bytes: fonts checked first, warnings are errors.
 
     `check_each` lists (member id, context) to re-render one by one when the whole document
-    has a character no font covers, so the error names the member.
+    has a character no font covers, so the error names the member. `refine` (a module-level
+    function, it goes to the worker) looks at the laid-out document and may return more
+    context: the template is then laid out once more with it (e.g. to fill a page).
     """
     label = what + (f" for member {member}" if member else "")
     tools(job)  # made once here: the forked worker inherits fonts and templates ready
-    result = run_limited(render_pdf_task, [(job, template, what, member, check_each, ctx)],
-                         [label])[0]
+    result = run_limited(render_pdf_task,
+                         [(job, template, what, member, check_each, ctx, refine)], [label])[0]
     if isinstance(result, MemberPortalError):
         raise result
     return result
 
 
 def render_pdf_task(args) -> tuple[bytes, int]:
-    job, template, what, member, check_each, ctx = args
+    job, template, what, member, check_each, ctx, *rest = args
+    refine = rest[0] if rest else None
     worker_setup()
     renderer, env, fonts = tools(job)
     html = render(env, template, **ctx)
@@ -135,7 +139,12 @@ def render_pdf_task(args) -> tuple[bytes, int]:
         for mid, one in check_each or ():
             check_fonts(fonts, render(env, template, **one), mid, what)
         raise
-    return renderer.pdf(html, template_dir(env, template), what)
+    base = template_dir(env, template)
+    doc = renderer.document(html, base, what)
+    more = refine(doc) if refine else None
+    if more:
+        doc = renderer.document(render(env, template, **{**ctx, **more}), base, what)
+    return renderer.write(doc, what), len(doc.pages)
 
 
 # --- chunks on workers, joined in order ------------------------------------------------------

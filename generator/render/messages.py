@@ -304,6 +304,7 @@ CATALOGUE: dict[str, dict[str, str]] = {
         "print.more_ambassador_row": "已邀请 {referrals} 位好友下单，满 {min} 位可成为{name}",
         "print.more_earn": "这样赚积分",
         "print.more_earn_points": "+{points} 分",
+        "print.more_tips": "{brand}小贴士",
         "print.scan": "扫码进入你的会员主页",
         "print.scan_detail": "积分明细、会员权益、补货提醒，随时查看",
         "print.order": "订单",
@@ -320,14 +321,9 @@ CATALOGUE: dict[str, dict[str, str]] = {
         "notebook.story": "品牌故事",
         "notebook.handbook": "会员手册",
         "notebook.tiers": "会员等级",
-        "notebook.threshold_spend": "近 12 个月消费满 {amount}",
-        "notebook.threshold_points": "近 12 个月获得 {amount} 积分",
         "notebook.discount": "会员价 {value}",
         "notebook.multiplier": "积分 × {n}",
         "notebook.points": "积分",
-        "notebook.points_rule": "每实付 ¥1 得 {n} 积分，按会员等级加倍。",
-        "notebook.points_expire": "积分自获得之日起 {n} 个月内有效，兑换时先用最早获得的积分。",
-        "notebook.grace": "消费回落后，会员等级仍保留 {n} 个月。",
         "notebook.activities": "更多赚积分的方式",
         "notebook.per_day": "每天 {n} 次",
         "notebook.per_month": "每月 {n} 次",
@@ -338,6 +334,10 @@ CATALOGUE: dict[str, dict[str, str]] = {
         "notebook.offer_days": "首单后 {n} 天内有效",
         "notebook.benefits": "会员权益",
         "notebook.notes": "笔记",
+        "notebook.qr_member": "这个二维码只属于您：扫一扫，就能打开您的会员主页，看到您此刻的等级、积分和即将到期的积分，还有为您准备的补货提醒和生日礼。请不要把它拍照分享给别人。",
+        "notebook.qr_generic": "每个包裹里的感谢卡（插页）上，都印着一个只属于您的二维码：扫一扫，就能打开您的会员主页，看到您此刻的等级、积分和即将到期的积分，还有为您准备的补货提醒和生日礼。",
+        "notebook.portal": "会员中心",
+        "notebook.portal_detail": "会员规则、等级权益与参与方式",
 
         # --- the command line's own words (--lang, else the brand's language) ---
         "cli.valid": "{brand}：{members} 位会员，全部有效（截至 {as_of}）",
@@ -765,6 +765,7 @@ CATALOGUE: dict[str, dict[str, str]] = {
         "print.more_ambassador_row": "{referrals} friends have ordered; at {min} you become {name}",
         "print.more_earn": "Ways to earn points",
         "print.more_earn_points": "+{points} points",
+        "print.more_tips": "Tips from {brand}",
         "print.scan": "Scan for your member page",
         "print.scan_detail": "points, benefits and reminders, any time",
         "print.order": "Order",
@@ -781,14 +782,9 @@ CATALOGUE: dict[str, dict[str, str]] = {
         "notebook.story": "Our story",
         "notebook.handbook": "Member handbook",
         "notebook.tiers": "Tiers",
-        "notebook.threshold_spend": "{amount} spent in 12 months",
-        "notebook.threshold_points": "{amount} points earned in 12 months",
         "notebook.discount": "member price: {value}",
         "notebook.multiplier": "points × {n}",
         "notebook.points": "Points",
-        "notebook.points_rule": "{n} point per ¥1 paid, multiplied by your tier.",
-        "notebook.points_expire": "Points last {n} months from the day they are earned; the oldest are used first.",
-        "notebook.grace": "A tier is kept for {n} months after spending falls below it.",
         "notebook.activities": "More ways to earn points",
         "notebook.per_day": "{n} a day",
         "notebook.per_month": "{n} a month",
@@ -799,6 +795,10 @@ CATALOGUE: dict[str, dict[str, str]] = {
         "notebook.offer_days": "valid {n} days from the first order",
         "notebook.benefits": "Member benefits",
         "notebook.notes": "Notes",
+        "notebook.qr_member": "This QR code is yours alone: scan it to open your member page with your tier, your points and those about to expire, your restock reminders and birthday gifts. Please do not share a photo of it.",
+        "notebook.qr_generic": "The thank-you card in every parcel carries a QR code of your own: scan it to open your member page with your tier, your points and those about to expire, your restock reminders and birthday gifts.",
+        "notebook.portal": "Member centre",
+        "notebook.portal_detail": "The programme's rules, tiers and ways to take part",
 
         "cli.valid": "{brand}: {members} members, valid (as of {as_of})",
         "cli.warnings": ", {n} warning(s)",
@@ -821,6 +821,12 @@ def money(amount: Decimal | int | float, symbol: str = "¥") -> str:
     if value == value.to_integral_value():
         return f"{symbol}{int(value):,}"
     return f"{symbol}{value:,.2f}"
+
+
+def number(value: Decimal | int | float) -> str:
+    """A rule's number as every channel writes it: 1, 0.5, 1,000 (no trailing zeros)."""
+    value = Decimal(str(value)).normalize()
+    return f"{value:,f}" if value != value.to_integral_value() else f"{int(value):,}"
 
 
 def discount(percent: Decimal | int, lang: str = "zh") -> str:

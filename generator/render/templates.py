@@ -13,11 +13,11 @@ from jinja2.sandbox import ImmutableSandboxedEnvironment, SecurityError
 from jinja2.visitor import NodeTransformer
 from markupsafe import Markup, escape
 
-from memberportal.core.models import visible_words
+from memberportal.core.models import Program, visible_words
 from memberportal.core.rules import Msg
-from memberportal.errors import MemberPortalError, TemplateError
+from memberportal.errors import InputError, MemberPortalError, TemplateError, Where
 from memberportal.layout import BUILTIN_TEMPLATES
-from memberportal.render.messages import day, discount, money, say, word
+from memberportal.render.messages import day, discount, money, number, say, word
 from memberportal.render.qr import qr_img, qr_svg
 
 COMPOUND_SURNAMES = ("欧阳", "司马", "上官", "诸葛", "东方", "皇甫", "尉迟", "公孙", "慕容",
@@ -43,6 +43,24 @@ def mask_name(name: str | None) -> str:
             return surname + "*" * (len(rest) - 1) + rest[-1]
         return surname + "*" * max(len(rest), 1)
     return " ".join(w[0] + "*" * (len(w) - 1) for w in words)
+
+
+def print_name(name: str | None, title: str | None, style: str) -> str:
+    """The member's name as a printed piece shows it (tiers.yml brand.print_names):
+    masked (王*梅), honorific (王女士, Ms Smith; masked without a title) or full (王晓梅)."""
+    words = visible_words(name or "")
+    if not words:
+        return ""
+    if style == "full":
+        return " ".join(words) if not all(_is_cjk(c) for w in words for c in w) else \
+            "".join(words)
+    if style == "honorific" and title:
+        if all(_is_cjk(c) for w in words for c in w):
+            joined = "".join(words)
+            long = joined.startswith(COMPOUND_SURNAMES) and len(joined) > 2
+            return joined[:2 if long else 1] + title
+        return f"{title} {words[-1]}"
+    return mask_name(name)
 
 
 # Characters Markdown (with attr_list, md_in_html, tables) reads as syntax, and the HTML ones:
@@ -82,6 +100,7 @@ def environment(search_path: list[Path], lang: str = "zh", symbol: str = "¥",
     env.filters.update(
         mask=mask_name,
         money=lambda v: money(v, symbol),
+        number=number,
         day=lambda d: day(d, lang) if isinstance(d, date) else d,
         say=lambda m: say(m, lang, symbol, address) if isinstance(m, Msg) else m,
         discount=lambda percent: discount(percent, lang),
@@ -243,3 +262,29 @@ def _where(env: jinja2.Environment, exc: BaseException, name: str) -> str:
                     where = (filename[len(str(root)) + 1:], tb.tb_lineno)
         tb = tb.tb_next
     return f"template {where[0]} line {where[1]}"
+
+
+def quote_program(text: str, program: Program, lang: str, shown: str) -> str:
+    """Markdown of content/ (file `shown`) with its quotes of the program filled in
+    ({{ program.activities.checkin.points }}, {{ t('rule.birthday', days=...) }}): the portal,
+    the notebook and the insert read content/ through this. Rendered in a sandbox (no
+    attribute starting with _, no callables but ours, no list or dict of the program
+    changed, as in every other template), unknown names are errors."""
+    if "{{" not in text and "{%" not in text:
+        return text
+    translate = translator(lang, program.brand.address)
+    # a quoted value is text: program text cannot add a link, an image or raw HTML
+    env = ImmutableSandboxedEnvironment(undefined=jinja2.StrictUndefined, autoescape=False,
+                                        keep_trailing_newline=True, finalize=markdown_text)
+    env.filters.update(money=lambda v: money(v, program.currency_symbol),
+                       discount=lambda p: discount(p, lang), md=markdown_text)
+    env.globals.update(program=program, brand=program.brand, t=lambda key, **params: translate(
+        key, **{k: markdown_text(v) for k, v in params.items()}))
+    try:
+        return env.from_string(text).render()
+    except jinja2.TemplateSyntaxError as e:
+        raise InputError(f"template syntax error: {e.message}", Where(shown, e.lineno)) \
+            from None
+    except (jinja2.UndefinedError, jinja2.exceptions.SecurityError, TypeError,
+            ValueError) as e:
+        raise InputError(f"{e}", Where(shown)) from None

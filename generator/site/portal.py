@@ -31,7 +31,7 @@ from memberportal.layout import (
 )
 from memberportal.render.colors import tier_palette
 from memberportal.render.messages import discount, money
-from memberportal.render.templates import render
+from memberportal.render.templates import quote_program, render
 from memberportal.site.links import refused
 
 CSS_FILE = "assets/memberportal.css"
@@ -184,35 +184,14 @@ def _private_files(root: Path) -> dict[tuple[int, int], str]:
 
 
 def _quote_program(docs: Path, program: Program, lang: str) -> None:
-    """The brand's Markdown may quote the program ({{ program.activities.checkin.points }},
-    {{ t('rule.birthday', days=...) }}), so no number is typed twice. Rendered in a sandbox
-    (no attribute starting with _, no callables but ours, no list or dict of the program
-    changed, as in every other template), unknown names are errors."""
-    from jinja2.sandbox import ImmutableSandboxedEnvironment
-
-    from memberportal.render.templates import markdown_text, translator
-    translate = translator(lang, program.brand.address)
-    # a quoted value is text: program text cannot add a link, an image or raw HTML
-    env = ImmutableSandboxedEnvironment(undefined=jinja2.StrictUndefined, autoescape=False,
-                                        keep_trailing_newline=True, finalize=markdown_text)
-    env.filters.update(money=lambda v: money(v, program.currency_symbol),
-                       discount=lambda p: discount(p, lang), md=markdown_text)
-    env.globals.update(program=program, brand=program.brand, t=lambda key, **params: translate(
-        key, **{k: markdown_text(v) for k, v in params.items()}))
+    """The brand's Markdown may quote the program (quote_program), so no number is typed
+    twice."""
     for path in sorted(docs.rglob("*.md")):
         text = path.read_text(encoding="utf-8")
         if "{{" not in text and "{%" not in text:
             continue
         shown = f"{CONTENT_DIR}/{path.relative_to(docs).as_posix()}"
-        try:
-            out = env.from_string(text).render()
-        except jinja2.TemplateSyntaxError as e:
-            raise InputError(f"template syntax error: {e.message}", Where(shown, e.lineno)) \
-                from None
-        except (jinja2.UndefinedError, jinja2.exceptions.SecurityError, TypeError,
-                ValueError) as e:
-            raise InputError(f"{e}", Where(shown)) from None
-        path.write_text(out, encoding="utf-8")
+        path.write_text(quote_program(text, program, lang, shown), encoding="utf-8")
 
 
 def _run_mkdocs(root: Path, docs: Path, site_dir: Path, strict: bool,

@@ -18,6 +18,7 @@ from memberportal.core.rules import (
     Status,
     add_months,
     anniversary,
+    paid_orders,
     to_keep,
 )
 from memberportal.errors import BuildError, MemberPortalError, ValidationFailed
@@ -380,8 +381,7 @@ def revenue(members: list[Member], as_of: date) -> tuple[list[Month], Decimal]:
     returning: Counter = Counter()
     after = Decimal(0)
     for m in members:
-        paid = sorted((o for o in m.orders if not o.refunded and o.date <= as_of),
-                      key=lambda o: (o.date, o.id))
+        paid = paid_orders(m, as_of)
         for i, o in enumerate(paid):
             key = o.date.replace(day=1)
             if key > end:
