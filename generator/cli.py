@@ -327,51 +327,76 @@ def explain(obj: Context, member_id: str):
 def render_explain(project: Project, s: Status, lang: str) -> str:
     sym = project.program.currency_symbol
     member = project.member(s.member_id)
+
+    def w(key: str, **params) -> str:
+        return word(f"explain.{key}", lang).format(**params)
+
+    def row(label: str, text: str, indent: int = 0) -> str:
+        return " " * indent + _pad(w(label), 12 - indent) + text
+
     lines = [f"{member.id}  {member.name or '-'}  ({project.where[member.id]})",
-             f"as of {s.as_of.isoformat()}", ""]
+             w("as_of", date=s.as_of.isoformat()), ""]
     t = s.tier
-    lines.append(f"tier        {t.tier.name} ({t.tier.id})")
-    lines.append(f"  why       {say(t.reason, lang, sym)}")
+    lines.append(row("tier", f"{t.tier.name} ({t.tier.id})"))
+    lines.append(row("why", say(t.reason, lang, sym), 2))
     if t.keep_until:
-        lines.append(f"  kept to   {t.keep_until.isoformat()} with no further order")
+        lines.append(row("kept_to", w("kept_to_row", date=t.keep_until.isoformat()), 2))
+    if t.keep:
+        lines.append(row("keep", say(t.keep, lang, sym), 2))
     if t.next_tier:
-        unit = "points" if t.basis == "points" else ""
-        need = f"{int(t.needed):,} {unit}" if unit else money(t.needed, sym)
-        by = f" by {t.needed_by.isoformat()}" if t.needed_by else ""
-        lines.append(f"  next      {t.next_tier.name}: {need} more{by}")
+        need = (w("points_n", n=f"{int(t.needed):,}") if t.basis == "points"
+                else money(t.needed, sym))
+        by = w("next_by", date=t.needed_by.isoformat()) if t.needed_by else ""
+        lines.append(row("next", w("next_row", tier=t.next_tier.name, need=need, by=by), 2))
     p = s.points
-    lines.append(f"points      {p.balance:,} (earned {p.earned:,}, redeemed {p.redeemed:,}, "
-                 f"expired {p.expired:,})")
+    lines.append(row("points", w("points_row", balance=f"{p.balance:,}", earned=f"{p.earned:,}",
+                                 redeemed=f"{p.redeemed:,}", expired=f"{p.expired:,}")))
     for e in p.expiring:
-        lines.append(f"  expiring  {e.points:,} on {e.date.isoformat()}")
+        lines.append(row("expiring", w("expiring_row", points=f"{e.points:,}",
+                                       date=e.date.isoformat()), 2))
     for e in p.history[-8:]:
         lines.append(f"  {e.date.isoformat()}  {e.points:+6,}  {say(e.what, lang, sym)}")
-    lines.append("benefits    " + ("、".join(b.name for _, b in s.benefits) or "-"))
+    lines.append(row("benefits", "、".join(b.name for _, b in s.benefits) or "-"))
     for o in s.offers:
-        lines.append(f"offer       {o.name}: {word('offer.' + o.state, lang)}, "
-                     f"{o.valid_from.isoformat()} to {o.valid_until.isoformat()}")
+        lines.append(row("offer", w("offer_row", name=o.name, state=word("offer." + o.state, lang),
+                                    start=o.valid_from.isoformat(),
+                                    end=o.valid_until.isoformat())))
     for r in s.reminders:
-        due = " (due)" if r.due else ""
-        lines.append(f"reminder    {r.name}: runs out {r.run_out.isoformat()}, "
-                     f"remind on {r.remind_on.isoformat()}{due}")
+        lines.append(row("reminder", w("reminder_row", name=r.name, date=r.run_out.isoformat(),
+                                       remind=r.remind_on.isoformat())
+                         + (w("due") if r.due else "")))
     for b in s.birthdays:
-        who = b.child_name or ("child" if b.who == "child" else "member")
-        lines.append(f"birthday    {who} turns {b.age} on {b.date.isoformat()} "
-                     f"(in {b.days_until} days): {b.gift}")
-    lines.append(f"stage       {s.stage.key} ({word('stage.name.' + s.stage.key, lang)}): "
-                 f"{say(s.stage.reason, lang, sym)}")
+        who = b.child_name or w("who." + b.who)
+        lines.append(row("birthday", counted("explain.birthday_row", b.days_until, lang,
+                                             who=who, age=b.age, date=b.date.isoformat(),
+                                             gift=b.gift)))
+    lines.append(row("stage", f"{_named(s.stage.key, word('stage.name.' + s.stage.key, lang))}: "
+                              f"{say(s.stage.reason, lang, sym)}"))
     r = s.rfm
-    lines.append(f"rfm         R{r.r} F{r.f} M{r.m} {word('rfm.' + r.segment, lang)} "
-                 "(" + word("cli.rfm", lang).format(
-                     days=r.recency_days if r.recency_days is not None else "-",
-                     orders=counted("cli.orders", r.frequency, lang),
-                     amount=money(r.monetary, sym)) + ")")
-    lines.append(f"churn       {s.churn.level}: {say(s.churn.reason, lang, sym)}")
+    rfm = (counted("cli.rfm", r.recency_days, lang, orders=counted("cli.orders", r.frequency,
+                                                                    lang),
+                   amount=money(r.monetary, sym)) if r.recency_days is not None
+           else w("no_order"))
+    lines.append(row("rfm", f"R{r.r} F{r.f} M{r.m} {word('rfm.' + r.segment, lang)} ({rfm})"))
+    churn = _named(s.churn.level, word("churn.name." + s.churn.level, lang))
+    lines.append(row("churn", f"{churn}: {say(s.churn.reason, lang, sym)}"))
     if s.ambassador:
-        lines.append(f"ambassador  {say(s.ambassador.reason, lang, sym)}")
+        lines.append(row("ambassador", say(s.ambassador.reason, lang, sym)))
     for rec in s.recommendations:
-        lines.append(f"recommend   {rec.name}: {say(rec.reason, lang, sym)}")
+        lines.append(row("recommend", f"{rec.name}: {say(rec.reason, lang, sym)}"))
     return "\n".join(lines)
+
+
+def _named(key: str, name: str) -> str:
+    """A key with its name in the command line's language, where they differ."""
+    return key if name.replace(" ", "_") == key else f"{key} ({name})"
+
+
+def _pad(label: str, width: int) -> str:
+    """`label` padded to `width` terminal columns (a Chinese character takes two)."""
+    import unicodedata
+    used = sum(2 if unicodedata.east_asian_width(c) in "WF" else 1 for c in label)
+    return label + " " * max(width - used, 1)
 
 
 # --- the site: build, rotate, serve ---------------------------------------------------------

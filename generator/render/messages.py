@@ -340,7 +340,28 @@ CATALOGUE: dict[str, dict[str, str]] = {
         "cli.per_stage": "各阶段会员数",
         "cli.warning": "警告",
         "cli.orders": "{n} 笔订单",
-        "cli.rfm": "最近一单 {days} 天前，12 个月内 {orders}、{amount}",
+        "cli.rfm": "最近一单 {n} 天前，12 个月内 {orders}、{amount}",
+        # explain: a member's status, for staff
+        "explain.as_of": "截至 {date}",
+        "explain.tier": "等级", "explain.why": "原因", "explain.kept_to": "保留至",
+        "explain.kept_to_row": "{date}（不再下单的话）",
+        "explain.keep": "保级", "explain.next": "升级",
+        "explain.next_row": "{tier}：还差 {need}{by}",
+        "explain.next_by": "（{date} 前有效）",
+        "explain.points_n": "{n} 积分",
+        "explain.points": "积分",
+        "explain.points_row": "{balance}（获得 {earned}，兑换 {redeemed}，过期 {expired}）",
+        "explain.expiring": "将过期", "explain.expiring_row": "{points}，{date} 到期",
+        "explain.benefits": "权益", "explain.offer": "优惠",
+        "explain.offer_row": "{name}：{state}，{start} 至 {end}",
+        "explain.reminder": "补货",
+        "explain.reminder_row": "{name}：预计 {date} 用完，{remind} 提醒",
+        "explain.due": "（已到提醒日）",
+        "explain.birthday": "生日",
+        "explain.birthday_row": "{who} {date} 满 {age} 岁（{n} 天后）：{gift}",
+        "explain.who.child": "宝宝", "explain.who.member": "会员本人",
+        "explain.stage": "阶段", "explain.rfm": "RFM", "explain.no_order": "尚未下单",
+        "explain.churn": "流失", "explain.ambassador": "大使", "explain.recommend": "推荐",
         "cli.verdict.valid": "有效", "cli.verdict.mistyped": "输错",
         "cli.verdict.forged": "伪造", "cli.verdict.expired": "已过期",
         "cli.verdict.redeemed": "已使用", "cli.verdict.refused": "拒绝",
@@ -475,20 +496,20 @@ CATALOGUE: dict[str, dict[str, str]] = {
         "points.redeemed": "redeemed for {gift}",
         "points.expired": "points expired",
         "churn.no_order": "no order yet",
-        "churn.lost": "no order for {days} days: lost",
-        "churn.quiet": "no order for {days} days: at risk",
+        "churn.lost": "no order for {days} day(s): lost",
+        "churn.quiet": "no order for {days} day(s): at risk",
         "churn.lapsed": "{products} ran out and was not bought again",
-        "churn.active": "last order {days} days ago",
+        "churn.active": "last order {days} day(s) ago",
         "stage.satisfaction": "joined, no order yet",
         "stage.memory": "first order on {date}",
-        "stage.retention": "{orders} orders",
-        "stage.participation": "{count} member activities in the last 180 days",
+        "stage.retention": "{orders} order(s)",
+        "stage.participation": "took part in member activities {count} time(s) in the last 180 days",
         "stage.interaction": "has consultant {consultant} and a profile",
         "stage.cooperation": "role: {role}",
         "ambassador.role": "role: {role}",
-        "ambassador.eligible": "{referrals} friends referred: can be invited as {name}",
-        "ambassador.needs_tier": "{referrals} friends referred: reach {min_tier} to become {name}",
-        "ambassador.needs_referrals": "{referrals} friends referred; {min_referrals} make a {name}",
+        "ambassador.eligible": "{referrals} friend(s) referred: can be invited as {name}",
+        "ambassador.needs_tier": "{referrals} friend(s) referred: reach {min_tier} to become {name}",
+        "ambassador.needs_referrals": "{referrals} friend(s) referred; {min_referrals} make a {name}",
         "rec.trial": "you tried {trial}; here is the full size",
         "rec.new_for": "new for {segment}",
         "rec.for": "for {segment}",
@@ -788,7 +809,28 @@ CATALOGUE: dict[str, dict[str, str]] = {
         "cli.per_stage": "members per stage",
         "cli.warning": "warning",
         "cli.orders": "{n} order(s)",
-        "cli.rfm": "last order {days} days ago, {orders} and {amount} in 12 months",
+        "cli.rfm": "last order {n} day(s) ago, {orders} and {amount} in 12 months",
+        "explain.as_of": "as of {date}",
+        "explain.tier": "tier", "explain.why": "why", "explain.kept_to": "kept to",
+        "explain.kept_to_row": "{date} with no further order",
+        "explain.keep": "to keep", "explain.next": "next",
+        "explain.next_row": "{tier}: {need} more{by}",
+        "explain.next_by": " by {date}",
+        "explain.points_n": "{n} points",
+        "explain.points": "points",
+        "explain.points_row": "{balance} (earned {earned}, redeemed {redeemed}, expired {expired})",
+        "explain.expiring": "expiring", "explain.expiring_row": "{points} on {date}",
+        "explain.benefits": "benefits", "explain.offer": "offer",
+        "explain.offer_row": "{name}: {state}, {start} to {end}",
+        "explain.reminder": "reminder",
+        "explain.reminder_row": "{name}: runs out {date}, remind on {remind}",
+        "explain.due": " (due)",
+        "explain.birthday": "birthday",
+        "explain.birthday_row": "{who} turns {age} on {date} (in {n} day(s)): {gift}",
+        "explain.who.child": "child", "explain.who.member": "member",
+        "explain.stage": "stage", "explain.rfm": "rfm", "explain.no_order": "no order yet",
+        "explain.churn": "churn", "explain.ambassador": "ambassador",
+        "explain.recommend": "recommend",
         "cli.verdict.valid": "VALID", "cli.verdict.mistyped": "MISTYPED",
         "cli.verdict.forged": "FORGED", "cli.verdict.expired": "EXPIRED",
         "cli.verdict.redeemed": "REDEEMED", "cli.verdict.refused": "REFUSED",
@@ -827,9 +869,9 @@ def word(key: str, lang: str = "zh", address: str | None = None) -> str:
     return addressed(text, address) if address and lang == "zh" else text
 
 
-def counted(key: str, n: int, lang: str = "zh") -> str:
+def counted(key: str, n: int, lang: str = "zh", **params) -> str:
     """A catalogue entry with a count: in English "(s)" becomes "s" but for one."""
-    text = word(key, lang).format(n=f"{n:,}")
+    text = word(key, lang).format(n=f"{n:,}", **params)
     return text.replace("(s)", "" if n == 1 else "s")
 
 
@@ -858,4 +900,13 @@ def say(msg: Msg, lang: str = "zh", symbol: str = "¥", address: str | None = No
         params["window"] = word(f"window.{params['window']}", lang).format(
             year=msg.params["as_of"].year, **params)
         params["basis"] = word(f"basis.{params['basis']}", lang).format(**params)
-    return word(msg.key, lang, address).format(**params)
+    text = word(msg.key, lang, address).format(**params)
+    return plurals(text) if lang == "en" else text
+
+
+_COUNTED = re.compile(r"\b(\d[\d,]*) (\w+)\(s\)")
+
+
+def plurals(text: str) -> str:
+    """English "1 day(s)" as "1 day", "3 day(s)" as "3 days"."""
+    return _COUNTED.sub(lambda m: f"{m[1]} {m[2]}" + ("" if m[1] == "1" else "s"), text)
