@@ -270,10 +270,10 @@ def check(obj: Context):
     program = project.program
     warning = word("cli.warning", obj.lang)
     for w in sample_warnings(project):
-        echo(f"{warning}: {w}", err=True)
+        echo(f"{warning}: {error_text(w, obj.lang)}", err=True)
     warnings = unknown_skus(project)
     for w in warnings:
-        echo(f"{warning}: {w}")
+        echo(f"{warning}: {error_text(w, obj.lang)}")
     echo(word("cli.valid", obj.lang).format(brand=program.brand.name,
                                              members=sum(tiers.values()),
                                              as_of=obj.as_of.isoformat())
@@ -287,11 +287,11 @@ def check(obj: Context):
     if snapshot is not None:
         echo("")
         _say_moves(tier_moves(snapshot, member_tiers, program.ranks), program)
-    for warning in colour_warnings(program):
+    for warning in colour_warnings(program, obj.lang):
         echo(warning, err=True)
 
 
-def colour_warnings(program) -> list[str]:
+def colour_warnings(program, lang: str = "en") -> list[str]:
     """A tier (or the brand) colour on which no text colour reaches 4.5:1."""
     from memberportal.render.colors import MIN_CONTRAST, unreadable
     out = []
@@ -300,9 +300,10 @@ def colour_warnings(program) -> list[str]:
     for path, color in named:
         best = unreadable(color)
         if best is not None:
-            out.append(f"warning: members/tiers.yml, {'.'.join(map(str, path))}: {color}: text "
-                       f"on it reaches {best:.1f}:1 at best, below {MIN_CONTRAST}:1; choose a "
-                       "lighter or darker colour")
+            out.append(f"{word('cli.warning', lang)}: members/tiers.yml, "
+                       f"{'.'.join(map(str, path))}: {color}: "
+                       + word("warn.colour", lang).format(best=f"{best:.1f}",
+                                                          min=MIN_CONTRAST))
     return out
 
 

@@ -46,6 +46,26 @@ class MemberPortalError(Exception):
         return (": ".join([", ".join(head), self.message]) if head else self.message)
 
 
+def worded(key: str, *more: tuple[str, dict], **params) -> dict:
+    """An error worded by the catalogue: `message` in English (as raised, logged and tested)
+    and `said`, the entries and their parameters (`key` with `params`, then `more`), for the
+    command line's language."""
+    from memberportal.render.messages import CATALOGUE, plurals  # render is above: when raised
+    said = [(key, params), *more]
+    return {"message": plurals("".join(CATALOGUE["en"][k].format(**p) for k, p in said)),
+            "said": said}
+
+
+class Worded(ValueError):
+    """A model rule's failure, worded by the catalogue (pydantic passes it on as the error's
+    ctx['error']; cross-reference checks return it as their message)."""
+
+    def __init__(self, key: str, **params):
+        told = worded(key, **params)
+        super().__init__(told["message"])
+        self.message, self.said = told["message"], told["said"]
+
+
 class InputError(MemberPortalError):
     """Bad input data: YAML, CSV, a member record or the program."""
 
