@@ -46,7 +46,7 @@ class MemberPortalError(Exception):
         return (": ".join([", ".join(head), self.message]) if head else self.message)
 
 
-def worded(key: str, *more: tuple[str, dict], **params) -> dict:
+def worded(key: str, /, *more: tuple[str, dict], **params) -> dict:
     """An error worded by the catalogue: `message` in English (as raised, logged and tested)
     and `said`, the entries and their parameters (`key` with `params`, then `more`), for the
     command line's language."""

@@ -45,8 +45,10 @@ def test_two_members_claiming_one_friend_is_an_error_naming_both(fixture_project
     text = str(error)
     assert "members/B.yml" in text and "referrals.1" in text and "member B" in text
     assert "'C' is also claimed by member A (members/A.yml" in text
-    result = CliRunner().invoke(cli, ["-C", str(fixture_project.root), "check"])
+    result = CliRunner().invoke(cli, ["--lang", "en", "-C", str(fixture_project.root), "check"])
     assert result.exit_code != 0 and "also claimed by member A" in result.output
+    result = CliRunner().invoke(cli, ["--lang", "zh", "-C", str(fixture_project.root), "check"])
+    assert result.exit_code != 0 and "也被会员 A" in result.output
 
 
 def test_a_code_for_an_offer_the_program_no_longer_has_is_not_valid(tmp_path, monkeypatch):
