@@ -812,7 +812,7 @@ def _say_verdict(project: Project, v, lang: str) -> str:
         who = f"  {masked} ({v.member_id})" if masked else f"  ({v.member_id})"
     until = ("  " + word("cli.valid_until", lang).format(date=v.expires.isoformat())
              if v.expires and v.state == "valid" else "")
-    detail = f"  {v.detail}" if v.detail else ""
+    detail = f"  {say(v.detail, lang)}" if v.detail else ""
     state = CATALOGUE[lang].get(f"cli.verdict.{v.state}", v.state.upper())
     return f"{state}  {v.code}{who}{until}{detail}"
 

@@ -6,6 +6,7 @@ from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import date, timedelta
 
+from memberportal.core.rules import Msg
 from memberportal.core.tokens import CROCKFORD, derive
 from memberportal.errors import InputError
 
@@ -28,7 +29,7 @@ class Verdict:
     member_id: str | None = None
     offer_slot: int | None = None
     expires: date | None = None
-    detail: str = ""
+    detail: Msg | None = None     # why, when not valid (messages.say words it)
 
     @property
     def ok(self) -> bool:
@@ -92,12 +93,11 @@ def verify(secret: bytes, text: str, as_of: date, members: dict[int, str] | None
     shown = group(code)
     if len(code) != SYMBOLS + 1 or any(c not in ALPHABET for c in code[:-1]) or \
             code[-1] not in CHECK_ALPHABET:
-        return Verdict("mistyped", shown, detail=f"a code has {SYMBOLS + 1} characters "
-                                                 f"(got {len(code)})")
+        return Verdict("mistyped", shown, detail=Msg("verdict.length", {"n": SYMBOLS + 1,
+                                                                  "got": len(code)}))
     body = code[:-1]
     if check_symbol(body) != code[-1]:
-        return Verdict("mistyped", shown, detail="the check character does not match: "
-                                                 "a character was mistyped or swapped")
+        return Verdict("mistyped", shown, detail=Msg("verdict.check"))
     value = 0
     for ch in body:
         value = value * 32 + ALPHABET.index(ch)
@@ -109,22 +109,21 @@ def verify(secret: bytes, text: str, as_of: date, members: dict[int, str] | None
     slot = value >> DAY_BITS
     ref_text = f"{ref:010x}"
     if _tag(secret, slot, days, ref) != tag:
-        return Verdict("forged", shown, ref_text, detail="the signature does not match: "
-                                                         "this code was not issued by us")
+        return Verdict("forged", shown, ref_text, detail=Msg("verdict.signature"))
     expires = EPOCH + timedelta(days=days)
     member_id = (members or {}).get(ref)
     if members is not None and member_id is None:
         return Verdict("forged", shown, ref_text, None, slot, expires,
-                       "signed, but no member of this project has it")
+                       Msg("verdict.no_member"))
     if offers is not None and slot not in offers:
         return Verdict("forged", shown, ref_text, member_id, slot, expires,
-                       "signed, but for an offer the program no longer has")
+                       Msg("verdict.no_offer"))
     if member_id is not None and member_id in redeemed:
         return Verdict("redeemed", shown, ref_text, member_id, slot, expires,
-                       "already redeemed")
+                       Msg("verdict.redeemed"))
     if as_of > expires:
         return Verdict("expired", shown, ref_text, member_id, slot, expires,
-                       f"expired on {expires.isoformat()}")
+                       Msg("verdict.expired", {"on": expires.isoformat()}))
     return Verdict("valid", shown, ref_text, member_id, slot, expires)
 
 

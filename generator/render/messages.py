@@ -472,6 +472,13 @@ CATALOGUE: dict[str, dict[str, str]] = {
         "error.not_utf8": "不是 UTF-8 编码（字节 {byte}）；请把文件另存为 UTF-8",
         "error.ledger_header": "兑换记录的表头必须是 {header}",
         "error.ledger_row": "兑换记录这一行不完整",
+        "verdict.length": "券码应有 {n} 个字符（实际 {got} 个）",
+        "verdict.check": "校验字符不符：有字符输错或前后颠倒",
+        "verdict.signature": "签名不符：这不是我们签发的券码",
+        "verdict.no_member": "签名有效，但本项目没有持有它的会员",
+        "verdict.no_offer": "签名有效，但对应的优惠已不在会员方案中",
+        "verdict.redeemed": "已经使用过",
+        "verdict.expired": "已于 {on} 过期",
         # --- the command line's --help (English: the commands' own docstrings) ---
         "help": "memberportal：由会员档案生成会员主页、包裹插卡和品牌会员中心。",
         "help.root": "品牌项目文件夹（默认：从当前文件夹向上查找）。",
@@ -978,6 +985,13 @@ CATALOGUE: dict[str, dict[str, str]] = {
         "error.not_utf8": "not UTF-8 (byte {byte}); save the file as UTF-8",
         "error.ledger_header": "the ledger's header must be {header}",
         "error.ledger_row": "incomplete ledger row",
+        "verdict.length": "a code has {n} characters (got {got})",
+        "verdict.check": "the check character does not match: a character was mistyped or swapped",
+        "verdict.signature": "the signature does not match: this code was not issued by us",
+        "verdict.no_member": "signed, but no member of this project has it",
+        "verdict.no_offer": "signed, but for an offer the program no longer has",
+        "verdict.redeemed": "already redeemed",
+        "verdict.expired": "expired on {on}",
     },
 }
 
