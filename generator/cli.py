@@ -286,7 +286,7 @@ def check(obj: Context):
         echo(f"  {key:<14} {word('stage.name.' + key, obj.lang):<8} {stages[key]:>6}")
     if snapshot is not None:
         echo("")
-        _say_moves(tier_moves(snapshot, member_tiers, program.ranks), program)
+        _say_moves(tier_moves(snapshot, member_tiers, program.ranks), program, obj.lang)
     for warning in colour_warnings(program, obj.lang):
         echo(warning, err=True)
 
@@ -307,12 +307,12 @@ def colour_warnings(program, lang: str = "en") -> list[str]:
     return out
 
 
-def _say_moves(moves, program) -> None:
+def _say_moves(moves, program, lang: str) -> None:
     """How many members move up and down against the published tiers, naming the first few."""
     if moves is None:
         return
     names = {t.id: t.name for t in program.tiers}
-    echo(f"tier moves: {moves.summary(names)}")
+    echo(moves.summary(names, lang=lang))
 
 
 @cli.command()
@@ -426,17 +426,16 @@ def build(obj: Context, strict: bool, progress: bool, executor: str, workers: in
     for error in b.failures:
         echo(error_text(error, obj.lang), err=True)
     stages = ", ".join(f"{name} {sec:.1f}s" for name, sec in b.timings.items())
-    echo(f"{b.program.brand.name}: portal"
-               f"{' (unchanged)' if b.portal_reused else ''} and {b.pages} personal pages in "
-               f"output/site/ ({b.rendered} rendered, {b.reused} unchanged, {b.removed} "
-               f"removed) as of {obj.as_of.isoformat()} in "
-               f"{time.perf_counter() - start:.1f}s ({stages})")
-    _say_moves(b.moves, b.program)
+    echo(counted("cli.built", b.pages, obj.lang, brand=b.program.brand.name,
+                 unchanged=word("cli.portal_unchanged", obj.lang) if b.portal_reused else "",
+                 rendered=b.rendered, reused=b.reused, removed=b.removed,
+                 as_of=obj.as_of.isoformat(), secs=f"{time.perf_counter() - start:.1f}",
+                 stages=stages))
+    _say_moves(b.moves, b.program, obj.lang)
     if b.moves is not None:
-        echo("  the staff report compares with the tiers just published from now on")
+        echo(word("cli.published", obj.lang))
     if b.failures:
-        echo(f"{len(b.failures)} page{'s' if len(b.failures) != 1 else ''} failed",
-                   err=True)
+        echo(counted("cli.pages_failed", len(b.failures), obj.lang), err=True)
         sys.exit(1)
 
 
@@ -520,31 +519,30 @@ def import_(obj: Context, orders: Path, mapping: str | None, dry_run: bool, verb
     obj.show_progress = progress
     project = obj.project
     plan = plan_import(project, orders.resolve(), mapping, bar=obj.bar)
-    echo(f"{plan.table.file}: {len(plan.table.rows):,} rows, mapping {plan.mapping.name}, "
-               f"{plan.table.encoding.upper()}")
+    lang = obj.lang
+    echo(counted("cli.import.read", len(plan.table.rows), lang, file=plan.table.file,
+                 mapping=plan.mapping.name, encoding=plan.table.encoding.upper()))
     added = [c for c in plan.changes if not c.new_member]
-    echo(f"  {plan.new_members:,} new member{'s' if plan.new_members != 1 else ''}, "
-               f"{plan.new_orders:,} new orders, {plan.already:,} already imported, "
-               f"{plan.skipped:,} unpaid (skipped), 0 errors")
+    echo(counted("cli.import.plan", plan.new_members, lang, orders=f"{plan.new_orders:,}",
+                 already=f"{plan.already:,}", skipped=f"{plan.skipped:,}"))
     listed = plan.changes if verbose else added[:LISTED]
     for change in listed:
-        what = "new member" if change.new_member else "add to"
-        echo(f"  {what:<10} {rel(change.path, project.root)}: "
-                   f"{change.orders} order{'s' if change.orders != 1 else ''}")
+        what = word("cli.import.new_member" if change.new_member else "cli.import.add_to", lang)
+        echo(f"  {_pad(what, 11)}{rel(change.path, project.root)}: "
+             + counted("cli.orders", change.orders, lang))
     if len(listed) < len(added):
-        echo(f"  … and {len(added) - len(listed):,} more existing files (--verbose lists "
-                   "them)")
+        echo(counted("cli.import.more_files", len(added) - len(listed), lang))
     notices = plan.notices if verbose else plan.notices[:LISTED]
     for notice in notices:
-        echo(f"  note: {notice}")
+        echo(f"  {word('cli.import.note', lang)}: {notice}")
     if len(notices) < len(plan.notices):
-        echo(f"  … and {len(plan.notices) - len(notices):,} more notes (--verbose)")
+        echo(counted("cli.import.more_notes", len(plan.notices) - len(notices), lang))
     if dry_run:
-        echo("dry run: nothing written")
+        echo(word("cli.import.dry_run", lang))
         return
     apply(project, plan, obj.as_of, bar=obj.bar)
-    echo(f"wrote {len(plan.changes):,} file{'s' if len(plan.changes) != 1 else ''} "
-               f"({plan.new_members:,} new members)" if plan.changes else "nothing to change")
+    echo(counted("cli.import.wrote", len(plan.changes), lang, members=f"{plan.new_members:,}")
+         if plan.changes else word("cli.import.nothing", lang))
 
 
 LISTED = 20  # files and notes an import lists without --verbose

@@ -61,6 +61,8 @@ def test_moves_biggest_first_and_named_a_few():
     assert [m[0] for m in moves.up] == ["M0", "M2", "M4", "M6", "M1", "M3", "M5", "M7", "OLD"]
     assert moves.down == [("D2", "diamond", "member"), ("D1", "gold", "silver")]
     text = moves.summary({"member": "禾苗", "gold": "金禾"})
-    assert text.startswith("9 up (M0 禾苗 → diamond, M2 禾苗 → diamond, M4 禾苗 → diamond, "
+    assert text.startswith("tier moves: 9 up (M0 禾苗 → diamond, M2 禾苗 → diamond, M4 禾苗 → diamond, "
                            "M6 禾苗 → diamond, M1 禾苗 → silver, …), 2 down (D2 diamond → 禾苗, "
                            "D1 金禾 → silver)")
+    zh = moves.summary({"member": "禾苗", "gold": "金禾"}, lang="zh")
+    assert zh.startswith("等级变动：升级 9 位（M0 禾苗 → diamond") and "降级 2 位" in zh
