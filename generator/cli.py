@@ -357,7 +357,7 @@ def render_explain(project: Project, s: Status, lang: str) -> str:
                                        date=e.date.isoformat()), 2))
     for e in p.history[-8:]:
         lines.append(f"  {e.date.isoformat()}  {e.points:+6,}  {say(e.what, lang, sym)}")
-    lines.append(row("benefits", "、".join(b.name for _, b in s.benefits) or "-"))
+    lines.append(row("benefits", w("list_sep").join(b.name for _, b in s.benefits) or "-"))
     for o in s.offers:
         lines.append(row("offer", w("offer_row", name=o.name, state=word("offer." + o.state, lang),
                                     start=o.valid_from.isoformat(),

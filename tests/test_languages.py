@@ -200,7 +200,7 @@ _CJK = re.compile(r"[\u3000-\u303f\u3400-\u9fff\uff00-\uffef]+")
 
 def _outputs(root, lang: str, code: str) -> str:
     runs = [invoke("--lang", lang, "-C", str(root), "--as-of", PORTAL_AS_OF, *args)
-            for args in (("check",), ("explain", "M0002"), ("explain", "M9"),
+            for args in (("check",), ("explain", "M0001"), ("explain", "M0002"), ("explain", "M9"),
                          ("verify", code), ("verify", "ABCD"))]
     return "\n".join(r.output for r in runs)
 
