@@ -311,8 +311,18 @@ def _say_moves(moves, program, lang: str) -> None:
     """How many members move up and down against the published tiers, naming the first few."""
     if moves is None:
         return
-    names = {t.id: t.name for t in program.tiers}
-    echo(moves.summary(names, lang=lang))
+    echo(moves_summary(moves, {t.id: t.name for t in program.tiers}, lang))
+
+
+def moves_summary(moves, names: dict[str, str], lang: str, shown: int = 5) -> str:
+    """'tier moves: 2 up (M1 silver → gold, …), 1 down (…) against …' in `lang`."""
+    def few(some):
+        text = ", ".join(f"{m} {names.get(a, a)} → {names.get(b, b)}" for m, a, b in some[:shown])
+        more = ", …" if len(some) > shown else ""
+        return word("cli.moves_few", lang).format(text=text + more) if some else ""
+    return word("cli.moves", lang).format(up=len(moves.up), up_few=few(moves.up),
+                                          down=len(moves.down), down_few=few(moves.down),
+                                          date=moves.since.isoformat())
 
 
 @cli.command()

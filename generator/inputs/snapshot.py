@@ -25,20 +25,6 @@ class Moves:
     up: list[tuple[str, str, str]]
     down: list[tuple[str, str, str]]
 
-    def summary(self, names: dict[str, str], shown: int = 5, lang: str = "en") -> str:
-        """'2 up (M1 silver → gold, …), 1 down (…)' for `build` and `check`, in `lang`."""
-        from memberportal.render.messages import word  # render is above: only when said
-
-        def few(moves):
-            text = ", ".join(f"{m} {names.get(a, a)} → {names.get(b, b)}"
-                             for m, a, b in moves[:shown])
-            return (word("cli.moves_few", lang).format(text=text + (", …" if len(moves) > shown
-                                                                    else ""))
-                    if moves else "")
-        return word("cli.moves", lang).format(up=len(self.up), up_few=few(self.up),
-                                              down=len(self.down), down_few=few(self.down),
-                                              date=self.since.isoformat())
-
 
 def tier_moves(snapshot: Snapshot, tiers: dict[str, str], ranks: dict[str, int]) -> Moves:
     """Who moves up and down against `snapshot` (members new since then are not moves; a tier
