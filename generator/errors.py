@@ -142,7 +142,7 @@ ENGLISH = {
     "error.yaml_date": "impossible date {value} ({why})",
     "error.yaml_key": "a key must be plain text",
     "error.yaml_merge": "YAML merge keys (<<) are not allowed",
-    "error.yaml_duplicate": "duplicate key '{key}' (first at line {first})",
+    "error.yaml_duplicate": "duplicate key '{name}' (first at line {first})",
     "error.yaml_alias":
         "YAML anchors and aliases (&name / *name) are not allowed; write the value out",
     "error.yaml_depth": "nested more than {n} levels deep",

@@ -226,3 +226,17 @@ def test_check_explain_and_verify_say_nothing_in_the_other_language(brand):
         assert f"members/{mid}.yml:" in broken["zh"], mid
     assert "会员 B5, 字段 'referrals.0'" in broken["zh"]
     assert "member B5, field 'referrals.0'" in broken["en"]
+
+
+def test_every_error_worded_in_english_is_worded_in_chinese_with_the_same_fields():
+    import string
+
+    from memberportal.errors import ENGLISH
+
+    def fields(text):
+        return {f for _, f, _, _ in string.Formatter().parse(text) if f}
+    for key, english in ENGLISH.items():
+        assert key in CATALOGUE["zh"], key
+        # Chinese may leave out a library's English reason (an impossible date's "why")
+        assert fields(CATALOGUE["zh"][key]) <= fields(english), key
+        assert fields(english) - fields(CATALOGUE["zh"][key]) <= {"why"}, key

@@ -201,7 +201,7 @@ class _Builder:
             key = ev.value  # keys are names: `2024:` stays the text "2024"
         if key in out:
             first = self.lines.get(path + (key,), "?")
-            raise self.fail(worded("error.yaml_duplicate", key=key, first=first), line,
+            raise self.fail(worded("error.yaml_duplicate", name=key, first=first), line,
                             path + (key,))
         if self.track or len(path) < 1:
             self.lines[path + (key,)] = line

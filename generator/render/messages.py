@@ -468,7 +468,7 @@ CATALOGUE: dict[str, dict[str, str]] = {
         "error.yaml_date": "不存在的日期 {value}",
         "error.yaml_key": "键必须是普通文字",
         "error.yaml_merge": "不允许使用 YAML 合并键（<<）",
-        "error.yaml_duplicate": "键 '{key}' 重复（第一次出现在第 {first} 行）",
+        "error.yaml_duplicate": "键 '{name}' 重复（第一次出现在第 {first} 行）",
         "error.yaml_alias": "不允许使用 YAML 锚点和别名（&name / *name）；请把值完整写出",
         "error.yaml_depth": "嵌套超过 {n} 层",
         "error.not_utf8": "不是 UTF-8 编码（字节 {byte}）；请把文件另存为 UTF-8",
