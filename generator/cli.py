@@ -270,10 +270,10 @@ def check(obj: Context):
     program = project.program
     warning = word("cli.warning", obj.lang)
     for w in sample_warnings(project):
-        echo(f"{warning}: {w}", err=True)
+        echo(f"{warning}: {error_text(w, obj.lang)}", err=True)
     warnings = unknown_skus(project)
     for w in warnings:
-        echo(f"{warning}: {w}")
+        echo(f"{warning}: {error_text(w, obj.lang)}")
     echo(word("cli.valid", obj.lang).format(brand=program.brand.name,
                                              members=sum(tiers.values()),
                                              as_of=obj.as_of.isoformat())
@@ -286,12 +286,12 @@ def check(obj: Context):
         echo(f"  {key:<14} {word('stage.name.' + key, obj.lang):<8} {stages[key]:>6}")
     if snapshot is not None:
         echo("")
-        _say_moves(tier_moves(snapshot, member_tiers, program.ranks), program)
-    for warning in colour_warnings(program):
+        _say_moves(tier_moves(snapshot, member_tiers, program.ranks), program, obj.lang)
+    for warning in colour_warnings(program, obj.lang):
         echo(warning, err=True)
 
 
-def colour_warnings(program) -> list[str]:
+def colour_warnings(program, lang: str = "en") -> list[str]:
     """A tier (or the brand) colour on which no text colour reaches 4.5:1."""
     from memberportal.render.colors import MIN_CONTRAST, unreadable
     out = []
@@ -300,18 +300,29 @@ def colour_warnings(program) -> list[str]:
     for path, color in named:
         best = unreadable(color)
         if best is not None:
-            out.append(f"warning: members/tiers.yml, {'.'.join(map(str, path))}: {color}: text "
-                       f"on it reaches {best:.1f}:1 at best, below {MIN_CONTRAST}:1; choose a "
-                       "lighter or darker colour")
+            out.append(f"{word('cli.warning', lang)}: members/tiers.yml, "
+                       f"{'.'.join(map(str, path))}: {color}: "
+                       + word("warn.colour", lang).format(best=f"{best:.1f}",
+                                                          min=MIN_CONTRAST))
     return out
 
 
-def _say_moves(moves, program) -> None:
+def _say_moves(moves, program, lang: str) -> None:
     """How many members move up and down against the published tiers, naming the first few."""
     if moves is None:
         return
-    names = {t.id: t.name for t in program.tiers}
-    echo(f"tier moves: {moves.summary(names)}")
+    echo(moves_summary(moves, {t.id: t.name for t in program.tiers}, lang))
+
+
+def moves_summary(moves, names: dict[str, str], lang: str, shown: int = 5) -> str:
+    """'tier moves: 2 up (M1 silver → gold, …), 1 down (…) against …' in `lang`."""
+    def few(some):
+        text = ", ".join(f"{m} {names.get(a, a)} → {names.get(b, b)}" for m, a, b in some[:shown])
+        more = ", …" if len(some) > shown else ""
+        return word("cli.moves_few", lang).format(text=text + more) if some else ""
+    return word("cli.moves", lang).format(up=len(moves.up), up_few=few(moves.up),
+                                          down=len(moves.down), down_few=few(moves.down),
+                                          date=moves.since.isoformat())
 
 
 @cli.command()
@@ -327,51 +338,76 @@ def explain(obj: Context, member_id: str):
 def render_explain(project: Project, s: Status, lang: str) -> str:
     sym = project.program.currency_symbol
     member = project.member(s.member_id)
+
+    def w(key: str, **params) -> str:
+        return word(f"explain.{key}", lang).format(**params)
+
+    def row(label: str, text: str, indent: int = 0) -> str:
+        return " " * indent + _pad(w(label), 12 - indent) + text
+
     lines = [f"{member.id}  {member.name or '-'}  ({project.where[member.id]})",
-             f"as of {s.as_of.isoformat()}", ""]
+             w("as_of", date=s.as_of.isoformat()), ""]
     t = s.tier
-    lines.append(f"tier        {t.tier.name} ({t.tier.id})")
-    lines.append(f"  why       {say(t.reason, lang, sym)}")
+    lines.append(row("tier", f"{t.tier.name} ({t.tier.id})"))
+    lines.append(row("why", say(t.reason, lang, sym), 2))
     if t.keep_until:
-        lines.append(f"  kept to   {t.keep_until.isoformat()} with no further order")
+        lines.append(row("kept_to", w("kept_to_row", date=t.keep_until.isoformat()), 2))
+    if t.keep:
+        lines.append(row("keep", say(t.keep, lang, sym), 2))
     if t.next_tier:
-        unit = "points" if t.basis == "points" else ""
-        need = f"{int(t.needed):,} {unit}" if unit else money(t.needed, sym)
-        by = f" by {t.needed_by.isoformat()}" if t.needed_by else ""
-        lines.append(f"  next      {t.next_tier.name}: {need} more{by}")
+        need = (w("points_n", n=f"{int(t.needed):,}") if t.basis == "points"
+                else money(t.needed, sym))
+        by = w("next_by", date=t.needed_by.isoformat()) if t.needed_by else ""
+        lines.append(row("next", w("next_row", tier=t.next_tier.name, need=need, by=by), 2))
     p = s.points
-    lines.append(f"points      {p.balance:,} (earned {p.earned:,}, redeemed {p.redeemed:,}, "
-                 f"expired {p.expired:,})")
+    lines.append(row("points", w("points_row", balance=f"{p.balance:,}", earned=f"{p.earned:,}",
+                                 redeemed=f"{p.redeemed:,}", expired=f"{p.expired:,}")))
     for e in p.expiring:
-        lines.append(f"  expiring  {e.points:,} on {e.date.isoformat()}")
+        lines.append(row("expiring", w("expiring_row", points=f"{e.points:,}",
+                                       date=e.date.isoformat()), 2))
     for e in p.history[-8:]:
         lines.append(f"  {e.date.isoformat()}  {e.points:+6,}  {say(e.what, lang, sym)}")
-    lines.append("benefits    " + ("、".join(b.name for _, b in s.benefits) or "-"))
+    lines.append(row("benefits", w("list_sep").join(b.name for _, b in s.benefits) or "-"))
     for o in s.offers:
-        lines.append(f"offer       {o.name}: {word('offer.' + o.state, lang)}, "
-                     f"{o.valid_from.isoformat()} to {o.valid_until.isoformat()}")
+        lines.append(row("offer", w("offer_row", name=o.name, state=word("offer." + o.state, lang),
+                                    start=o.valid_from.isoformat(),
+                                    end=o.valid_until.isoformat())))
     for r in s.reminders:
-        due = " (due)" if r.due else ""
-        lines.append(f"reminder    {r.name}: runs out {r.run_out.isoformat()}, "
-                     f"remind on {r.remind_on.isoformat()}{due}")
+        lines.append(row("reminder", w("reminder_row", name=r.name, date=r.run_out.isoformat(),
+                                       remind=r.remind_on.isoformat())
+                         + (w("due") if r.due else "")))
     for b in s.birthdays:
-        who = b.child_name or ("child" if b.who == "child" else "member")
-        lines.append(f"birthday    {who} turns {b.age} on {b.date.isoformat()} "
-                     f"(in {b.days_until} days): {b.gift}")
-    lines.append(f"stage       {s.stage.key} ({word('stage.name.' + s.stage.key, lang)}): "
-                 f"{say(s.stage.reason, lang, sym)}")
+        who = b.child_name or w("who." + b.who)
+        lines.append(row("birthday", counted("explain.birthday_row", b.days_until, lang,
+                                             who=who, age=b.age, date=b.date.isoformat(),
+                                             gift=b.gift)))
+    lines.append(row("stage", f"{_named(s.stage.key, word('stage.name.' + s.stage.key, lang))}: "
+                              f"{say(s.stage.reason, lang, sym)}"))
     r = s.rfm
-    lines.append(f"rfm         R{r.r} F{r.f} M{r.m} {word('rfm.' + r.segment, lang)} "
-                 "(" + word("cli.rfm", lang).format(
-                     days=r.recency_days if r.recency_days is not None else "-",
-                     orders=counted("cli.orders", r.frequency, lang),
-                     amount=money(r.monetary, sym)) + ")")
-    lines.append(f"churn       {s.churn.level}: {say(s.churn.reason, lang, sym)}")
+    rfm = (counted("cli.rfm", r.recency_days, lang, orders=counted("cli.orders", r.frequency,
+                                                                    lang),
+                   amount=money(r.monetary, sym)) if r.recency_days is not None
+           else w("no_order"))
+    lines.append(row("rfm", f"R{r.r} F{r.f} M{r.m} {word('rfm.' + r.segment, lang)} ({rfm})"))
+    churn = _named(s.churn.level, word("churn.name." + s.churn.level, lang))
+    lines.append(row("churn", f"{churn}: {say(s.churn.reason, lang, sym)}"))
     if s.ambassador:
-        lines.append(f"ambassador  {say(s.ambassador.reason, lang, sym)}")
+        lines.append(row("ambassador", say(s.ambassador.reason, lang, sym)))
     for rec in s.recommendations:
-        lines.append(f"recommend   {rec.name}: {say(rec.reason, lang, sym)}")
+        lines.append(row("recommend", f"{rec.name}: {say(rec.reason, lang, sym)}"))
     return "\n".join(lines)
+
+
+def _named(key: str, name: str) -> str:
+    """A key with its name in the command line's language, where they differ."""
+    return key if name.replace(" ", "_") == key else f"{key} ({name})"
+
+
+def _pad(label: str, width: int) -> str:
+    """`label` padded to `width` terminal columns (a Chinese character takes two)."""
+    import unicodedata
+    used = sum(2 if unicodedata.east_asian_width(c) in "WF" else 1 for c in label)
+    return label + " " * max(width - used, 1)
 
 
 # --- the site: build, rotate, serve ---------------------------------------------------------
@@ -400,17 +436,16 @@ def build(obj: Context, strict: bool, progress: bool, executor: str, workers: in
     for error in b.failures:
         echo(error_text(error, obj.lang), err=True)
     stages = ", ".join(f"{name} {sec:.1f}s" for name, sec in b.timings.items())
-    echo(f"{b.program.brand.name}: portal"
-               f"{' (unchanged)' if b.portal_reused else ''} and {b.pages} personal pages in "
-               f"output/site/ ({b.rendered} rendered, {b.reused} unchanged, {b.removed} "
-               f"removed) as of {obj.as_of.isoformat()} in "
-               f"{time.perf_counter() - start:.1f}s ({stages})")
-    _say_moves(b.moves, b.program)
+    echo(counted("cli.built", b.pages, obj.lang, brand=b.program.brand.name,
+                 unchanged=word("cli.portal_unchanged", obj.lang) if b.portal_reused else "",
+                 rendered=b.rendered, reused=b.reused, removed=b.removed,
+                 as_of=obj.as_of.isoformat(), secs=f"{time.perf_counter() - start:.1f}",
+                 stages=stages))
+    _say_moves(b.moves, b.program, obj.lang)
     if b.moves is not None:
-        echo("  the staff report compares with the tiers just published from now on")
+        echo(word("cli.published", obj.lang))
     if b.failures:
-        echo(f"{len(b.failures)} page{'s' if len(b.failures) != 1 else ''} failed",
-                   err=True)
+        echo(counted("cli.pages_failed", len(b.failures), obj.lang), err=True)
         sys.exit(1)
 
 
@@ -494,31 +529,30 @@ def import_(obj: Context, orders: Path, mapping: str | None, dry_run: bool, verb
     obj.show_progress = progress
     project = obj.project
     plan = plan_import(project, orders.resolve(), mapping, bar=obj.bar)
-    echo(f"{plan.table.file}: {len(plan.table.rows):,} rows, mapping {plan.mapping.name}, "
-               f"{plan.table.encoding.upper()}")
+    lang = obj.lang
+    echo(counted("cli.import.read", len(plan.table.rows), lang, file=plan.table.file,
+                 mapping=plan.mapping.name, encoding=plan.table.encoding.upper()))
     added = [c for c in plan.changes if not c.new_member]
-    echo(f"  {plan.new_members:,} new member{'s' if plan.new_members != 1 else ''}, "
-               f"{plan.new_orders:,} new orders, {plan.already:,} already imported, "
-               f"{plan.skipped:,} unpaid (skipped), 0 errors")
+    echo(counted("cli.import.plan", plan.new_members, lang, orders=f"{plan.new_orders:,}",
+                 already=f"{plan.already:,}", skipped=f"{plan.skipped:,}"))
     listed = plan.changes if verbose else added[:LISTED]
     for change in listed:
-        what = "new member" if change.new_member else "add to"
-        echo(f"  {what:<10} {rel(change.path, project.root)}: "
-                   f"{change.orders} order{'s' if change.orders != 1 else ''}")
+        what = word("cli.import.new_member" if change.new_member else "cli.import.add_to", lang)
+        echo(f"  {_pad(what, 11)}{rel(change.path, project.root)}: "
+             + counted("cli.orders", change.orders, lang))
     if len(listed) < len(added):
-        echo(f"  … and {len(added) - len(listed):,} more existing files (--verbose lists "
-                   "them)")
+        echo(counted("cli.import.more_files", len(added) - len(listed), lang))
     notices = plan.notices if verbose else plan.notices[:LISTED]
     for notice in notices:
-        echo(f"  note: {notice}")
+        echo(f"  {word('cli.import.note', lang)}: {notice}")
     if len(notices) < len(plan.notices):
-        echo(f"  … and {len(plan.notices) - len(notices):,} more notes (--verbose)")
+        echo(counted("cli.import.more_notes", len(plan.notices) - len(notices), lang))
     if dry_run:
-        echo("dry run: nothing written")
+        echo(word("cli.import.dry_run", lang))
         return
     apply(project, plan, obj.as_of, bar=obj.bar)
-    echo(f"wrote {len(plan.changes):,} file{'s' if len(plan.changes) != 1 else ''} "
-               f"({plan.new_members:,} new members)" if plan.changes else "nothing to change")
+    echo(counted("cli.import.wrote", len(plan.changes), lang, members=f"{plan.new_members:,}")
+         if plan.changes else word("cli.import.nothing", lang))
 
 
 LISTED = 20  # files and notes an import lists without --verbose
@@ -802,7 +836,7 @@ def _say_verdict(project: Project, v, lang: str) -> str:
         who = f"  {masked} ({v.member_id})" if masked else f"  ({v.member_id})"
     until = ("  " + word("cli.valid_until", lang).format(date=v.expires.isoformat())
              if v.expires and v.state == "valid" else "")
-    detail = f"  {v.detail}" if v.detail else ""
+    detail = f"  {say(v.detail, lang)}" if v.detail else ""
     state = CATALOGUE[lang].get(f"cli.verdict.{v.state}", v.state.upper())
     return f"{state}  {v.code}{who}{until}{detail}"
 

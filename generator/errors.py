@@ -1,7 +1,9 @@
 """One exception family: every error says where it is (file, line, field, member)."""
 from __future__ import annotations
 
+import functools
 import logging
+import re
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Iterator
@@ -44,6 +46,142 @@ class MemberPortalError(Exception):
         if self.field:
             head.append(f"field '{self.field}'")
         return (": ".join([", ".join(head), self.message]) if head else self.message)
+
+
+# What the errors below say in English, as raised (logged, tested, and what --lang en shows);
+# render/messages.py words the same keys in the other languages.
+ENGLISH = {
+    "error.day_range": "a date between {first} and {last} is expected, not {day}",
+    "error.one_redemption": "only 1 is supported: each member can redeem the offer once",
+    "error.lost_after_warn": "lost_days must be greater than warn_days",
+    "error.bounds_down": "{name} needs 4 bounds from best to worst",
+    "error.bounds_up": "needs 4 bounds in increasing order",
+    "error.key_once": "each key is named once",
+    "error.tier_twice": "tier id '{id}' is used twice",
+    "error.unknown_benefit": "unknown benefit '{name}'; known: {known}",
+    "error.first_threshold": "the first tier's threshold must be 0",
+    "error.thresholds_increase": "thresholds must increase from tier to tier",
+    "error.unknown_tier": "unknown tier '{name}'; known: {known}",
+    "error.sku_twice": "sku '{sku}' is listed twice",
+    "error.reward_twice": "reward id '{id}' is used twice",
+    "error.unknown_sku": "unknown sku '{sku}'",
+    "error.name_invisible":
+        "the name has no visible characters (only spaces, zero-width or invisible ones)",
+    "error.name_control":
+        "the name holds a control or direction-changing character ({code}): it would show as "
+        "something it is not",
+    "error.phone_unquoted":
+        "write the phone number in quotes (\"{phone}\"): unquoted, YAML reads it as a number "
+        "and drops a leading + or 0",
+    "error.phone_masked":
+        "the phone is masked ({phone}); write the full number or leave the phone out",
+    "error.phone_digits": "a phone number is digits, optionally with a leading +, spaces or dashes",
+    "error.unknown_activity": "unknown activity '{name}'; known: {known}",
+    "error.unknown_reward": "unknown reward '{name}'; known: {known}",
+    "error.order_twice": "order id '{id}' appears twice",
+    "error.child_before": "a child born before the member",
+    "error.did_you_mean": "; did you mean {close}?",
+    "error.no_member": "no member with id '{id}'",
+    "error.sku_not_in_program": "SKU '{sku}' is not in the program's products",
+    "error.empty_member_file": "empty file: a member file holds one member or a list",
+    "error.member_mapping": "a member is a mapping of fields (id, name, phone…)",
+    "error.program_mapping": "the program file must be a mapping of settings",
+    "error.id_used": "member id '{id}' is already used at {at}",
+    "error.referral_self": "referral refers to itself",
+    "error.referral_unknown": "referral unknown member '{id}'",
+    "error.referral_claimed":
+        "referral '{id}' is also claimed by member {other} ({at}): a friend is referred by "
+        "one member, {other} or {member}",
+    "error.order_elsewhere": "order id '{id}' also belongs to member {member}",
+    "warn.placeholders":
+        "{n} sample member(s) left ({ids}): delete them once your own members are in",
+    "warn.example_members": "{n} of the example brand's members left ({ids}): delete them",
+    "error.no_config": "no {file}: the portal needs one (site_name, site_url, theme material)",
+    "error.cannot_read": "cannot read: {why}",
+    "error.config_mapping": "must be a mapping of settings",
+    "error.site_url":
+        "site_url must be the portal's full address, e.g. https://member.example.com/ (QR "
+        "codes and printed links use it)",
+    "error.site_name":
+        "site_name '{name}' does not name the brand of {file} ('{brand}'); write the brand's "
+        "name there, or leave site_name out and the build uses brand.name",
+    "error.example_copyright": "copyright names the example brand ({name}); write your brand's",
+    "error.example_name": "brand.name is the example brand's ({name}); write your brand's name",
+    "error.example_url":
+        "site_url is the example brand's address ({url}): every QR code would send members "
+        "there; write your portal's address",
+    "error.secret_how": "make one with `memberportal secret init`",
+    "error.secret_restore":
+        "Restore {file} (and {rotations}) from your backup; to change it on purpose (every "
+        "page address and printed QR code changes) run `memberportal secret rotate-all`",
+    "error.secret_ascii":
+        "the secret must be printable ASCII text (letters, digits, punctuation); ",
+    "error.secret_short": "the secret is too short: use at least {n} characters; ",
+    "error.secret_weak":
+        "the secret is too weak: it has {n} different characters or repeats a shorter text "
+        "(at least {min} different ones are needed); ",
+    "error.secret_link":
+        "the secret file is a link (to {to}): refused; put the secret itself in the file",
+    "error.secret_special": "the secret is not a regular file: refused",
+    "error.secret_differs":
+        "${env} differs from {file}: one of them is not the brand's secret; unset the "
+        "variable or remove the file, whichever is wrong",
+    "error.no_secret": "no secret: set {env} or run `memberportal secret init` to create {file}",
+    "error.no_secret_built":
+        "no secret, but pages were built before ({built} exists): a new secret would change "
+        "every page address and printed QR code. ",
+    "error.secret_not_live":
+        "this is not the secret the live site was built with ({manifest}); building with it "
+        "would change every page address and printed QR code. ",
+    "error.yaml_tag": "tag {tag} is not allowed (only plain values)",
+    "error.yaml_as_int": "cannot read {value} as a whole number (!!int)",
+    "error.yaml_as_float": "cannot read {value} as a number (!!float)",
+    "error.yaml_as_bool": "cannot read {value} as true or false (!!bool)",
+    "error.yaml_as_null": "cannot read {value} as nothing (!!null)",
+    "error.yaml_as_timestamp": "cannot read {value} as a date, YYYY-MM-DD (!!timestamp)",
+    "error.yaml_date": "impossible date {value} ({why})",
+    "error.yaml_key": "a key must be plain text",
+    "error.yaml_merge": "YAML merge keys (<<) are not allowed",
+    "error.yaml_duplicate": "duplicate key '{name}' (first at line {first})",
+    "error.yaml_alias":
+        "YAML anchors and aliases (&name / *name) are not allowed; write the value out",
+    "error.yaml_depth": "nested more than {n} levels deep",
+    "error.not_utf8": "not UTF-8 (byte {byte}); save the file as UTF-8",
+    "error.ledger_header": "the ledger's header must be {header}",
+    "error.ledger_row": "incomplete ledger row",
+    "error.not_utf16":
+        "the file starts with a UTF-16 mark but is not UTF-16 (from byte {at}); export it "
+        "again",
+}
+
+
+def worded(key: str, /, *more: tuple[str, dict], **params) -> dict:
+    """An error worded by key: `message` in English and `said`, the keys and their parameters
+    (`key` with `params`, then `more`), for the command line's language."""
+    said = [(key, params), *more]
+    return {"message": plurals("".join(ENGLISH[k].format(**p) for k, p in said)),
+            "said": said}
+
+
+def plurals(text: str) -> str:
+    """English "1 day(s)" as "1 day", "3 day(s)" as "3 days" (also "3 sample member(s)")."""
+    return re.sub(r"\b(\d[\d,]*) ((?:\w+ )?\w+)\(s\)",
+                  lambda m: f"{m[1]} {m[2]}" + ("" if m[1] == "1" else "s"), text)
+
+
+class Worded(ValueError):
+    """A model rule's failure, worded by the catalogue (pydantic passes it on as the error's
+    ctx['error']; cross-reference checks return it as their message)."""
+
+    def __init__(self, key: str, **params):
+        told = worded(key, **params)
+        super().__init__(told["message"])
+        self.message, self.said = told["message"], told["said"]
+        self._worded = (key, params)
+
+    def __reduce__(self):   # pickled as what it was made from, not its message
+        key, params = self._worded
+        return (functools.partial(Worded, key, **params), ())
 
 
 class InputError(MemberPortalError):

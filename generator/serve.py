@@ -54,7 +54,8 @@ def preview_response(root: Path, as_of: date, lang: str, path: str) -> tuple[int
                 f"<tr><td>{html.escape(m.id)}</td><td>{html.escape(mask_name(m.name))}</td>"
                 + "".join(f'<td><a href="{PREVIEW}{k}/{html.escape(m.id)}">{k}</a></td>'
                           for k in PREVIEW_KINDS) + "</tr>" for m in project.members)
-            return 200, "text/html", _page("print preview", f"<table>{rows}</table>")
+            return 200, "text/html", _page("print preview",
+                                           f'<div class="wide"><table>{rows}</table></div>')
         if len(parts) != 2 or parts[0] not in PREVIEW_KINDS:
             return 404, "text/plain", b"not found"
         kind, name = parts
@@ -74,10 +75,12 @@ def preview_response(root: Path, as_of: date, lang: str, path: str) -> tuple[int
 
 
 def _page(title: str, body: str) -> bytes:
-    return (f'<!doctype html><html lang="zh"><meta charset="utf-8"><title>{html.escape(title)}'
-            '</title><style>body{font-family:sans-serif;margin:2rem;background:#eee}'
+    return (f'<!doctype html><html lang="zh"><meta charset="utf-8">'
+            '<meta name="viewport" content="width=device-width, initial-scale=1">'
+            f'<title>{html.escape(title)}</title><style>'
+            'body{font-family:sans-serif;margin:1rem;background:#eee}'
             'img{display:block;margin:1rem 0;box-shadow:0 1px 6px #0003;max-width:100%}'
-            'td{padding:.2rem .8rem}</style>'
+            '.wide{overflow-x:auto}td{padding:.2rem .8rem;white-space:nowrap}</style>'
             f'<h1>{html.escape(title)}</h1>{body}</html>').encode()
 
 

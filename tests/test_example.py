@@ -37,7 +37,9 @@ def test_explain_example_members(golden):
 
 
 def test_explain_unknown_member_suggests():
-    result = run("explain", "M001")
+    result = run("explain", "M001")      # the example brand's CLI speaks Chinese
+    assert result.exit_code == 1 and "没有 id 为 'M001' 的会员；是否想写 M0" in result.output
+    result = run("--lang", "en", "explain", "M001")
     assert result.exit_code == 1 and "no member with id 'M001'; did you mean" in result.output
 
 

@@ -15,6 +15,7 @@ from memberportal.core import codes
 from memberportal.errors import ValidationFailed
 from memberportal.inputs import ledger
 from memberportal.inputs.project import Facts, load, referral_counts
+from memberportal.render.messages import say
 from memberportal.site.build import run
 
 REFS = {codes.member_ref(PRINT_SECRET, "M0002"): "M0002"}
@@ -45,15 +46,17 @@ def test_two_members_claiming_one_friend_is_an_error_naming_both(fixture_project
     text = str(error)
     assert "members/B.yml" in text and "referrals.1" in text and "member B" in text
     assert "'C' is also claimed by member A (members/A.yml" in text
-    result = CliRunner().invoke(cli, ["-C", str(fixture_project.root), "check"])
+    result = CliRunner().invoke(cli, ["--lang", "en", "-C", str(fixture_project.root), "check"])
     assert result.exit_code != 0 and "also claimed by member A" in result.output
+    result = CliRunner().invoke(cli, ["--lang", "zh", "-C", str(fixture_project.root), "check"])
+    assert result.exit_code != 0 and "也被会员 A" in result.output
 
 
 def test_a_code_for_an_offer_the_program_no_longer_has_is_not_valid(tmp_path, monkeypatch):
     old = codes.make_code(PRINT_SECRET, "M0002", "summer-2025", date(2027, 10, 2))
     assert codes.verify(PRINT_SECRET, old, PRINT_AS_OF, REFS).state == "valid"  # no offers given
     v = codes.verify(PRINT_SECRET, old, PRINT_AS_OF, REFS, offers=OFFERS.keys())
-    assert v.state == "forged" and "no longer has" in v.detail
+    assert v.state == "forged" and "no longer has" in say(v.detail, "en")
     assert codes.verify(PRINT_SECRET, old, PRINT_AS_OF, REFS, offers=set()).state == "forged"
     brand = print_project(tmp_path / "brand")
     assert ledger.redeem(brand, PRINT_SECRET, old, PRINT_AS_OF, REFS, OFFERS).state == "forged"
@@ -65,9 +68,12 @@ def test_a_code_for_an_offer_the_program_no_longer_has_is_not_valid(tmp_path, mo
     program.write_text(program.read_text(encoding="utf-8").replace(
         "id: second-half", "id: second-half-2027"), encoding="utf-8")
     for command in ("verify", "redeem"):
-        result = CliRunner().invoke(cli, ["-C", str(brand), "--as-of", "2026-11-24", command,
-                                          current])
+        result = CliRunner().invoke(cli, ["-C", str(brand), "--as-of", "2026-11-24", "--lang",
+                                          "en", command, current])
         assert result.exit_code == 1 and "no longer has" in result.output, result.output
+        result = CliRunner().invoke(cli, ["-C", str(brand), "--as-of", "2026-11-24", "--lang",
+                                          "zh", command, current])
+        assert result.exit_code == 1 and "已不在会员方案中" in result.output, result.output
     assert ledger.read_ledger(brand) == []
 
 

@@ -172,3 +172,71 @@ def test_an_english_brand_gets_english_pages_prints_and_report(tmp_path, monkeyp
     assert run.exit_code == 0, run.output
     report = (root / "output" / "staff" / "report.html").read_text(encoding="utf-8")
     assert "<title>Staff report" in report
+
+
+# --- every message check, explain and verify print, in the command line's language -----------
+
+BROKEN = {   # one mistake a file: a member record that fails its model hides its other mistakes
+    "B1": 'id: B1\nname: 赵\nphone: 1380000\njoined: 2024-01-01\n',
+    "B2": 'id: B2\nname: 钱\nphone: "138 0000 0002"\njoined: 2024-01-01\nfavourite: x\n',
+    "B3": 'id: B3\nname: 孙\nphone: "***0003"\njoined: 2024-01-01\n',
+    "B4": 'id: B4\nname: 李\njoined: 2024-02-30\n',
+    "B5": 'id: B5\nname: 周\njoined: 2024-01-01\nreferrals: [B5, NOBODY]\n',
+    "B6": ('id: B6\nname: 吴\njoined: 2024-01-01\nbirthday: 1990-01-01\nchildren:\n'
+           '  - {name: 豆豆, birthday: 1980-01-01}\ntier_override: {tier: platinum, '
+           'until: 2027-01-01, reason: vip}\norders:\n  - {id: X1, date: 2026-01-01, '
+           'items: [{sku: MILK-3-800, qty: 1, price: 10}]}\n  - {id: X1, date: 2026-02-01, '
+           'items: [{sku: MILK-3-800, qty: 1, price: 10}]}\n'),
+    "B7": 'id: M0001\nname: 郑\njoined: 2024-01-01\n',
+    "B8": 'id: B8\nname: 王\njoined: 2024-01-01\njoined: 2024-01-02\n',
+    "B9": 'id: B9\nname: 冯\njoined: 2024-01-01\nactivities:\n  - {type: dance, date: 2026-01-01}\n',
+}
+# what is not a sentence: paths and places, quoted values, commands, field and key names, ids
+_NOT_WORDS = re.compile(r"\S+\.(?:yml|csv|json)(?::\d+)?|'[^']*'|\"[^\"]*\"|`[^`]*`|"
+                        r"\$?[A-Za-z]+(?:_[A-Za-z]+)+|[A-Za-z]*\d[\w-]*|![!\w]+|[\w.]+/[\w./]*")
+_ENGLISH = re.compile(r"[A-Za-z]+(?: [A-Za-z]+){2,}")   # lists of ids are not sentences
+_CJK = re.compile(r"[\u3000-\u303f\u3400-\u9fff\uff00-\uffef]+")
+
+
+def _outputs(root, lang: str, code: str) -> str:
+    runs = [invoke("--lang", lang, "-C", str(root), "--as-of", PORTAL_AS_OF, *args)
+            for args in (("check",), ("explain", "M0001"), ("explain", "M0002"), ("explain", "M9"),
+                         ("verify", code), ("verify", "ABCD"))]
+    return "\n".join(r.output for r in runs)
+
+
+def test_check_explain_and_verify_say_nothing_in_the_other_language(brand):
+    code = codes.make_code(PRINT_SECRET, "M0002", "second-half", date(2027, 10, 2))
+    forged = code[:-3] + ("Z" if code[-3] != "Z" else "Y") + code[-2:]
+    good = {lang: _outputs(brand, lang, forged) for lang in ("zh", "en")}
+    for mid, text in BROKEN.items():
+        (brand / "members" / f"{mid}.yml").write_text(text, encoding="utf-8")
+    broken = {lang: _outputs(brand, lang, code) for lang in ("zh", "en")}
+    assert "共发现" in broken["zh"] and "errors found" in broken["en"]
+    # the brand's own words (names, tiers, products) are in its files: only ours count
+    theirs = "".join(p.read_text(encoding="utf-8") for p in (brand / "members").glob("*.yml"))
+    for out in (good["zh"], broken["zh"]):
+        english = _ENGLISH.findall(_NOT_WORDS.sub(" ", out))
+        assert not english, english
+    for out in (good["en"], broken["en"]):
+        ours = [run for run in _CJK.findall(out) if run not in theirs]
+        assert not ours, ours
+    # every mistake is reported, with its file, line and member
+    for mid in BROKEN:
+        assert f"members/{mid}.yml:" in broken["zh"], mid
+    assert "会员 B5, 字段 'referrals.0'" in broken["zh"]
+    assert "member B5, field 'referrals.0'" in broken["en"]
+
+
+def test_every_error_worded_in_english_is_worded_in_chinese_with_the_same_fields():
+    import string
+
+    from memberportal.errors import ENGLISH
+
+    def fields(text):
+        return {f for _, f, _, _ in string.Formatter().parse(text) if f}
+    for key, english in ENGLISH.items():
+        assert key in CATALOGUE["zh"], key
+        # Chinese may leave out a library's English reason (an impossible date's "why")
+        assert fields(CATALOGUE["zh"][key]) <= fields(english), key
+        assert fields(english) - fields(CATALOGUE["zh"][key]) <= {"why"}, key

@@ -56,7 +56,7 @@ def test_a_generic_export_imports_into_the_empty_brand(tmp_path, monkeypatch):
         rows = list(csv.DictReader(f))
     assert list(rows[0]) == ["order_id", "customer_id", "date", "quantity", "amount"]
     assert len(rows) == counts["orders"] and not list((tmp_path / "g" / "members").glob("*/"))
-    args = ["-C", str(tmp_path / "g"), "--as-of", "2026-11-24", "import",
+    args = ["--lang", "en", "-C", str(tmp_path / "g"), "--as-of", "2026-11-24", "import",
             str(tmp_path / "g" / "orders.csv"), "--no-progress"]
     result = CliRunner().invoke(cli, args)
     assert result.exit_code == 0, result.output

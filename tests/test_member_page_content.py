@@ -106,7 +106,9 @@ def pages(tmp_path_factory):
 
 def test_grace_diamond_is_asked_to_spend_what_keeps_the_tier(pages):
     _, text = pages("M0006")   # diamond in grace at ¥7,756 of ¥8,000
-    assert "现在再消费 ¥244，即可保留钻石会员" in text
+    # enough on any day of grace (older orders leave the window meanwhile); today less will do
+    assert "在 2027年1月11日 前再消费 ¥1,093，即可保留钻石会员" in text
+    assert "现在下单，再消费 ¥244 就够了" in text
     assert "钻石会员保留期至 2027年1月11日" in text
     assert "您已是最高等级" not in text and "无需再消费" not in text
 

@@ -3,6 +3,7 @@ brand's own Markdown, the personal page, the notebook) says it in those words, w
 program's one form of address."""
 from __future__ import annotations
 
+import csv
 import re
 import shutil
 from datetime import date
@@ -164,3 +165,50 @@ def test_the_notebooks_story_quotes_the_program_as_the_portal_does(tmp_path, mon
     for channel in (printed, portal):
         assert sentence.replace(" ", "") in channel and points in channel
     assert "{{" not in printed and "program." not in printed
+
+
+def test_a_member_in_grace_reads_the_same_amount_and_day_on_page_insert_and_report(brand):
+    from helpers import pdftotext
+
+    from memberportal.core.tokens import page_token
+    from memberportal.print.contexts import Parcel
+    from memberportal.print.inserts import build_inserts
+    from memberportal.render.messages import say
+    from memberportal.staff.exports import csv_files, report_json
+    from memberportal.staff.report import gather
+    address, site, _, _ = brand
+    root = site.parent.parent
+    project = load(root)
+    secret = load_secret(root)
+    s = project.status(project.member("M0006"), AS_OF)   # diamond, in grace
+    assert s.tier.grace_until and s.tier.keep_needed_by
+    amount, until = f"¥{int(s.tier.keep_needed_by):,}", s.tier.grace_until
+    sentence = say(s.tier.keep, "zh", "¥", address)
+    assert amount in sentence and f"{until.year}年{until.month}月{until.day}日" in sentence
+
+    page = _text((site / "m" / page_token(secret, "M0006", 0) / "index.html").read_text("utf-8"))
+    assert sentence in page
+
+    job = contexts.make_job(project, AS_OF, "zh", secret)
+    pdf = root / "grace-insert.pdf"
+    build_inserts(job, project, [Parcel(2, "T-GRACE", "M0006")], pdf, workers=1)
+    # pdftotext breaks lines (and puts spaces) where the insert does: compare without them
+    assert re.sub(r"\s", "", sentence) in re.sub(r"\s", "", pdftotext(pdf))
+
+    data = gather(project, AS_OF, None)
+    row = next(r for r in report_json(data, "zh")["about_to_drop"] if r["member_id"] == "M0006")
+    assert row["why"] == sentence and row["in_grace"]
+    assert row["amount"] == int(s.tier.keep_needed_by) and row["keep_until"] == until.isoformat()
+    lines = csv_files(data, "zh")["about-to-drop.csv"].splitlines()
+    cells = next(c for c in csv.reader(lines[1:]) if c[2] == "M0006")
+    head = next(csv.reader(lines[:1]))
+    assert cells[head.index("to_keep")] == sentence and cells[head.index("in_grace")] == "yes"
+    assert cells[head.index("keep_until")] == until.isoformat()
+
+
+def test_the_keep_tier_rule_is_one_catalogue_sentence():
+    # one key words it: page, insert and report have nothing else of their own to say it with
+    from memberportal.render.messages import CATALOGUE
+    for table in CATALOGUE.values():
+        assert "tier.keep" in table and "tier.keep_points" in table
+        assert not [k for k in table if k.startswith(("staff.drop.keep", "page.keep_tier"))]

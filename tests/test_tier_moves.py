@@ -7,7 +7,7 @@ from click.testing import CliRunner
 from helpers import staff_project
 from make_brand import copy_design
 
-from memberportal.cli import cli
+from memberportal.cli import cli, moves_summary
 from memberportal.inputs.snapshot import Snapshot, load_snapshot, tier_moves
 from memberportal.serve import rebuild
 
@@ -60,7 +60,9 @@ def test_moves_biggest_first_and_named_a_few():
     moves = tier_moves(before, now, ranks)
     assert [m[0] for m in moves.up] == ["M0", "M2", "M4", "M6", "M1", "M3", "M5", "M7", "OLD"]
     assert moves.down == [("D2", "diamond", "member"), ("D1", "gold", "silver")]
-    text = moves.summary({"member": "禾苗", "gold": "金禾"})
-    assert text.startswith("9 up (M0 禾苗 → diamond, M2 禾苗 → diamond, M4 禾苗 → diamond, "
+    text = moves_summary(moves, {"member": "禾苗", "gold": "金禾"}, "en")
+    assert text.startswith("tier moves: 9 up (M0 禾苗 → diamond, M2 禾苗 → diamond, M4 禾苗 → diamond, "
                            "M6 禾苗 → diamond, M1 禾苗 → silver, …), 2 down (D2 diamond → 禾苗, "
                            "D1 金禾 → silver)")
+    zh = moves_summary(moves, {"member": "禾苗", "gold": "金禾"}, "zh")
+    assert zh.startswith("等级变动：升级 9 位（M0 禾苗 → diamond") and "降级 2 位" in zh

@@ -6,6 +6,7 @@ from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import date, timedelta
 
+from memberportal.core.rules import Msg
 from memberportal.core.tokens import CROCKFORD, derive
 from memberportal.errors import InputError
 
@@ -40,7 +41,7 @@ class Verdict:
     member_id: str | None = None
     offer_slot: int | None = None
     expires: date | None = None
-    detail: str = ""
+    detail: Msg | None = None     # why, when not valid (messages.say words it)
     canonical: str | None = None
 
     @property
@@ -148,8 +149,8 @@ def verify(secret: bytes, text: str, as_of: date, members: dict[int, str] | None
     elif len(code) == SYMBOLS + 1:
         found = _read_short(secret, code, shown, members)
     else:
-        return Verdict("mistyped", shown, detail=f"a code has {SYMBOLS + 1} characters "
-                                                 f"(got {len(code)})")
+        return Verdict("mistyped", shown, detail=Msg("verdict.length", {
+            "n": SYMBOLS + 1, "got": len(code)}))
     if isinstance(found, Verdict):
         return found
     ref, member_id, slot, days = found
@@ -157,21 +158,22 @@ def verify(secret: bytes, text: str, as_of: date, members: dict[int, str] | None
     expires = EPOCH + timedelta(days=days)
     if members is not None and member_id is None:
         return Verdict("forged", shown, ref_text, None, slot, expires,
-                       "signed, but no member of this project has it")
+                       Msg("verdict.no_member"))
     canonical = _short(secret, member_id, slot, days) if member_id is not None else None
     known = (shown, ref_text, member_id, slot, expires)
     if offers is not None and slot not in offers:
-        return Verdict("forged", *known, "signed, but for an offer the program no longer has",
+        return Verdict("forged", *known, Msg("verdict.no_offer"),
                        canonical)
     if member_id is not None and member_id in redeemed:
-        return Verdict("redeemed", *known, "already redeemed", canonical)
+        return Verdict("redeemed", *known, Msg("verdict.redeemed"), canonical)
     if as_of > expires:
-        return Verdict("expired", *known, f"expired on {expires.isoformat()}", canonical)
+        return Verdict("expired", *known, Msg("verdict.expired", {"on": expires.isoformat()}),
+                       canonical)
     return Verdict("valid", *known, canonical=canonical)
 
 
-_MISTYPED = "the check character does not match: a character was mistyped or swapped"
-_FORGED = "the signature does not match: this code was not issued by us"
+_MISTYPED = Msg("verdict.check")
+_FORGED = Msg("verdict.signature")
 
 
 def _read_short(secret: bytes, code: str, shown: str, members: dict[int, str] | None):
@@ -185,8 +187,7 @@ def _read_short(secret: bytes, code: str, shown: str, members: dict[int, str] | 
     value >>= HINT_BITS
     days, slot = value & ((1 << DAY_BITS) - 1), value >> DAY_BITS
     if members is None:
-        return Verdict("forged", shown, offer_slot=slot, detail="a short code is checked "
-                       "against the project's members, and none were given")
+        return Verdict("forged", shown, offer_slot=slot, detail=Msg("verdict.no_members"))
     shift = REF_BITS - HINT_BITS
     for ref, member_id in members.items():
         if ref >> shift == hint and _tag(secret, slot, days, member_id) == tag:

@@ -18,6 +18,8 @@ from pydantic import (
     model_validator,
 )
 
+from memberportal.errors import Worded
+
 LANGUAGES = ("zh", "en")               # the languages of the message catalogue
 
 Slug = Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9_-]*$", max_length=40)]
@@ -34,7 +36,7 @@ FIRST_DAY, LAST_DAY = date(1900, 1, 1), date(2199, 12, 31)  # any day outside is
 
 def _sane_day(d: date) -> date:
     if not FIRST_DAY <= d <= LAST_DAY:
-        raise ValueError(f"a date between {FIRST_DAY} and {LAST_DAY} is expected, not {d}")
+        raise Worded("error.day_range", first=FIRST_DAY, last=LAST_DAY, day=d)
     return d
 
 
@@ -166,7 +168,7 @@ class RetentionOffer(Record):
     def _once_per_member(cls, v: int) -> int:
         # one code per member, and the ledger records one redemption per member
         if v != 1:
-            raise ValueError("only 1 is supported: each member can redeem the offer once")
+            raise Worded("error.one_redemption")
         return v
 
 
@@ -215,21 +217,21 @@ class ChurnRule(Record):
     @model_validator(mode="after")
     def _ordered(self):
         if self.lost_days <= self.warn_days:
-            raise ValueError("lost_days must be greater than warn_days")
+            raise Worded("error.lost_after_warn")
         return self
 
 
 def _descending(name: str):
     def check(cls, v):
         if len(v) != 4 or any(a < b for a, b in zip(v, v[1:])):
-            raise ValueError(f"{name} needs 4 bounds from best to worst")
+            raise Worded("error.bounds_down", name=name)
         return v
     return check
 
 
 def _ascending4(cls, v):
     if len(v) != 4 or any(a >= b for a, b in zip(v, v[1:])):
-        raise ValueError("needs 4 bounds in increasing order")
+        raise Worded("error.bounds_up")
     return v
 
 
@@ -252,7 +254,7 @@ class MemberKeys(Record):
     @classmethod
     def _once(cls, v):
         if len(set(v)) != len(v):
-            raise ValueError("each key is named once")
+            raise Worded("error.key_once")
         return v
 
 
@@ -298,27 +300,27 @@ class Program(Record):
         """Tier id -> its place from the bottom (0)."""
         return {t.id: i for i, t in reversed(list(enumerate(self.tiers)))}  # first one wins
 
-    def references(self) -> list[tuple[tuple, str]]:
+    def references(self) -> list[tuple[tuple, Worded]]:
         """Cross-references that must resolve: (path, message) for each broken one."""
-        bad: list[tuple[tuple, str]] = []
+        bad: list[tuple[tuple, Worded]] = []
         tier_ids = [t.id for t in self.tiers]
         seen: set[str] = set()
         for i, t in enumerate(self.tiers):
             if t.id in seen:
-                bad.append((("tiers", i, "id"), f"tier id '{t.id}' is used twice"))
+                bad.append((("tiers", i, "id"), Worded("error.tier_twice", id=t.id)))
             seen.add(t.id)
             for j, b in enumerate(t.benefits):
                 if b not in self.benefits:
-                    bad.append((("tiers", i, "benefits", j), f"unknown benefit '{b}'; "
-                                f"known: {', '.join(self.benefits) or 'none'}"))
+                    bad.append((("tiers", i, "benefits", j), Worded("error.unknown_benefit", name=b,
+                                                         known=", ".join(self.benefits) or "-")))
             if i == 0 and t.threshold != 0:
-                bad.append((("tiers", 0, "threshold"), "the first tier's threshold must be 0"))
+                bad.append((("tiers", 0, "threshold"), Worded("error.first_threshold")))
             if i and t.threshold <= self.tiers[i - 1].threshold:
-                bad.append((("tiers", i, "threshold"), "thresholds must increase from tier "
-                            "to tier"))
+                bad.append((("tiers", i, "threshold"), Worded("error.thresholds_increase")))
         def tier_ref(path, value):
             if value is not None and value not in tier_ids:
-                bad.append((path, f"unknown tier '{value}'; known: {', '.join(tier_ids)}"))
+                bad.append((path, Worded("error.unknown_tier", name=value,
+                                           known=", ".join(tier_ids))))
         for who in ("member", "child"):
             gift = getattr(self.birthday_gifts, who)
             if gift:
@@ -327,21 +329,24 @@ class Program(Record):
             tier_ref(("ambassador", "min_tier"), self.ambassador.min_tier)
             for j, b in enumerate(self.ambassador.benefits):
                 if b not in self.benefits:
-                    bad.append((("ambassador", "benefits", j), f"unknown benefit '{b}'"))
+                    bad.append((("ambassador", "benefits", j),
+                                Worded("error.unknown_benefit", name=b,
+                                       known=", ".join(self.benefits) or "-")))
         skus: set[str] = set()
         for i, p in enumerate(self.products):
             if p.sku in skus:
-                bad.append((("products", i, "sku"), f"sku '{p.sku}' is listed twice"))
+                bad.append((("products", i, "sku"), Worded("error.sku_twice", sku=p.sku)))
             skus.add(p.sku)
         reward_ids: set[str] = set()
         for i, r in enumerate(self.rewards):
             if r.id in reward_ids:
-                bad.append((("rewards", i, "id"), f"reward id '{r.id}' is used twice"))
+                bad.append((("rewards", i, "id"), Worded("error.reward_twice", id=r.id)))
             reward_ids.add(r.id)
             tier_ref(("rewards", i, "min_tier"), r.min_tier)
         for i, p in enumerate(self.products):
             if p.trial_of and p.trial_of not in skus:
-                bad.append((("products", i, "trial_of"), f"unknown sku '{p.trial_of}'"))
+                bad.append((("products", i, "trial_of"),
+                            Worded("error.unknown_sku", sku=p.trial_of)))
         return bad
 
 
@@ -431,13 +436,11 @@ class Member(Record):
         if v is None:  # no name: greeted neutrally
             return v
         if not visible_words(v):
-            raise ValueError("the name has no visible characters (only spaces, zero-width or "
-                             "invisible ones)")
+            raise Worded("error.name_invisible")
         bad = [c for c in v if c in BIDI_CONTROLS or
                (unicodedata.category(c) == "Cc" and c not in " \t\n")]
         if bad:
-            raise ValueError(f"the name holds a control or direction-changing character "
-                             f"(U+{ord(bad[0]):04X}): it would show as something it is not")
+            raise Worded("error.name_control", code=f"U+{ord(bad[0]):04X}")
         return v
 
     @field_validator("phone", mode="before")
@@ -446,36 +449,35 @@ class Member(Record):
         if v is None:
             return v
         if isinstance(v, (int, float)) and not isinstance(v, bool):
-            raise ValueError(f"write the phone number in quotes (\"{v}\"): unquoted, YAML reads "
-                             "it as a number and drops a leading + or 0")
+            raise Worded("error.phone_unquoted", phone=v)
         if isinstance(v, str) and is_masked(v):
-            raise ValueError(f"the phone is masked ({v.strip()}); write the full number or "
-                             "leave the phone out")
+            raise Worded("error.phone_masked", phone=v.strip())
         if not isinstance(v, str) or not _PHONE.match(v.strip()):
-            raise ValueError("a phone number is digits, optionally with a leading +, spaces "
-                             "or dashes")
+            raise Worded("error.phone_digits")
         return v
 
-    def check_references(self, program: Program) -> list[tuple[tuple, str]]:
-        bad: list[tuple[tuple, str]] = []
+    def check_references(self, program: Program) -> list[tuple[tuple, Worded]]:
+        bad: list[tuple[tuple, Worded]] = []
         for i, a in enumerate(self.activities):
             if a.type not in program.activities:
-                bad.append((("activities", i, "type"), f"unknown activity '{a.type}'; known: "
-                            f"{', '.join(program.activities) or 'none'}"))
+                bad.append((("activities", i, "type"), Worded("error.unknown_activity", name=a.type,
+                                   known=", ".join(program.activities) or "-")))
         rewards = {r.id for r in program.rewards}
         for i, r in enumerate(self.redemptions):
             if r.reward is not None and r.reward not in rewards:
-                bad.append((("redemptions", i, "reward"), f"unknown reward '{r.reward}'; "
-                            f"known: {', '.join(sorted(rewards)) or 'none'}"))
+                bad.append((("redemptions", i, "reward"),
+                            Worded("error.unknown_reward", name=r.reward,
+                                   known=", ".join(sorted(rewards)) or "-")))
         if self.tier_override and self.tier_override.tier not in [t.id for t in program.tiers]:
-            bad.append((("tier_override", "tier"), f"unknown tier '{self.tier_override.tier}'; "
-                        f"known: {', '.join(t.id for t in program.tiers)}"))
+            bad.append((("tier_override", "tier"),
+                        Worded("error.unknown_tier", name=self.tier_override.tier,
+                               known=", ".join(t.id for t in program.tiers))))
         ids: set[str] = set()
         for i, o in enumerate(self.orders):
             if o.id in ids:
-                bad.append((("orders", i, "id"), f"order id '{o.id}' appears twice"))
+                bad.append((("orders", i, "id"), Worded("error.order_twice", id=o.id)))
             ids.add(o.id)
         for c_i, c in enumerate(self.children):
             if self.birthday and c.birthday < self.birthday:
-                bad.append((("children", c_i, "birthday"), "a child born before the member"))
+                bad.append((("children", c_i, "birthday"), Worded("error.child_before")))
         return bad

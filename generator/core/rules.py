@@ -47,6 +47,7 @@ class TierStatus:
     keep_needed: Decimal | None = None     # in grace: more to spend (or earn) today to
                                            # qualify for the tier again
     keep_needed_by: Decimal | None = None  # the same on grace_until, the last day it helps
+    keep: Msg | None = None       # in grace: what keeps the tier, by when (every channel says it)
 
 
 @dataclass(frozen=True)
@@ -504,12 +505,22 @@ def _tier_status(member: Member, program: Program, qualifier: _Qualifier, as_of:
     else:
         falls = qualifier.falls_below(rank, as_of) if rank else None
         keep_until = qualifier.grace_end(falls - ONE_DAY) if falls else None
+    keep = None
+    if grace_until and not override_until:
+        keep = keep_tier(tier, basis, keep_needed_by, grace_until)
     return TierStatus(tier=tier, amount=amount, basis=basis, window_start=start, reason=reason,
                       qualified=program.tiers[q_rank], next_tier=nxt, needed=needed,
                       needed_by=needed_by, grace_until=grace_until, keep_until=keep_until,
                       override_until=override_until,
                       keep_needed=None if override_until else keep_needed,
-                      keep_needed_by=None if override_until else keep_needed_by)
+                      keep_needed_by=None if override_until else keep_needed_by, keep=keep)
+
+
+def keep_tier(tier: Tier, basis: str, amount: Decimal, until: date) -> Msg:
+    """The one nudge that keeps a tier: spend (or earn) `amount` by `until`. Enough on any
+    day up to `until`: the page, the insert and the staff report all say this."""
+    return Msg("tier.keep_points" if basis == "points" else "tier.keep",
+               {"amount": amount, "basis": basis, "tier": tier.name, "until": until})
 
 
 def history_key(order: Order) -> tuple[date, str]:

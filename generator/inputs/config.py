@@ -7,7 +7,7 @@ from urllib.parse import urlsplit
 import yaml
 
 from memberportal.core.models import LANGUAGES
-from memberportal.errors import InputError, Where
+from memberportal.errors import InputError, Where, worded
 from memberportal.layout import CONFIG_FILE, EXAMPLE, PROGRAM_FILE
 
 
@@ -24,13 +24,14 @@ def read_config(root: Path) -> dict:
     try:
         data = yaml.load(path.read_text(encoding="utf-8"), Loader=_Lenient)
     except FileNotFoundError:
-        raise InputError(f"no {CONFIG_FILE}: the portal needs one (site_name, site_url, "
-                         "theme material)", Where(CONFIG_FILE)) from None
+        raise InputError(**worded("error.no_config", file=CONFIG_FILE),
+                         where=Where(CONFIG_FILE)) from None
     except yaml.YAMLError as e:
         line = getattr(getattr(e, "problem_mark", None), "line", -1) + 1
-        raise InputError(f"cannot read: {e}", Where(CONFIG_FILE, line)) from None
+        raise InputError(**worded("error.cannot_read", why=str(e)),
+                         where=Where(CONFIG_FILE, line)) from None
     if not isinstance(data, dict):
-        raise InputError("must be a mapping of settings", Where(CONFIG_FILE))
+        raise InputError(**worded("error.config_mapping"), where=Where(CONFIG_FILE))
     return data
 
 
@@ -39,9 +40,7 @@ def site_url(root: Path) -> str:
     url = read_config(root).get("site_url")
     parts = urlsplit(url) if isinstance(url, str) else None
     if not parts or parts.scheme not in ("http", "https") or not parts.netloc:
-        raise InputError("site_url must be the portal's full address, e.g. "
-                         "https://member.example.com/ (QR codes and printed links use it)",
-                         Where(CONFIG_FILE), field="site_url")
+        raise InputError(**worded("error.site_url"), where=Where(CONFIG_FILE), field="site_url")
     return url.rstrip("/") + "/"
 
 
@@ -89,9 +88,8 @@ def brand_errors(root: Path, brand_name: str, address_only: bool = False) -> lis
     site_name = config.get("site_name")
     if not address_only and isinstance(site_name, str) and brand_name not in site_name:
         errors.append(InputError(
-            f"site_name '{site_name}' does not name the brand of {PROGRAM_FILE} "
-            f"('{brand_name}'); write the brand's name there, or leave site_name out and the "
-            "build uses brand.name", Where(CONFIG_FILE), field="site_name"))
+            **worded("error.site_name", name=site_name, file=PROGRAM_FILE, brand=brand_name),
+            where=Where(CONFIG_FILE), field="site_name"))
     if is_example(root, brand_name):
         return errors
     example_name, example_host = _example_brand()
@@ -99,14 +97,13 @@ def brand_errors(root: Path, brand_name: str, address_only: bool = False) -> lis
     if address_only:
         pass
     elif example_name and isinstance(copyright_, str) and example_name in copyright_:
-        errors.append(InputError(f"copyright names the example brand ({example_name}); write "
-                                 "your brand's", Where(CONFIG_FILE), field="copyright"))
+        errors.append(InputError(**worded("error.example_copyright", name=example_name),
+                                 where=Where(CONFIG_FILE), field="copyright"))
     if not address_only and example_name and brand_name == example_name:
-        errors.append(InputError(f"brand.name is the example brand's ({example_name}); write "
-                                 "your brand's name", Where(PROGRAM_FILE), field="brand.name"))
+        errors.append(InputError(**worded("error.example_name", name=example_name),
+                                 where=Where(PROGRAM_FILE), field="brand.name"))
     url = config.get("site_url")
     if example_host and isinstance(url, str) and urlsplit(url).netloc == example_host:
-        errors.append(InputError(f"site_url is the example brand's address ({url}): every QR "
-                                 "code would send members there; write your portal's address",
-                                 Where(CONFIG_FILE), field="site_url"))
+        errors.append(InputError(**worded("error.example_url", url=url),
+                                 where=Where(CONFIG_FILE), field="site_url"))
     return errors

@@ -10,7 +10,8 @@ from datetime import date, datetime, timezone
 from pathlib import Path
 
 from memberportal.core.codes import Verdict, normalize, verify
-from memberportal.errors import InputError, Where
+from memberportal.core.rules import Msg
+from memberportal.errors import InputError, Where, worded
 from memberportal.inputs.safe_yaml import decode
 from memberportal.layout import LEDGER
 
@@ -29,11 +30,11 @@ def _parse_ledger(text: str) -> list[dict[str, str]]:
     rows = []
     reader = csv.DictReader(io.StringIO(text))
     if text and tuple(reader.fieldnames or ()) != LEDGER_FIELDS:
-        raise InputError(f"the ledger's header must be {','.join(LEDGER_FIELDS)}",
-                         Where(LEDGER, 1))
+        raise InputError(**worded("error.ledger_header", header=",".join(LEDGER_FIELDS)),
+                         where=Where(LEDGER, 1))
     for row in reader:
         if None in row or any(row.get(f) in (None, "") for f in LEDGER_FIELDS):
-            raise InputError("incomplete ledger row", Where(LEDGER, reader.line_num))
+            raise InputError(**worded("error.ledger_row"), where=Where(LEDGER, reader.line_num))
         rows.append(row)
     return rows
 
@@ -70,7 +71,7 @@ def redeem(root: Path, secret: bytes, text: str, as_of: date, members: dict[int,
                              offer_ids.keys())
             if verdict.ok and normalize(verdict.canonical or "") in {
                     normalize(r["code"]) for r in rows}:
-                verdict = replace(verdict, state="redeemed", detail="already redeemed")
+                verdict = replace(verdict, state="redeemed", detail=Msg("verdict.redeemed"))
             if not verdict.ok:
                 return verdict
             out = io.StringIO()

@@ -18,7 +18,13 @@ from pydantic import ValidationError
 
 from memberportal.core.models import Member, Program
 from memberportal.core.rules import Status, evaluate
-from memberportal.errors import InputError, MemberPortalError, ValidationFailed, Where
+from memberportal.errors import (
+    InputError,
+    MemberPortalError,
+    ValidationFailed,
+    Where,
+    worded,
+)
 from memberportal.inputs.cache import cached
 from memberportal.inputs.ledger import redeemed_members
 from memberportal.inputs.safe_yaml import Document, read_yaml
@@ -46,8 +52,8 @@ class Project:
         if member_id in self.by_id:
             return self.by_id[member_id]
         close = difflib.get_close_matches(member_id, [m.id for m in self.members], n=3)
-        hint = f"; did you mean {', '.join(close)}?" if close else ""
-        raise InputError(f"no member with id '{member_id}'{hint}")
+        hint = [("error.did_you_mean", {"close": ", ".join(close)})] if close else []
+        raise InputError(**worded("error.no_member", *hint, id=member_id))
 
     def status(self, member: Member, as_of: date) -> Status:
         here = self.where.get(member.id)
@@ -103,11 +109,11 @@ def unknown_skus(project: Project) -> list[InputError]:
                 if project.program.product(item.sku):
                     continue
                 close = difflib.get_close_matches(item.sku, known, n=1, cutoff=0.6)
-                hint = f"; did you mean {close[0]}?" if close else ""
+                hint = [("error.did_you_mean", {"close": close[0]})] if close else []
                 here = project.where.get(m.id)
                 path = ("orders", i, "items", j, "sku")
-                out.append(InputError(f"SKU '{item.sku}' is not in the program's products{hint}",
-                                      locate(project.root, here, path) if here else None,
+                out.append(InputError(**worded("error.sku_not_in_program", *hint, sku=item.sku),
+                                      where=locate(project.root, here, path) if here else None,
                                       field=".".join(map(str, path)), member=m.id))
     return out
 
@@ -213,13 +219,13 @@ def load_program(root: Path) -> tuple[Program | None, list[MemberPortalError]]:
     except InputError as e:
         return None, [e]
     if not isinstance(doc.data, dict):
-        return None, [InputError("the program file must be a mapping of settings",
-                                 doc.where())]
+        return None, [InputError(**worded("error.program_mapping"),
+                                 where=doc.where())]
     try:
         program = Program.model_validate(doc.data)
     except ValidationError as e:
         return None, list(validation_errors(e, doc, (), Program, None))
-    errors = [InputError(msg, doc.where(p), field=".".join(map(str, p)))
+    errors = [InputError(msg.message, doc.where(p), field=".".join(map(str, p)), said=msg.said)
               for p, msg in program.references()]
     return (None if errors else program), errors
 
@@ -287,13 +293,13 @@ def read_members(path: Path, shown: str, program: Program | None) -> FileMembers
         out.errors.append(e)
         return out
     if doc.data is None:
-        out.errors.append(InputError("empty file: a member file holds one member or a list",
-                                     Where(shown, 1)))
+        out.errors.append(InputError(**worded("error.empty_member_file"),
+                                     where=Where(shown, 1)))
         return out
     for prefix, data in _member_entries(doc):
         if not isinstance(data, dict):
-            out.errors.append(InputError("a member is a mapping of fields (id, name, phone…)",
-                                         doc.where(prefix)))
+            out.errors.append(InputError(**worded("error.member_mapping"),
+                                         where=doc.where(prefix)))
             continue
         member_id = data.get("id") if isinstance(data.get("id"), str) else None
         try:
@@ -302,8 +308,9 @@ def read_members(path: Path, shown: str, program: Program | None) -> FileMembers
             out.errors += validation_errors(e, doc, prefix, Member, member_id)
             continue
         if program is not None:
-            out.errors += [InputError(msg, doc.where(prefix + p), field=".".join(map(str, p)),
-                                      member=member.id)
+            out.errors += [InputError(msg.message, doc.where(prefix + p),
+                                      field=".".join(map(str, p)), member=member.id,
+                                      said=msg.said)
                            for p, msg in member.check_references(program)]
         out.members.append((member, doc.where(prefix)))
     return out
@@ -366,8 +373,8 @@ def check_across(root: Path, facts: list[Facts]) -> list[MemberPortalError]:
     first: dict[str, Facts] = {}
     for f in facts:
         if f.id in first:
-            errors.append(InputError(f"member id '{f.id}' is already used at "
-                                     f"{first[f.id].where}", locate(root, f.where, ("id",)),
+            errors.append(InputError(**worded("error.id_used", id=f.id, at=str(first[f.id].where)),
+                                     where=locate(root, f.where, ("id",)),
                                      field="id", member=f.id))
         else:
             first[f.id] = f
@@ -376,23 +383,24 @@ def check_across(root: Path, facts: list[Facts]) -> list[MemberPortalError]:
     for f in kept:
         for i, ref in enumerate(f.referrals):
             if ref not in first or ref == f.id:
-                why = "refers to itself" if ref == f.id else f"unknown member '{ref}'"
-                errors.append(InputError(f"referral {why}", locate(root, f.where, ("referrals", i)),
+                why = (worded("error.referral_self") if ref == f.id
+                       else worded("error.referral_unknown", id=ref))
+                errors.append(InputError(**why, where=locate(root, f.where, ("referrals", i)),
                                          field=f"referrals.{i}", member=f.id))
             elif claimed.setdefault(ref, f).id != f.id:
                 other = claimed[ref]
                 errors.append(InputError(
-                    f"referral '{ref}' is also claimed by member {other.id} ({other.where}): "
-                    f"a friend is referred by one member, {other.id} or {f.id}",
-                    locate(root, f.where, ("referrals", i)), field=f"referrals.{i}",
+                    **worded("error.referral_claimed", id=ref, other=other.id,
+                             at=str(other.where), member=f.id),
+                    where=locate(root, f.where, ("referrals", i)), field=f"referrals.{i}",
                     member=f.id))
     seen_orders: dict[str, str] = {}
     for f in kept:
         for i, order in enumerate(f.orders):
             if order in seen_orders and seen_orders[order] != f.id:
-                errors.append(InputError(f"order id '{order}' also belongs to member "
-                                         f"{seen_orders[order]}",
-                                         locate(root, f.where, ("orders", i)),
+                errors.append(InputError(**worded("error.order_elsewhere", id=order,
+                                                  member=seen_orders[order]),
+                                         where=locate(root, f.where, ("orders", i)),
                                          field="orders.id", member=f.id))
             seen_orders.setdefault(order, f.id)
     return errors

@@ -19,7 +19,7 @@ from yaml.events import (
     StreamStartEvent,
 )
 
-from memberportal.errors import InputError, Where
+from memberportal.errors import InputError, Where, worded
 
 try:  # libyaml parses in C; fall back to the pure-Python parser.
     from yaml import CSafeLoader as _Loader
@@ -31,9 +31,8 @@ _STR, _MAP, _SEQ, _MERGE = _STD + "str", _STD + "map", _STD + "seq", _STD + "mer
 _SCALAR_TAGS = {_STD + t for t in ("str", "int", "float", "bool", "null", "timestamp")}
 _NULL = _STD + "null"
 _NULL_TEXT = re.compile(r"(?:~|null|Null|NULL|)\Z")  # YAML 1.1's null, as PyYAML resolves it
-_MEANS = {_STD + "int": "a whole number (!!int)", _STD + "float": "a number (!!float)",
-          _STD + "bool": "true or false (!!bool)", _NULL: "nothing (!!null)",
-          _STD + "timestamp": "a date, YYYY-MM-DD (!!timestamp)"}
+_MEANS = {_STD + "int": "int", _STD + "float": "float", _STD + "bool": "bool", _NULL: "null",
+          _STD + "timestamp": "timestamp"}   # error.yaml_as_<name>: what the tag means
 _Path = tuple  # a path into a document: keys and list indexes
 MAX_DEPTH = 32  # a member record nests about six deep; deeper is an attack or an accident
 _NO_KEY = object()  # a mapping frame waiting for its next key
@@ -73,14 +72,18 @@ class Document:
         return Where(self.file, self.line(path))
 
 
+def _cannot_read(value: str, tag: str) -> dict:
+    return worded(f"error.yaml_as_{_MEANS[tag]}", value=repr(value))
+
+
 def decode(raw: bytes, shown: str) -> str:
     """UTF-8 text, or an error naming the line of the first bad byte."""
     try:
         return raw.decode("utf-8-sig")
     except UnicodeDecodeError as e:
         line = raw[: e.start].count(b"\n") + 1
-        raise InputError(f"not UTF-8 (byte 0x{raw[e.start]:02x}); save the file as UTF-8",
-                         Where(shown, line)) from None
+        raise InputError(**worded("error.not_utf8", byte=f"0x{raw[e.start]:02x}"),
+                         where=Where(shown, line)) from None
 
 
 def read_yaml(path: Path, shown: str | None = None, lines: bool = True) -> Document:
@@ -108,8 +111,8 @@ def parse_yaml(text: str, shown: str, lines: bool = True) -> Document:
         line = mark.line + 1 if mark else 0
         problem = e.problem or e.context or "invalid YAML"
         if "maximum nesting depth" in problem:  # PyYAML >= 6.0.4 stops before our own check
-            raise InputError(f"nested more than {MAX_DEPTH} levels deep", Where(shown, line)
-                             ) from None
+            raise InputError(**worded("error.yaml_depth", n=MAX_DEPTH),
+                             where=Where(shown, line)) from None
         raise InputError(f"YAML syntax error: {problem}", Where(shown, line)) from None
     except yaml.YAMLError as e:
         raise InputError(f"YAML error: {e}", Where(shown)) from None
@@ -141,11 +144,12 @@ class _Builder:
         self.scalars = yaml.constructor.SafeConstructor()
         self.resolver = _Loader.__new__(_Loader)
 
-    def fail(self, message: str, line: int, path: _Path) -> InputError:
+    def fail(self, told: dict, line: int, path: _Path) -> InputError:
+        """`told`: errors.worded(...), the message and its catalogue entries."""
         if not self.track:  # every error is reported from the full parse, with every line
             parse_yaml(self.text, self.file, lines=True)
         fieldname = ".".join(str(p) for p in path) or None
-        return InputError(message, Where(self.file, line), field=fieldname)
+        return InputError(**told, where=Where(self.file, line), field=fieldname)
 
     def scalar(self, ev: ScalarEvent, path: _Path) -> Any:
         tag = ev.tag
@@ -164,20 +168,21 @@ class _Builder:
             return ev.value
         line = ev.start_mark.line + 1
         if tag not in _SCALAR_TAGS:
-            raise self.fail(f"tag {tag!r} is not allowed (only plain values)", line, path)
+            raise self.fail(worded("error.yaml_tag", tag=repr(tag)), line, path)
         key = (tag, ev.value)
         if key in _scalar_cache:
             return _scalar_cache[key]
         if tag == _NULL and not _NULL_TEXT.match(ev.value):  # PyYAML drops such text
-            raise self.fail(f"cannot read {ev.value!r} as {_MEANS[tag]}", line, path)
+            raise self.fail(_cannot_read(ev.value, tag), line, path)
         try:
             value = self.scalars.yaml_constructors[tag](self.scalars,
                                                         yaml.ScalarNode(tag, ev.value))
         except (ValueError, IndexError, KeyError, AttributeError, TypeError) as e:
             if tag == _STD + "timestamp" and isinstance(e, ValueError):
-                raise self.fail(f"impossible date {ev.value!r} ({e})", line, path) from None
+                raise self.fail(worded("error.yaml_date", value=repr(ev.value), why=str(e)), line,
+                                path) from None
             # PyYAML's constructors fail in many ways (`!!int` of nothing: IndexError)
-            raise self.fail(f"cannot read {ev.value!r} as {_MEANS[tag]}", line, path) from None
+            raise self.fail(_cannot_read(ev.value, tag), line, path) from None
         _remember(_scalar_cache, key, value)
         if plain:
             _remember(_plain_cache, ev.value, value)
@@ -188,23 +193,22 @@ class _Builder:
         if not isinstance(ev, ScalarEvent):
             if isinstance(ev, AliasEvent):
                 raise self.alias(ev, path)
-            raise self.fail("a key must be plain text", line, path)
+            raise self.fail(worded("error.yaml_key"), line, path)
         if (ev.tag is None and ev.implicit[0] and ev.value == "<<") or ev.tag == _MERGE:
-            raise self.fail("YAML merge keys (<<) are not allowed", line, path)
+            raise self.fail(worded("error.yaml_merge"), line, path)
         key = self.scalar(ev, path)
         if isinstance(key, (int, float, bool)) or key is None:
             key = ev.value  # keys are names: `2024:` stays the text "2024"
         if key in out:
             first = self.lines.get(path + (key,), "?")
-            raise self.fail(f"duplicate key '{key}' (first at line {first})", line,
+            raise self.fail(worded("error.yaml_duplicate", name=key, first=first), line,
                             path + (key,))
         if self.track or len(path) < 1:
             self.lines[path + (key,)] = line
         return key
 
     def alias(self, ev: AliasEvent, path: _Path) -> InputError:
-        return self.fail("YAML anchors and aliases (&name / *name) are not allowed; "
-                         "write the value out", ev.start_mark.line + 1, path)
+        return self.fail(worded("error.yaml_alias"), ev.start_mark.line + 1, path)
 
     def build(self, loader) -> Document:
         get = loader.get_event
@@ -280,11 +284,11 @@ class _Builder:
                 line = ev.start_mark.line + 1
                 mapping = kind is MappingStartEvent
                 if ev.tag not in (None, "!", _MAP if mapping else _SEQ):
-                    raise self.fail(f"tag {ev.tag!r} is not allowed", line,
+                    raise self.fail(worded("error.yaml_tag", tag=repr(ev.tag)), line,
                                     path if path is not None else top[1])
                 if len(stack) >= MAX_DEPTH:
                     here = path if path is not None else top[1]
-                    raise self.fail(f"nested more than {MAX_DEPTH} levels deep", line, here[:3])
+                    raise self.fail(worded("error.yaml_depth", n=MAX_DEPTH), line, here[:3])
                 value = {} if mapping else []
             elif kind is AliasEvent:
                 raise self.alias(ev, path if path is not None else top[1])

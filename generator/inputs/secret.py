@@ -9,7 +9,7 @@ import stat
 import time
 from pathlib import Path
 
-from memberportal.errors import InputError
+from memberportal.errors import InputError, worded
 from memberportal.inputs.safe_yaml import read_yaml
 from memberportal.layout import (
     CACHE_DIR,
@@ -25,24 +25,23 @@ SECRET_ENV = "MEMBERPORTAL_SECRET"
 MIN_LENGTH = 32
 MIN_DISTINCT = 10      # random hex of 32 characters has ~14; "aaaa…" or "abab…" has 1 or 2
 MANIFEST = f"{OUTPUT_DIR}/{MANIFEST_FILE}"
-HOW_TO_MAKE = "make one with `memberportal secret init`"
-RESTORE = (f"restore {STATE_DIR}/{SECRET_FILE} (and {STATE_DIR}/{ROTATIONS_FILE}) from "
-           f"your backup; to change it on purpose (every page address and printed QR code "
-           f"changes) run `memberportal secret rotate-all`")
+HOW = ("error.secret_how", {})   # the catalogue's "make one with `memberportal secret init`"
+
+
+def _restore() -> tuple[str, dict]:
+    return ("error.secret_restore", {"file": f"{STATE_DIR}/{SECRET_FILE}",
+                                     "rotations": f"{STATE_DIR}/{ROTATIONS_FILE}"})
 
 
 def _checked(value: str, where: str) -> bytes:
     """The secret as bytes, if it is printable ASCII, long and varied enough."""
     if not value.isascii() or not value.isprintable():
-        raise InputError(f"the secret must be printable ASCII text (letters, digits, "
-                         f"punctuation); {HOW_TO_MAKE}", field=where)
+        raise InputError(**worded("error.secret_ascii", HOW), field=where)
     if len(value) < MIN_LENGTH:
-        raise InputError(f"the secret is too short: use at least {MIN_LENGTH} characters; "
-                         f"{HOW_TO_MAKE}", field=where)
+        raise InputError(**worded("error.secret_short", HOW, n=MIN_LENGTH), field=where)
     if len(set(value)) < MIN_DISTINCT or value in (value + value)[1:-1]:
-        raise InputError(f"the secret is too weak: it has {len(set(value))} different "
-                         f"characters or repeats a shorter text (at least {MIN_DISTINCT} "
-                         f"different ones are needed); {HOW_TO_MAKE}", field=where)
+        raise InputError(**worded("error.secret_weak", HOW, n=len(set(value)),
+                                  min=MIN_DISTINCT), field=where)
     return value.encode("ascii")
 
 
@@ -54,18 +53,16 @@ def _read_file(path: Path) -> str | None:
     except FileNotFoundError:
         return None
     if stat.S_ISLNK(st.st_mode):
-        raise InputError(f"the secret file is a link (to {os.readlink(path)}): refused; put "
-                         "the secret itself in the file", field=shown)
+        raise InputError(**worded("error.secret_link", to=os.readlink(path)), field=shown)
     if not stat.S_ISREG(st.st_mode):
-        raise InputError("the secret is not a regular file: refused", field=shown)
+        raise InputError(**worded("error.secret_special"), field=shown)
     fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW)
     with os.fdopen(fd, "rb") as f:
         data = f.read(4097)
     try:
         return data.decode("ascii").strip()
     except UnicodeDecodeError:
-        raise InputError("the secret must be printable ASCII text (letters, digits, "
-                         f"punctuation); {HOW_TO_MAKE}", field=shown) from None
+        raise InputError(**worded("error.secret_ascii", HOW), field=shown) from None
 
 
 def previous_build(root: Path) -> str | None:
@@ -90,20 +87,17 @@ def load_secret(root: Path, create: bool = False) -> bytes:
     if env:
         value = _checked(env, f"${SECRET_ENV}")
         if stored is not None and stored != env:
-            raise InputError(f"${SECRET_ENV} differs from {STATE_DIR}/{SECRET_FILE}: one of "
-                             "them is not the brand's secret; unset the variable or remove the "
-                             "file, whichever is wrong")
+            raise InputError(**worded("error.secret_differs", env=SECRET_ENV,
+                                      file=f"{STATE_DIR}/{SECRET_FILE}"))
         return value
     if stored is not None:
         return _checked(stored, f"{STATE_DIR}/{SECRET_FILE}")
     if not create:
-        raise InputError(f"no secret: set {SECRET_ENV} or run `memberportal secret init` to "
-                         f"create {STATE_DIR}/{SECRET_FILE}")
+        raise InputError(**worded("error.no_secret", env=SECRET_ENV,
+                                  file=f"{STATE_DIR}/{SECRET_FILE}"))
     built = previous_build(root)
     if built:
-        raise InputError(f"no secret, but pages were built before ({built} exists): a new "
-                         f"secret would change every page address and printed QR code. "
-                         f"{RESTORE[0].upper()}{RESTORE[1:]}",
+        raise InputError(**worded("error.no_secret_built", _restore(), built=built),
                          field=f"{STATE_DIR}/{SECRET_FILE}")
     return _write_new(path)
 
@@ -175,9 +169,7 @@ def check_against_manifest(secret: bytes, generations: dict[str, int], manifest:
     revoked ones back. `members`: those that still exist (None: check the secret only)."""
     check = manifest.get("secret")
     if isinstance(check, str) and not hmac.compare_digest(check, secret_check(secret)):
-        raise InputError(f"this is not the secret the live site was built with ({MANIFEST}); "
-                         f"building with it would change every page address and printed QR "
-                         f"code. {RESTORE[0].upper()}{RESTORE[1:]}",
+        raise InputError(**worded("error.secret_not_live", _restore(), manifest=MANIFEST),
                          field=f"{STATE_DIR}/{SECRET_FILE}")
     built = manifest.get("generations")
     if members is None or not isinstance(built, dict):

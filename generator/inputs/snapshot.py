@@ -25,15 +25,6 @@ class Moves:
     up: list[tuple[str, str, str]]
     down: list[tuple[str, str, str]]
 
-    def summary(self, names: dict[str, str], shown: int = 5) -> str:
-        """'2 up (M1 silver → gold, …), 1 down (…)' for `build` and `check`."""
-        def few(moves):
-            text = ", ".join(f"{m} {names.get(a, a)} → {names.get(b, b)}"
-                             for m, a, b in moves[:shown])
-            return f" ({text}{', …' if len(moves) > shown else ''})" if moves else ""
-        return (f"{len(self.up)} up{few(self.up)}, {len(self.down)} down{few(self.down)} "
-                f"against the tiers published on {self.since.isoformat()}")
-
 
 def tier_moves(snapshot: Snapshot, tiers: dict[str, str], ranks: dict[str, int]) -> Moves:
     """Who moves up and down against `snapshot` (members new since then are not moves; a tier

@@ -7,7 +7,7 @@ from typing import Any
 from pydantic import BaseModel, ValidationError
 
 from memberportal.core.models import Record
-from memberportal.errors import InputError
+from memberportal.errors import InputError, Worded
 from memberportal.inputs.safe_yaml import Document
 
 
@@ -19,10 +19,17 @@ def _describe(err: dict) -> tuple[str, list[tuple[str, dict]]]:
         return "required field is missing", [("valid.missing", {})]
     if kind in ("value_error", "assertion_error"):
         msg = msg.removeprefix("Value error, ")
+        cause = (err.get("ctx") or {}).get("error")
+        if isinstance(cause, Worded):
+            return _given(err, cause.message, list(cause.said))
     ctx = {k: str(v) for k, v in (err.get("ctx") or {}).items()}
     if "expected" in ctx:  # "'a', 'b' or 'c'"
         ctx["expected"] = ctx["expected"].replace(" or ", "、").replace(", ", "、")
-    said = [(f"valid.{kind}", ctx)]
+    return _given(err, msg, [(f"valid.{kind}", ctx)])
+
+
+def _given(err: dict, msg: str, said: list) -> tuple[str, list[tuple[str, dict]]]:
+    """The message with the value that was given, where it is short text or a number."""
     given = err.get("input")
     if isinstance(given, (str, int, float)) and not isinstance(given, bool):
         shown = repr(given) if len(repr(given)) < 60 else repr(given)[:57] + "..."

@@ -78,6 +78,7 @@ def report_json(data: dict, lang: str) -> dict:
                      "spend_12m": _num(a.status.spend_12m)} for a in data["at_risk"]],
         "about_to_drop": [{**_member(d.member, d.status), "keep_until": _day(d.keep_until),
                            "amount": _num(d.amount), "basis": d.status.tier.basis,
+                           "in_grace": d.status.tier.grace_until is not None,
                            "why": words(d.why), "offer": words(d.offer) if d.offer else None}
                           for d in data["about_to_drop"]],
         "win_back": [{"member_id": w.member.id, "name": w.member.name, "phone": w.member.phone,
@@ -115,7 +116,8 @@ def csv_files(data: dict, lang: str) -> dict[str, str]:
         return say(msg, lang, sym) if msg else ""
 
     drop = [[d.keep_until, d.amount, d.member.id, d.member.name, d.member.phone,
-             d.status.tier.tier.name, words(d.why), words(d.offer), d.member.consultant]
+             d.status.tier.tier.name, words(d.why), words(d.offer), d.member.consultant,
+             "yes" if d.status.tier.grace_until else "no"]
             for d in data["about_to_drop"]]
     back = [[w.value, w.orders, w.last_order, w.member.id, w.member.name, w.member.phone,
              w.tier.name, words(w.why), words(w.offer), w.member.consultant,
@@ -124,7 +126,7 @@ def csv_files(data: dict, lang: str) -> dict[str, str]:
         "calls.csv": _csv(["call_on", "days_late", "member_id", "name", "phone", "tier",
                            "products", "runs_out", "consultant", "marketing_consent"], calls),
         "about-to-drop.csv": _csv(["keep_until", "amount", "member_id", "name", "phone", "tier",
-                                   "to_keep", "offer", "consultant"], drop),
+                                   "to_keep", "offer", "consultant", "in_grace"], drop),
         "win-back.csv": _csv(["value", "orders", "last_order", "member_id", "name", "phone",
                               "tier", "why", "offer", "consultant", "marketing_consent"], back),
     }

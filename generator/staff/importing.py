@@ -29,7 +29,13 @@ from memberportal.core.codes import normalize
 from memberportal.core.models import FIRST_DAY, LAST_DAY, MEMBER_KEYS, Record, is_masked
 from memberportal.core.rules import REFERRAL_ACTIVITY, history_key
 from memberportal.core.tokens import CROCKFORD, derive, referral_code
-from memberportal.errors import InputError, MemberPortalError, ValidationFailed, Where
+from memberportal.errors import (
+    InputError,
+    MemberPortalError,
+    ValidationFailed,
+    Where,
+    worded,
+)
 from memberportal.inputs.project import (
     IMPORT_JOURNAL,
     IMPORT_LOCK,
@@ -195,7 +201,11 @@ def read_table(path: Path, shown: str, encoding: str = "auto") -> tuple[Table, l
         raise InputError(f"cannot read: {e.strerror}", Where(shown)) from None
     errors: list[InputError] = []
     if raw.startswith((b"\xff\xfe", b"\xfe\xff")):  # Excel's "Unicode text": UTF-16, tabs
-        text_lines = raw.decode("utf-16").splitlines(keepends=True)
+        try:
+            text_lines = raw.decode("utf-16").splitlines(keepends=True)
+        except UnicodeDecodeError as e:   # a UTF-16 mark on what is not (whole) UTF-16
+            raise InputError(**worded("error.not_utf16", at=e.start),
+                             where=Where(shown)) from None
         encoding = "utf-16"
     else:
         if raw.startswith(b"\xef\xbb\xbf"):

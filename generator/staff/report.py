@@ -18,6 +18,7 @@ from memberportal.core.rules import (
     Status,
     add_months,
     anniversary,
+    keep_tier,
     paid_orders,
     to_keep,
 )
@@ -57,7 +58,8 @@ class TierChange:
 
 @dataclass(frozen=True)
 class AboutToDrop:
-    """A member whose tier ends within DROP_WARN_DAYS unless she buys: what keeps it, by when."""
+    """A member in grace, or whose tier ends within DROP_WARN_DAYS unless she buys: what keeps
+    it, by when."""
 
     member: Member
     status: Status
@@ -219,7 +221,9 @@ def gather(project: Project, as_of: date, snapshot: Snapshot | None,
             due = tuple(r for r in s.reminders if r.remind_on <= end)  # sorted by remind_on
             if due:
                 calls.append(Call(m, s, due, due[0].remind_on, (as_of - due[0].remind_on).days))
-            if s.tier.keep_until and s.tier.keep_until <= as_of + timedelta(DROP_WARN_DAYS):
+            if s.tier.keep is not None:     # in grace, however long it still lasts
+                dropping.append(_about_to_drop(m, s, s.tier.keep_needed_by, program, as_of))
+            elif s.tier.keep_until and s.tier.keep_until <= as_of + timedelta(DROP_WARN_DAYS):
                 amount = to_keep(m, program, s)
                 if amount is not None:
                     dropping.append(_about_to_drop(m, s, amount, program, as_of))
@@ -300,10 +304,7 @@ SHOWN_MAX = 30  # the HTML shows the first of a long list; JSON and CSV hold all
 def _about_to_drop(m: Member, s: Status, amount: Decimal, program: Program,
                    as_of: date) -> AboutToDrop:
     t = s.tier
-    key = "staff.drop.keep_points" if t.basis == "points" else "staff.drop.keep"
-    why = Msg(key, {"amount": amount, "basis": t.basis, "tier": t.tier.name,
-                                  "until": t.keep_until,
-                                  "grace": t.grace_until is not None})
+    why = t.keep or keep_tier(t.tier, t.basis, amount, t.keep_until)
     offer = product_offer(m, program, as_of, amount if t.basis == "spend" else None)
     return AboutToDrop(m, s, t.keep_until, amount, why, offer)
 

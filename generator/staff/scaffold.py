@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from memberportal.errors import InputError
+from memberportal.errors import InputError, worded
 from memberportal.inputs.config import is_example
 from memberportal.inputs.project import Project, load, load_members, load_program
 from memberportal.layout import EXAMPLE, PROGRAM_FILE, ROTATIONS_FILE, SECRET_FILE, STATE_DIR, rel
@@ -67,23 +67,23 @@ def sample_member_files(example: Path) -> list[Path]:
     return sorted(example / where[m.id].file for m in chosen if set(m.referrals) <= ids)
 
 
-def sample_warnings(project: Project, example: Path = EXAMPLE) -> list[str]:
+def sample_warnings(project: Project, example: Path = EXAMPLE) -> list[InputError]:
     """Sample members left in a brand's records: the placeholders of `init`, or the example
     brand's own members in a project that is not the example."""
     out = []
     placeholders = [m.id for m in project.members if m.id.startswith(PLACEHOLDER_PREFIX)]
     if placeholders:
-        out.append(f"{len(placeholders)} sample member{'s' if len(placeholders) != 1 else ''} "
-                   f"left ({', '.join(placeholders[:5])}): delete them once your own members "
-                   "are in")
+        out.append(InputError(**worded("warn.placeholders", n=len(placeholders),
+                                       ids=", ".join(placeholders[:5]))))
     if project.root.resolve() != example.resolve() and \
             not is_example(project.root, project.program.brand.name):
         theirs, _, _ = load_members(example, None)
         known = {(m.id, m.name) for m in theirs}
         left = [m.id for m in project.members if (m.id, m.name) in known]
         if left:
-            out.append(f"{len(left)} of the example brand's members left ({', '.join(left[:5])}"
-                       f"{'…' if len(left) > 5 else ''}): delete them")
+            out.append(InputError(**worded("warn.example_members", n=len(left),
+                                           ids=", ".join(left[:5]) + ("…" if len(left) > 5
+                                                                      else ""))))
     return out
 
 
