@@ -96,6 +96,21 @@ def test_a_hard_link_to_the_secret_or_a_member_file_is_refused(project):
     assert "content/m.md is a hard link to members/A001.yml" in str(caught.value)
 
 
+def test_a_hard_link_to_any_other_file_is_refused(project, tmp_path):
+    outside = tmp_path / "diary.md"
+    outside.write_text("# 私人日记 13800138000\n", encoding="utf-8")
+    os.link(outside, project / "content" / "diary.md")
+    (project / "content" / "a.md").write_text("# A\n", encoding="utf-8")
+    os.link(project / "content" / "a.md", project / "content" / "b.md")
+    with pytest.raises(InputError) as caught:
+        build(project)
+    message = str(caught.value)
+    assert "content/diary.md is a hard link (2 names for one file)" in message
+    assert "cp, not ln" in message
+    assert "content/b.md is a hard link" in message
+    assert "13800138000" not in published(project)
+
+
 def test_a_fifo_in_content_is_refused_not_read(project):
     os.mkfifo(project / "content" / "pipe.md")
     with pytest.raises(InputError, match="content/pipe.md is not a file"):

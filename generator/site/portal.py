@@ -130,7 +130,8 @@ def _copy_content(root: Path, docs: Path) -> None:
     """content/ into MkDocs' docs folder, never through a link out of it: a link in content/ to
     .memberportal/secret, members/ or output/staff would be published. A link to a file inside
     content/ is copied as that file; a link to a folder, a broken link, a link out of
-    content/, anything but a file or folder, or a hard link to a private file is refused."""
+    content/, anything but a file or folder, or a hard link (a file with more than one name,
+    wherever the others are) is refused."""
     content = root / CONTENT_DIR
     if content.is_symlink():  # content/ -> / would publish the whole disk
         raise InputError(f"{CONTENT_DIR}/ is a link to {os.path.realpath(content)}; make it a "
@@ -159,11 +160,13 @@ def _copy_content(root: Path, docs: Path) -> None:
             if not stat.S_ISREG(st.st_mode):
                 refused.append(f"{shown} is not a file (a FIFO, socket or device)")
                 continue
-            if st.st_nlink > 1:
+            if st.st_nlink > 1:  # its other names cannot be listed cheaply: refuse them all
                 private = _private_files(root) if private is None else private
-                if (st.st_dev, st.st_ino) in private:
-                    refused.append(f"{shown} is a hard link to {private[st.st_dev, st.st_ino]}")
-                    continue
+                other = private.get((st.st_dev, st.st_ino))
+                refused.append(f"{shown} is a hard link to {other}" if other else
+                               f"{shown} is a hard link ({st.st_nlink} names for one file); "
+                               "make it a copy of its own (cp, not ln)")
+                continue
             shutil.copy2(path, target_dir / name)
     if refused:
         raise InputError(f"{CONTENT_DIR}/ may hold only its own files and folders; refused: "
