@@ -555,6 +555,12 @@ def _os_error(e: OSError, stage: str, swapped: bool, out: Path,
     return BuildError(f"{e.strerror or e}{where} ({stage} stage); {state}", kind="build")
 
 
+class _Hold:
+    """SIGTERM/SIGINT held during the swap: the handler records them instead of raising."""
+    active = False
+    pending: int | None = None
+
+
 @contextlib.contextmanager
 def _signals_stop_the_build():
     """SIGTERM and SIGINT stop the build (Interrupted), so the staging folder is cleaned up on
@@ -572,6 +578,9 @@ def _signals_stop_the_build():
         if received:
             return
         received.append(signum)
+        if _Hold.active:
+            _Hold.pending = signum
+            return
         raise _Stop(signum)
 
     before = {s: signal.signal(s, stop) for s in (signal.SIGTERM, signal.SIGINT)}
@@ -588,16 +597,21 @@ def _signals_stop_the_build():
 
 @contextlib.contextmanager
 def _signals_held(hold: bool):
-    """Hold SIGTERM/SIGINT during the swap: the site and its manifest change together."""
+    """Hold SIGTERM/SIGINT during the swap: the site and its manifest change together, and a
+    signal stops the build only once the new site is live. (Not by blocking the signals:
+    pthread_sigmask holds them for this thread only, and the kernel gives a signal sent to the
+    process to any thread that does not block it, such as the executor's.)"""
     if not hold or threading.current_thread() is not threading.main_thread():
         yield
         return
-    signals = {signal.SIGTERM, signal.SIGINT}
-    signal.pthread_sigmask(signal.SIG_BLOCK, signals)
+    _Hold.active, _Hold.pending = True, None
     try:
         yield
     finally:
-        signal.pthread_sigmask(signal.SIG_UNBLOCK, signals)
+        _Hold.active = False
+    if _Hold.pending is not None:   # the swap finished: now the signal stops the build
+        signum, _Hold.pending = _Hold.pending, None
+        raise _Stop(signum)
 
 
 @contextlib.contextmanager

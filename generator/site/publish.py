@@ -194,32 +194,34 @@ def apply_journal(out: Path, staging: Path, plan: dict, show_progress: bool = Fa
     live, site = out / SITE_DIR, staging / SITE_DIR
     pages, staged = live / PRIVATE_DIR, site / PRIVATE_DIR
     pause, step = _test_pause(), 0
-    gone = staging / "removed"
-    for token in plan["remove"]:
-        if (pages / token).exists():
-            gone.mkdir(exist_ok=True)
-            os.rename(pages / token, gone / token)
-        step += 1
-        pause(step)
-    # 16,000 pages took 5.5 s on the development machine, with signals held meanwhile
-    for token in progress_bar(show_progress, plan["write"], desc="putting pages live",
-                              unit="page", miniters=1000):
-        page = staged / token / "index.html"
-        if page.exists():
-            (pages / token).mkdir(exist_ok=True)
-            os.replace(page, pages / token / "index.html")
-        step += 1
-        pause(step)
-    if (staged / "index.html").exists():
-        os.replace(staged / "index.html", pages / "index.html")
-    if plan["portal"]:
-        if site.exists() and site.stat().st_ino == plan["site"]:  # not exchanged yet
+    # after the portal exchange, staging holds the previous site: its pages are the live ones
+    exchanged = plan["portal"] and not (site.exists() and site.stat().st_ino == plan["site"])
+    if not exchanged:
+        gone = staging / "removed"
+        for token in plan["remove"]:
+            if (pages / token).exists():
+                gone.mkdir(exist_ok=True)
+                os.rename(pages / token, gone / token)
+            step += 1
+            pause(step)
+        # 16,000 pages took 5.5 s on the development machine, with signals held meanwhile
+        for token in progress_bar(show_progress, plan["write"], desc="putting pages live",
+                                  unit="page", miniters=1000):
+            page = staged / token / "index.html"
+            if page.exists():
+                (pages / token).mkdir(exist_ok=True)
+                os.replace(page, pages / token / "index.html")
+            step += 1
+            pause(step)
+        if (staged / "index.html").exists():
+            os.replace(staged / "index.html", pages / "index.html")
+        if plan["portal"]:
             shutil.rmtree(staged, ignore_errors=True)     # emptied above
             exchange(site, live)   # the new portal is live, the pages are in staging...
             step += 1
             pause(step)
-        if not pages.exists() and (site / PRIVATE_DIR).is_dir():
-            os.rename(site / PRIVATE_DIR, pages)      # ...and back (microseconds later)
+    if plan["portal"] and not pages.exists() and (site / PRIVATE_DIR).is_dir():
+        os.rename(site / PRIVATE_DIR, pages)      # ...and back (microseconds later)
     finish(out, staging)
 
 
