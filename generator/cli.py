@@ -672,6 +672,7 @@ def inserts(obj: Context, parcels_file, output, size, bleed, no_marks, impose, w
     parcels = number_parcels(project, read_parcels(parcels_file, project), obj.as_of)
     out = _out(obj, output, f"inserts-{parcels_file.stem}.pdf")
     parts = ins.per_file(out, parcels, per_file) if per_file else [(out, parcels)]
+    failed: list[MemberPortalError] = []
     for path, part in parts:
         started = time.perf_counter()
         with obj.bar(len(part), "inserts", "insert") as bar:
@@ -683,6 +684,7 @@ def inserts(obj: Context, parcels_file, output, size, bleed, no_marks, impose, w
         how = [f"{n} laid out whole: {why}" for why, n in result["whole"].items()]
         if result["inserts"] > sum(result["whole"].values()):
             how.insert(0, f"fields drawn on {result['shapes']} shapes laid out")
+        failed += result["failed"]
         echo(f"{result['path']}: {result['inserts']} inserts "
              f"({part[0].seq}–{part[-1].seq} of {len(parcels)}), "
              f"{result['bytes'] / 1e6:.1f} MB, {took:.1f} s "
@@ -693,6 +695,17 @@ def inserts(obj: Context, parcels_file, output, size, bleed, no_marks, impose, w
         echo(f"{unrecorded} parcel{'s' if unrecorded != 1 else ''}' order"
              f"{'s are' if unrecorded != 1 else ' is'} not in the records yet: counted as the "
              "member's next order (import the orders, then check the inserts)")
+    _say_failed(failed, "insert", obj.lang)
+
+
+def _say_failed(failed: list[MemberPortalError], piece: str, lang: str) -> None:
+    """Pieces that failed alone (the rest printed): each named, counted, exit 1."""
+    for error in failed:
+        echo(error_text(error, lang), err=True)
+    if failed:
+        echo(f"{len(failed)} {piece}{'s' if len(failed) != 1 else ''} failed and "
+             f"{'are' if len(failed) != 1 else 'is'} not in the PDF", err=True)
+        sys.exit(1)
 
 
 @cli.command()
@@ -736,6 +749,7 @@ def cards(obj: Context, output, layout, member_ids, parcels_file, min_days, work
                               workers, progress=bar.update)
     echo(f"{result['path']}: {result['cards']} cards, {result['bytes'] / 1e6:.1f} MB"
          + (f"; manifest {result['manifest'].name}" if result["manifest"] else ""))
+    _say_failed(result["failed"], "card", obj.lang)
 
 
 @cli.command()
