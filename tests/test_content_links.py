@@ -177,6 +177,22 @@ def test_program_text_is_text_on_the_portal(project, case):
     assert shown in _text_of((site / "quote" / "index.html").read_text(encoding="utf-8"))
 
 
+@pytest.mark.parametrize("case", HOSTILE)
+def test_a_projects_own_md_template_without_md_still_writes_program_text_as_text(project, case):
+    hostile_program(project, HOSTILE[case])
+    own = project / "templates" / "portal" / "tiers.md.j2"
+    own.parent.mkdir(parents=True, exist_ok=True)
+    own.write_text(  # the designer forgot |md everywhere
+        "# {{ program.tiers[1].name }}\n\n"
+        "{% for id, b in program.benefits.items() %}\n- {{ b.name }}: {{ b.description }}\n"
+        "{% endfor %}\n{{ t('portal.tiers.intro', brand=program.benefits.birthday_gift.name) }}"
+        "\n\n<p>{{ program.activities.checkin.name }}</p>\n", encoding="utf-8")
+    build(project)
+    html = (project / "output" / "site" / "tiers" / "index.html").read_text(encoding="utf-8")
+    assert_inert(html)
+    assert " ".join(HOSTILE[case].split()) in _text_of(html)   # shown as typed
+
+
 def _text_of(html: str) -> str:
     from html.parser import HTMLParser
 

@@ -194,7 +194,7 @@ def portal(b: Build) -> None:
         b.portal_reused = True
         return
     env = environment(b.search_path(), b.lang, b.program.currency_symbol,
-                      address=b.program.brand.address)
+                      address=b.program.brand.address, markdown=True)
     b.portal = build_portal(b.root, b.program, env, b.site, strict=b.strict)
     b.portal_state = {"key": key, "head": b.portal.shell.head, "tail": b.portal.shell.tail,
                       "site_url": b.portal.site_url}

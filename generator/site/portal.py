@@ -17,6 +17,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 import jinja2
+from markupsafe import Markup
 
 from memberportal.core.models import Program
 from memberportal.errors import BuildError, InputError, Where, warnings_of
@@ -121,7 +122,7 @@ def _write_docs(root: Path, program: Program, env: jinja2.Environment, docs: Pat
             raise InputError(f"{CONTENT_DIR}/{name} would be overwritten by the file generated "
                              f"from {source}; rename or remove it", Where(f"{CONTENT_DIR}/{name}"))
         target.parent.mkdir(parents=True, exist_ok=True)
-        text = render(env, template, marker=MARKER, **ctx) if name in made else \
+        text = render(env, template, marker=Markup(MARKER), **ctx) if name in made else \
             env.loader.get_source(env, template)[0]
         target.write_text(text, encoding="utf-8")
 
