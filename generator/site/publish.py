@@ -166,7 +166,7 @@ def write_journal(out: Path, staging: Path, plan: dict) -> dict:
     """The swap's plan, written whole before the first step, naming both builds."""
     plan = {**plan, "old": generation(out / MANIFEST_FILE),
             "new": generation(staging / MANIFEST_FILE)}
-    write_atomic(staging / JOURNAL, json.dumps(plan).encode())
+    write_atomic(staging / JOURNAL, json.dumps(plan).encode(), private=True)  # tokens
     return plan
 
 
