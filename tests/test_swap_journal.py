@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 from helpers import DAY, PORTAL_AS_OF, manifest_of, portal_project, snapshot
 
+from memberportal.serve import rebuild
 from memberportal.site.build import run
 from memberportal.site.publish import JOURNAL, TEST_SWAP_PAUSE
 
@@ -73,7 +74,8 @@ def built(tmp_path_factory):
 
 
 @pytest.fixture
-def project(built, tmp_path):
+def project(built, tmp_path, monkeypatch):
+    monkeypatch.setenv("MEMBERPORTAL_SECRET", SECRET)
     root = tmp_path / "brand"
     shutil.copytree(built[0], root, symlinks=True)
     return root
@@ -103,9 +105,9 @@ def live_state(root: Path, revoked: set[str], reference: dict[str, bytes],
 
 
 @pytest.mark.parametrize("step", [1, 2, 4, 6])
-@pytest.mark.parametrize("then", ["check", "build"])
+@pytest.mark.parametrize("then", ["check", "build", "serve"])
 def test_kill_9_mid_swap_then_the_next_command_finishes_it_and_says_so(built, project, step,
-                                                                        then):
+                                                                        then, capsys):
     _, revoked, reference, manifest = built
     out = project / "output"
     before = snapshot(out / "site")
@@ -124,9 +126,13 @@ def test_kill_9_mid_swap_then_the_next_command_finishes_it_and_says_so(built, pr
         assert not (out / "site" / "m").exists()
     else:
         assert new_live == (step > len(revoked))
-    done = command(project, then, *(["--no-progress"] if then == "build" else []))
-    stdout, stderr = done.communicate(timeout=120)
-    assert done.returncode == 0, stderr
+    if then == "serve":   # its first build, in this process
+        rebuild(project, DAY, say=lambda m: None)
+        stderr = capsys.readouterr().err
+    else:
+        done = command(project, then, *(["--no-progress"] if then == "build" else []))
+        stdout, stderr = done.communicate(timeout=120)
+        assert done.returncode == 0, stderr
     assert (f"a build was cut off while it put its site live, between the build as of "
             f"{PORTAL_AS_OF} (manifest {old_digest}) and the build as of {PORTAL_AS_OF} "
             f"(manifest {digest(project)}): finished the swap; output/site is now the build "
