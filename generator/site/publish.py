@@ -143,9 +143,11 @@ def recover(out: Path) -> list[str]:
         plan = read_json(leftover / JOURNAL)
         if plan and live.is_dir():
             apply_journal(out, leftover, plan)
-            done.append(f"a build was cut off while it put its site live, between "
-                        f"{said(plan.get('old', {}))} and {said(plan.get('new', {}))}: "
-                        f"finished the swap; output/site is now {said(plan.get('new', {}))}")
+            between = (f", between {said(plan['old'])} and {said(plan['new'])}"
+                       if isinstance(plan.get("old"), dict) and
+                       isinstance(plan.get("new"), dict) else "")
+            done.append(f"a build was cut off while it put its site live{between}: finished "
+                        f"the swap; output/site is now {said(generation(out / MANIFEST_FILE))}")
         shutil.rmtree(leftover, ignore_errors=True)
     return done
 
