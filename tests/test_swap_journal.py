@@ -88,7 +88,7 @@ def paused(proc: subprocess.Popen, step: int) -> None:
         lines.append(line)
         if line.startswith(f"swap paused after step {step}"):
             return
-    raise AssertionError(f"the build never paused: {''.join(lines)}")
+    raise AssertionError(f"the build never paused: {''.join(lines)} {proc.stdout.read()}")
 
 
 def live_state(root: Path, revoked: set[str], reference: dict[str, bytes],
