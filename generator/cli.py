@@ -16,6 +16,7 @@ from memberportal.inputs.project import Project, load, member_files, unknown_sku
 from memberportal.layout import find_root, rel
 from memberportal.render.messages import CATALOGUE, counted, money, say, word
 from memberportal.runtime.progress import paused_gc, progress_bar
+from memberportal.runtime.terminal import echo  # every message of a command goes through it
 
 # True in the `memberportal` program, which ends after its one command; False where the
 # commands run inside another process (tests, a host application).
@@ -52,23 +53,6 @@ class Context:
     def bar(self, total: int, desc: str, unit: str):
         return progress_bar(self.show_progress, total=total, desc=desc, unit=unit,
                             smoothing=0.05)
-
-
-# C0/C1 controls but tab and newline, and the bidi controls: from member data or a CSV cell
-# they could retitle the terminal, clear it or reorder what a line says
-_UNSAFE = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u061c\u200e\u200f\u202a-\u202e"
-                     "\u2066-\u2069]")
-
-
-def terminal_safe(text: str) -> str:
-    """The text with every unsafe character shown as its escape (\\x1b, \\u202e)."""
-    return _UNSAFE.sub(lambda m: f"\\x{ord(m[0]):02x}" if ord(m[0]) < 0x100
-                       else f"\\u{ord(m[0]):04x}", text)
-
-
-def echo(message: object = "", **kwargs) -> None:
-    """click.echo of what may carry member data or a CSV cell: escapes made harmless."""
-    click.echo(terminal_safe(str(message)), **kwargs)
 
 
 def project_language(root: Path | None) -> str:
@@ -246,6 +230,10 @@ def cli(ctx, root, as_of, lang):
 @click.pass_obj
 def check(obj: Context):
     """Validate every file and print a summary (members per tier and per stage)."""
+    from memberportal.layout import OUTPUT_DIR
+    from memberportal.site.publish import recover_unlocked
+    for note in recover_unlocked(obj.root / OUTPUT_DIR):  # a swap cut off by kill -9
+        echo(note, err=True)
     project = obj.project
     from memberportal.inputs.snapshot import load_snapshot, tier_moves
     snapshot = load_snapshot(project.root)
@@ -507,7 +495,7 @@ def secret_rotate_all(obj: Context, yes: bool):
 def serve(obj: Context, port: int, interval: float):
     """Preview the site on 127.0.0.1, rebuilding when content, templates or members change."""
     from memberportal.serve import serve as run_server
-    run_server(obj.root, obj.as_of, port=port, interval=interval, say=click.echo,
+    run_server(obj.root, obj.as_of, port=port, interval=interval, say=echo,
                lang=obj.brand_lang)
 # --- staff: import, report, init ------------------------------------------------------------
 
@@ -730,6 +718,7 @@ def inserts(obj: Context, parcels_file, output, size, bleed, no_marks, impose, w
     parcels = number_parcels(project, read_parcels(parcels_file, project), obj.as_of)
     out = _out(obj, output, f"inserts-{parcels_file.stem}.pdf")
     parts = ins.per_file(out, parcels, per_file) if per_file else [(out, parcels)]
+    failed: list[MemberPortalError] = []
     for path, part in parts:
         started = time.perf_counter()
         with obj.bar(len(part), "inserts", "insert") as bar:
@@ -742,6 +731,7 @@ def inserts(obj: Context, parcels_file, output, size, bleed, no_marks, impose, w
         how = [f"{n} laid out whole: {why}" for why, n in result["whole"].items()]
         if result["inserts"] > sum(result["whole"].values()):
             how.insert(0, f"fields drawn on {result['shapes']} shapes laid out")
+        failed += result["failed"]
         echo(f"{result['path']}: {result['inserts']} inserts "
              f"({part[0].seq}–{part[-1].seq} of {len(parcels)}), "
              f"{result['bytes'] / 1e6:.1f} MB, {took:.1f} s "
@@ -752,6 +742,17 @@ def inserts(obj: Context, parcels_file, output, size, bleed, no_marks, impose, w
         echo(f"{unrecorded} parcel{'s' if unrecorded != 1 else ''}' order"
              f"{'s are' if unrecorded != 1 else ' is'} not in the records yet: counted as the "
              "member's next order (import the orders, then check the inserts)")
+    _say_failed(failed, "insert", obj.lang)
+
+
+def _say_failed(failed: list[MemberPortalError], piece: str, lang: str) -> None:
+    """Pieces that failed alone (the rest printed): each named, counted, exit 1."""
+    for error in failed:
+        echo(error_text(error, lang), err=True)
+    if failed:
+        echo(f"{len(failed)} {piece}{'s' if len(failed) != 1 else ''} failed and "
+             f"{'are' if len(failed) != 1 else 'is'} not in the PDF", err=True)
+        sys.exit(1)
 
 
 @cli.command()
@@ -789,7 +790,7 @@ def cards(obj: Context, output, layout, member_ids, parcels_file, min_days, work
         chosen = card_contexts(job, project, list(member_ids) or None, min_days)
         default = "cards.pdf"
     if not chosen:  # nothing to print is not a failure (a daily job reads exit 1 as one)
-        click.echo(f"no member has an active retention offer on {obj.as_of.isoformat()}: "
+        echo(f"no member has an active retention offer on {obj.as_of.isoformat()}: "
                    "no cards to print, nothing written")
         return
     with obj.bar(len(chosen), "cards", "card") as bar:
@@ -797,6 +798,7 @@ def cards(obj: Context, output, layout, member_ids, parcels_file, min_days, work
                               workers, progress=bar.update, profile=profile)
     echo(f"{result['path']}: {result['cards']} cards, {result['bytes'] / 1e6:.1f} MB"
          + (f"; manifest {result['manifest'].name}" if result["manifest"] else ""))
+    _say_failed(result["failed"], "card", obj.lang)
 
 
 @cli.command()

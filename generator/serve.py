@@ -16,6 +16,7 @@ from memberportal.inputs.project import load
 from memberportal.inputs.secret import load_secret
 from memberportal.layout import BUILTIN_TEMPLATES, OUTPUT_DIR, SITE_DIR
 from memberportal.render.templates import mask_name
+from memberportal.runtime.terminal import echo
 from memberportal.site.build import run
 
 WATCHED = ("mkdocs.yml", "content", "members", "templates", ".memberportal/rotations.yml")
@@ -125,7 +126,7 @@ class _Handler(http.server.SimpleHTTPRequestHandler):
         pass
 
 
-def rebuild(root: Path, as_of: date, say: Callable[[str], None] = print) -> None:
+def rebuild(root: Path, as_of: date, say: Callable[[str], None] = echo) -> None:
     """A preview build: the site is rebuilt, the published tiers (the staff report's
     comparison point) stay as the last `build` left them."""
     start = time.perf_counter()
@@ -141,7 +142,7 @@ def rebuild(root: Path, as_of: date, say: Callable[[str], None] = print) -> None
 
 
 def serve(root: Path, as_of: date, port: int = 8000, interval: float = 1.0,
-          say: Callable[[str], None] = print, stop: threading.Event | None = None,
+          say: Callable[[str], None] = echo, stop: threading.Event | None = None,
           lang: str = "zh") -> None:
     """Build, serve and rebuild on change until interrupted (or `stop` is set)."""
     stop = stop or threading.Event()

@@ -96,6 +96,21 @@ def test_a_hard_link_to_the_secret_or_a_member_file_is_refused(project):
     assert "content/m.md is a hard link to members/A001.yml" in str(caught.value)
 
 
+def test_a_hard_link_to_any_other_file_is_refused(project, tmp_path):
+    outside = tmp_path / "diary.md"
+    outside.write_text("# 私人日记 13800138000\n", encoding="utf-8")
+    os.link(outside, project / "content" / "diary.md")
+    (project / "content" / "a.md").write_text("# A\n", encoding="utf-8")
+    os.link(project / "content" / "a.md", project / "content" / "b.md")
+    with pytest.raises(InputError) as caught:
+        build(project)
+    message = str(caught.value)
+    assert "content/diary.md is a hard link (2 names for one file)" in message
+    assert "cp, not ln" in message
+    assert "content/b.md is a hard link" in message
+    assert "13800138000" not in published(project)
+
+
 def test_a_fifo_in_content_is_refused_not_read(project):
     os.mkfifo(project / "content" / "pipe.md")
     with pytest.raises(InputError, match="content/pipe.md is not a file"):
@@ -160,6 +175,22 @@ def test_program_text_is_text_on_the_portal(project, case):
     shown = " ".join(HOSTILE[case].split())
     assert shown in _text_of(tiers)
     assert shown in _text_of((site / "quote" / "index.html").read_text(encoding="utf-8"))
+
+
+@pytest.mark.parametrize("case", HOSTILE)
+def test_a_projects_own_md_template_without_md_still_writes_program_text_as_text(project, case):
+    hostile_program(project, HOSTILE[case])
+    own = project / "templates" / "portal" / "tiers.md.j2"
+    own.parent.mkdir(parents=True, exist_ok=True)
+    own.write_text(  # the designer forgot |md everywhere
+        "# {{ program.tiers[1].name }}\n\n"
+        "{% for id, b in program.benefits.items() %}\n- {{ b.name }}: {{ b.description }}\n"
+        "{% endfor %}\n{{ t('portal.tiers.intro', brand=program.benefits.birthday_gift.name) }}"
+        "\n\n<p>{{ program.activities.checkin.name }}</p>\n", encoding="utf-8")
+    build(project)
+    html = (project / "output" / "site" / "tiers" / "index.html").read_text(encoding="utf-8")
+    assert_inert(html)
+    assert " ".join(HOSTILE[case].split()) in _text_of(html)   # shown as typed
 
 
 def _text_of(html: str) -> str:

@@ -32,7 +32,7 @@ def no_rendering(monkeypatch):
     monkeypatch.setattr("memberportal.print.inserts.build_inserts",
                         lambda job, project, parcels, out, *a, **k:
                         {"path": out, "inserts": len(parcels), "bytes": 1, "shapes": 1,
-                         "whole": {}, "manifest": out.with_suffix(".csv")})
+                         "whole": {}, "manifest": out.with_suffix(".csv"), "failed": []})
 
 
 def invoke(brand: Path, raw: bytes, *command: str):

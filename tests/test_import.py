@@ -229,6 +229,31 @@ def test_cells_as_exports_write_them():
         importing.Line("X", None, 7, Decimal("100.00")))) == Decimal("100.00")
 
 
+# even runs of hanzi: its UTF-8 bytes are valid GB18030 too, read as 鍒樻磱 for 刘洋
+UTF8_ROW = ('="3930021458876610299",tb_liuyang,liu***@163.com,刘洋,江苏南京 中山北路 八十八号,'
+            "'13905719876,2026-09-03 09:12:44,2026-09-03 09:13:02,交易成功,婴儿湿巾,WIPES-80x6,,"
+            '1,59.00,59.00,顺丰速运,="SF1409933872",\n').encode("utf-8")
+
+
+def test_one_utf8_line_in_a_gbk_export_is_refused_not_read_as_other_characters(project,
+                                                                              tmp_path):
+    assert "鍒樻磱" in UTF8_ROW.decode("gb18030")  # no decoding error would catch it
+    lines = (IMPORTS / "taobao-orders.csv").read_bytes().splitlines(keepends=True)
+    mixed = tmp_path / "mixed.csv"
+    mixed.write_bytes(b"".join(lines[:3] + [UTF8_ROW] + lines[3:]))
+    before = written(project)
+    code, out = run(project, "import", str(mixed))
+    assert code == 1
+    assert "mixed.csv:4" in out and "is UTF-8 in a GB18030 file (from byte 50 of the line)" in out
+    assert "鍒樻磱" not in out and written(project) == before
+    # the other way round: one GBK line in a UTF-8 export, named by line and byte
+    utf8 = [ln.decode("gbk").encode("utf-8") for ln in lines]
+    mixed.write_bytes(b"".join(utf8[:2] + [lines[2]] + utf8[3:]))
+    code, out = run(project, "import", str(mixed))
+    assert code == 1 and "mixed.csv:3" in out and "cannot be read as UTF-8 (byte 0x" in out
+    assert written(project) == before
+
+
 def test_encoding_detection_prefers_utf8_only_when_it_fits():
     zh = "订单编号,收货人姓名\n"
     assert importing.detect_encoding([zh.encode("utf-8")]) == "utf-8"

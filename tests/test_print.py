@@ -14,6 +14,7 @@ from dataclasses import replace
 from pathlib import Path
 
 import pytest
+from click.testing import CliRunner
 from helpers import (
     PRINT_AS_OF,
     PRINT_MEMBERS,
@@ -27,6 +28,7 @@ from helpers import (
     raster,
 )
 
+from memberportal.cli import cli
 from memberportal.core.codes import verify
 from memberportal.errors import MemberPortalError
 from memberportal.inputs.project import load
@@ -336,21 +338,43 @@ def test_template_missing_field_and_outside_file(tmp_path):
     workers._worker.clear()
 
 
-def test_uncovered_character_names_member(tmp_path):
+def test_a_character_no_font_has_fails_only_that_members_insert_and_card(tmp_path):
     fonts_ = Fonts.load([BUILTIN_TEMPLATES / "fonts"])
     rare = next(chr(cp) for cp in range(0x2A700, 0x2B73F) if cp not in fonts_.covered)
-    members = {"M0001": PRINT_MEMBERS["M0001"],
+    members = {"M0001": PRINT_MEMBERS["M0001"], "M0002": PRINT_MEMBERS["M0002"],
                "M0009": PRINT_MEMBERS["M0004"].replace("M0004", "M0009").replace("堃", rare)}
     root = print_project(tmp_path / "brand", members)
-    (root / "parcels.csv").write_text("order_id,member_id\nA,M0001\nB,M0009\n")
+    (root / "parcels.csv").write_text("order_id,member_id\nA,M0001\nB,M0009\nC,M0002\n")
     project = load(root)
     job = contexts.make_job(project, PRINT_AS_OF, "zh", PRINT_SECRET)
-    out = root / "out.pdf"
-    with pytest.raises(MemberPortalError) as err:
-        inserts.build_inserts(job, project, contexts.read_parcels(root / "parcels.csv", project),
-                             out, workers=1)
-    assert "M0009" in str(err.value) and f"U+{ord(rare):04X}" in str(err.value)
-    assert not out.exists()
+    parcels = contexts.read_parcels(root / "parcels.csv", project)
+    for chunk in (None, 1):   # one chunk for all, or the bad insert alone in its chunk
+        out = root / f"out-{chunk}.pdf"
+        result = inserts.build_inserts(job, project, parcels, out, workers=1, chunk=chunk)
+        [error] = result["failed"]
+        assert error.member == "M0009" and f"'{rare}' (U+{ord(rare):04X})" in str(error)
+        assert "insert for order B (line 3)" in str(error)
+        assert result["inserts"] == 2 and len(pdftotext(out).split("\f")) - 1 == 2
+        assert "B," not in out.with_suffix(".csv").read_text()
+        assert [line.split(",")[1] for line in
+                out.with_suffix(".csv").read_text().splitlines()[1:]] == ["A", "C"]
+    # the command line: the rest printed, the failure named and counted, exit 1
+    runner = CliRunner()
+    args = ["--lang", "en", "-C", str(root), "--as-of", PRINT_AS_OF.isoformat()]
+    env = {"MEMBERPORTAL_SECRET": PRINT_SECRET.decode()}
+    done = runner.invoke(cli, [*args, "inserts", "--parcels", str(root / "parcels.csv"),
+                               "-o", str(root / "cli.pdf"), "--no-progress", "--workers", "1"],
+                         env=env)
+    assert done.exit_code == 1, done.output
+    assert "cli.pdf: 2 inserts" in done.output
+    assert "member M0009" in done.output and f"U+{ord(rare):04X}" in done.output
+    assert "1 insert failed and is not in the PDF" in done.output
+    done = runner.invoke(cli, [*args, "cards", "-o", str(root / "cards.pdf"), "--no-progress",
+                               "--workers", "1", "--layout", "single"], env=env)
+    assert done.exit_code == 1, done.output
+    assert "member M0009" in done.output and f"U+{ord(rare):04X}" in done.output
+    assert "1 card failed and is not in the PDF" in done.output
+    assert rare not in pdftotext(root / "cards.pdf") and (root / "cards.pdf").is_file()
 
 
 def test_cli_inserts_and_preview_leave_no_temporary_files(env, tmp_path):

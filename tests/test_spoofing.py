@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import pytest
 from click.testing import CliRunner
-from helpers import STAFF_SECRET, FixtureProject, member, staff_project
+from helpers import DAY, STAFF_SECRET, FixtureProject, member, portal_project, staff_project
 
 from memberportal.cli import cli
 from memberportal.errors import ValidationFailed
 from memberportal.inputs.project import load
 from memberportal.render.templates import mask_name
+from memberportal.serve import rebuild
 
 
 @pytest.mark.parametrize("name, masked", [
@@ -87,3 +88,43 @@ def test_escape_sequences_from_csv_cells_never_reach_the_terminal(tmp_path, monk
         assert raw not in result.output
     assert "\\x1b]0;pwned\\x07\\x1b[2J" in result.output
     assert "\\u202e1" in result.output
+
+
+HOSTILE = "\x1b]0;pwned\x07\x1b[2J\u202e"
+SHOWN = "\\x1b]0;pwned\\x07\\x1b[2J\\u202e"
+
+
+def _harmless(output: str) -> None:
+    for raw in ("\x1b", "\x07", "\u202e", "\r"):
+        assert raw not in output, output
+
+
+def test_messages_other_modules_print_are_escaped_too(tmp_path, monkeypatch, capsys):
+    # build notes (MkDocs' warnings quote content/), explain, check, report, serve's messages
+    monkeypatch.setenv("MEMBERPORTAL_SECRET", STAFF_SECRET)
+    root = portal_project(tmp_path / "brand")
+    page = root / "content" / "handbook-intro.md"
+    page.write_text(page.read_text(encoding="utf-8") + f"\n[x]({HOSTILE}.md)\n",
+                    encoding="utf-8")
+    path = root / "members" / "A001.yml"
+    path.write_text(path.read_text(encoding="utf-8").replace(
+        "consultant: 周老师", 'consultant: "周\\e]0;pwned\\a\\e[2J\\u202e\\r老师"'),
+        encoding="utf-8")
+    args = ["--lang", "en", "-C", str(root), "--as-of", "2026-11-24"]
+    runner = CliRunner()
+    for command in (["build", "--no-progress"], ["explain", "A001"], ["check"],
+                    ["report", "--format", "html"]):
+        result = runner.invoke(cli, [*args, *command])
+        assert result.exit_code == 0, result.output
+        _harmless(result.output)
+        if command[0] == "build":   # a CR in content/ reaches MkDocs as a line break
+            assert SHOWN in result.output, result.output   # shown, as escapes
+        if command[0] == "explain":
+            assert SHOWN + "\\x0d老师" in result.output, result.output
+    capsys.readouterr()
+    path.write_text(path.read_text(encoding="utf-8") +  # a failed build shows the value
+                    'role: "\\e]0;pwned\\a\\e[2J\\u202e"\n', encoding="utf-8")
+    rebuild(root, DAY)
+    said = capsys.readouterr()
+    assert "build failed" in said.out and SHOWN in said.out
+    _harmless(said.out + said.err)

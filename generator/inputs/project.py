@@ -7,7 +7,6 @@ import json
 import os
 import re
 import shutil
-import sys
 from dataclasses import dataclass, field
 from datetime import date
 from functools import cached_property, partial
@@ -31,6 +30,7 @@ from memberportal.inputs.safe_yaml import Document, read_yaml
 from memberportal.inputs.validation import validation_errors
 from memberportal.layout import PROGRAM_FILE, rel
 from memberportal.runtime.progress import paused_gc
+from memberportal.runtime.terminal import echo
 
 MEMBER_SUFFIXES = (".yml", ".yaml")
 
@@ -161,8 +161,8 @@ def recover_imports(root: Path) -> list[str]:
     for old in (root / ".memberportal").glob("import-*"):  # where earlier versions staged
         shutil.rmtree(old, ignore_errors=True)
     for name in rolled:
-        print(f"note: an import was cut off while it wrote member files; every file it "
-              f"changed is back as it was (members/{name} removed)", file=sys.stderr)
+        echo(f"note: an import was cut off while it wrote member files; every file it "
+             f"changed is back as it was (members/{name} removed)", err=True)
     return rolled
 
 

@@ -7,7 +7,7 @@ from typing import Any, Callable
 
 from memberportal.core.codes import member_refs
 from memberportal.core.rules import Status
-from memberportal.errors import BuildError
+from memberportal.errors import BuildError, MemberPortalError, ValidationFailed
 from memberportal.inputs.project import Project
 from memberportal.layout import write_atomic
 from memberportal.print import press
@@ -19,7 +19,14 @@ from memberportal.print.contexts import (
     number_parcels,
 )
 from memberportal.print.inserts import write_manifest
-from memberportal.print.workers import ChunkResult, InOrder, guarded, render_pdf_task
+from memberportal.print.workers import (
+    ChunkResult,
+    InOrder,
+    guarded,
+    render_pdf_task,
+    tools,
+    unprintable,
+)
 from memberportal.runtime.progress import paused_gc
 
 CARD_SIZE = (90, 54)
@@ -104,6 +111,9 @@ def render_cards(job: Job, project: Project, cards: list[dict], out: Path,
     if profile not in press.PROFILES:
         raise BuildError(f"unknown print profile {profile!r}: use {' or '.join(press.PROFILES)}")
     brand = brand_context(project)
+    cards, failed = printable(job, layout, brand, cards)
+    if not cards:
+        raise ValidationFailed(failed)
     # press: the press stage draws a single card's crop marks, outside the bleed
     chunks = [(i, (layout, profile == "press"), brand, cards[s:s + CARD_CHUNK])
               for i, s in enumerate(range(0, len(cards), CARD_CHUNK))]
@@ -121,7 +131,8 @@ def render_cards(job: Job, project: Project, cards: list[dict], out: Path,
         manifest = write_manifest(out, [(c["seq"], c["order"], c["id"], 2 * (i // per) + 1)
                                         for i, c in enumerate(cards)])
     write_atomic(out, data)
-    return {"path": out, "cards": len(cards), "bytes": len(data), "manifest": manifest}
+    return {"path": out, "cards": len(cards), "bytes": len(data), "manifest": manifest,
+            "failed": failed}
 
 
 def _sheet_boxes() -> tuple:
@@ -132,9 +143,8 @@ def _sheet_boxes() -> tuple:
     return (sw, sh), trim, (trim[0] - 3, trim[1] - 3, trim[2] + 3, trim[3] + 3)
 
 
-def _card_chunk(job: Job, args) -> ChunkResult:
-    """Some cards' fronts and backs, on whole sheets (CARD_CHUNK is a multiple of 10)."""
-    index, (layout, for_press), brand, cards = args
+def _card_context(layout: str, brand: dict, cards: list[dict], for_press: bool = False) -> dict:
+    """What print/card.html gets for some cards, on whole sheets."""
     cols, rows = CARD_GRID
     per = cols * rows
     sheets = []
@@ -143,10 +153,32 @@ def _card_chunk(job: Job, args) -> ChunkResult:
         slots = [batch[i] if i < len(batch) else None for i in range(per)]
         backs = [slots[r * cols + (cols - 1 - c)] for r in range(rows) for c in range(cols)]
         sheets.append({"fronts": slots, "backs": backs})
-    ctx = {"layout": layout, "brand": brand, "press": for_press,
-           "grid": {"columns": cols, "rows": rows, "width": CARD_SIZE[0],
-                    "height": CARD_SIZE[1]}}
-    each = [(c["id"], {**ctx, "cards": [c], "sheets": []}) for c in cards]
+    return {"layout": layout, "brand": brand, "press": for_press, "cards": cards,
+            "sheets": sheets,
+            "grid": {"columns": cols, "rows": rows, "width": CARD_SIZE[0],
+                     "height": CARD_SIZE[1]}}
+
+
+def printable(job: Job, layout: str, brand: dict, cards: list[dict]
+              ) -> tuple[list[dict], list[MemberPortalError]]:
+    """The cards every character of which a bundled font has, and an error for each other
+    card (member, character, code point): those fail alone, the rest print."""
+    _, env, fonts = tools(job)
+    failed: list[tuple[int, BuildError]] = []
+    for s in range(0, len(cards), CARD_CHUNK):
+        batch = cards[s:s + CARD_CHUNK]
+        failed += unprintable(fonts, env, "print/card.html", _card_context(layout, brand, batch),
+                              [(s + i, c["id"], "retention card",
+                                _card_context(layout, brand, [c]))
+                               for i, c in enumerate(batch)])
+    bad = {i for i, _ in failed}
+    return [c for i, c in enumerate(cards) if i not in bad], [e for _, e in failed]
+
+
+def _card_chunk(job: Job, args) -> ChunkResult:
+    """Some cards' fronts and backs, on whole sheets (CARD_CHUNK is a multiple of 10)."""
+    index, (layout, for_press), brand, cards = args
+    ctx = _card_context(layout, brand, cards, for_press)
+    each = [(c["id"], _card_context(layout, brand, [c], for_press)) for c in cards]
     return guarded(index, lambda: render_pdf_task(
-        (job, "print/card.html", "retention cards", None, each,
-         {**ctx, "cards": cards, "sheets": sheets}))[0])
+        (job, "print/card.html", "retention cards", None, each, ctx))[0])

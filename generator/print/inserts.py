@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from memberportal.core.rules import Status
-from memberportal.errors import BuildError, MemberPortalError
+from memberportal.errors import BuildError, MemberPortalError, ValidationFailed
 from memberportal.inputs.project import Project
 from memberportal.layout import write_atomic
 from memberportal.print import press
@@ -33,6 +33,7 @@ from memberportal.print.workers import (
     stamper,
     template_dir,
     tools,
+    unprintable,
     worker_count,
 )
 from memberportal.render.templates import render
@@ -119,6 +120,11 @@ def build_inserts(job: Job, project: Project, parcels: list[Parcel], out: Path,
         # contexts (for 10,000 parcels 3 s that this process spent before any rendering).
         collect.run_forked(job, partial(_run_parcels, job, project), chunks,
                            [_chunk_label(c[3]) for c in chunks], workers)
+    left_out = {line for line, _ in collect.failed}
+    failed = [e for _, e in sorted(collect.failed, key=lambda f: f[0])]
+    printed = [p for p in parcels if p.line not in left_out]
+    if collect.errors or not printed:
+        raise ValidationFailed([*collect.errors, *failed])
     data = collect.finish()
     per_page, order = 1, "repeat"
     if impose:
@@ -131,12 +137,12 @@ def build_inserts(job: Job, project: Project, parcels: list[Parcel], out: Path,
         job, project, out.stem, marks=sheet.marks, imposed=bool(impose))
         if profile == "press" else None)
     manifest = write_manifest(out, [(p.seq, p.order_id, p.member_id,
-                                     sheet_of(i, len(parcels), per_page, order) + 1)
-                                    for i, p in enumerate(parcels)])
+                                     sheet_of(i, len(printed), per_page, order) + 1)
+                                    for i, p in enumerate(printed)])
     write_atomic(out, data)
-    return {"path": out, "inserts": len(parcels), "bytes": len(data),
+    return {"path": out, "inserts": len(printed), "bytes": len(data),
             "shapes": collect.shapes, "whole": collect.whole, "manifest": manifest,
-            "unrecorded": sum(1 for p in parcels if not p.place.recorded)}
+            "unrecorded": sum(1 for p in parcels if not p.place.recorded), "failed": failed}
 
 
 def write_manifest(pdf: Path, rows: list[tuple[int, str, str, int]]) -> Path:
@@ -255,4 +261,19 @@ def _run_parcels(job: Job, project: Project, args) -> ChunkResult:
 
 def _run_chunk(job: Job, args) -> ChunkResult:
     index, brand, sheet, inserts = args
-    return guarded(index, lambda: _insert_chunk(job, brand, sheet, inserts))
+    try:  # an insert with a character no font has fails alone, named; the others print
+        _, env, fonts = tools(job)
+        failed = unprintable(fonts, env, "print/insert.html",
+                             {"brand": brand, "page": sheet, "inserts": inserts},
+                             [(one["line"], one["member"]["id"],
+                               f"insert for order {one['order']} (line {one['line']})",
+                               {"brand": brand, "page": sheet, "inserts": [one]})
+                              for one in inserts])
+    except MemberPortalError as e:
+        return ChunkResult(index, None, (e,))
+    if failed:
+        lines = {line for line, _ in failed}
+        inserts = [one for one in inserts if one["line"] not in lines]
+    result = guarded(index, lambda: _insert_chunk(job, brand, sheet, inserts)) if inserts \
+        else ChunkResult(index, [])
+    return replace(result, failed=tuple(failed))

@@ -108,6 +108,28 @@ def check_fonts(fonts: Fonts, html: str, member: str | None, what: str) -> None:
                          kind="print")
 
 
+def unprintable(fonts: Fonts, env, template: str, whole: dict,
+                each: list[tuple[Any, str | None, str, dict]]) -> list[tuple[Any, BuildError]]:
+    """The pieces of a batch with a character no bundled font has, as (key, error naming the
+    piece, its member, the character and its code point): those fail alone, the rest print.
+    The batch is checked whole first (one render); piece by piece only when that fails. When
+    no piece fails alone, the batch's own text (the template, the brand) lacks the character:
+    that error is raised, as it would fail every piece."""
+    try:
+        check_fonts(fonts, render(env, template, **whole), None, "the batch")
+        return []
+    except BuildError as batch:
+        failed = []
+        for key, member, what, ctx in each:
+            try:
+                check_fonts(fonts, render(env, template, **ctx), member, what)
+            except BuildError as e:
+                failed.append((key, e))
+        if not failed:
+            raise batch
+        return failed
+
+
 def render_pdf(job: Job, template: str, what: str, member: str | None = None,
                check_each: list[tuple[str, dict]] | None = None,
                refine: Callable[[Any], dict | None] | None = None, **ctx) -> tuple[bytes, int]:
@@ -157,6 +179,7 @@ class ChunkResult:
     index: int
     pdf: Any                 # PDF bytes, a list of them, stamper.Stamped or stamper.Whole
     errors: tuple[MemberPortalError, ...] = ()
+    failed: tuple[tuple[Any, MemberPortalError], ...] = ()   # pieces left out, and why
 
 
 def guarded(index: int, make: Callable[[], Any]) -> ChunkResult:
@@ -181,6 +204,7 @@ class InOrder:
                  marks: bool = False):
         self.sizes, self.progress = sizes, progress   # sizes: items in each chunk
         self.errors: list[MemberPortalError] = []
+        self.failed: list[tuple[Any, MemberPortalError]] = []   # pieces that failed alone
         self.joiner = Joiner(marks)
         self.early: dict[int, Any] = {}               # chunks back before an earlier one
         self.joined = 0
@@ -195,6 +219,7 @@ class InOrder:
             return
         data = result.pdf
         self.errors.extend(result.errors)
+        self.failed.extend(result.failed)
         if isinstance(data, Whole):
             self.whole[data.reason] = self.whole.get(data.reason, 0) + self.sizes[index]
             data = data.parts

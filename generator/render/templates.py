@@ -5,6 +5,7 @@ import os
 import string
 import unicodedata
 from datetime import date
+from decimal import Decimal
 from pathlib import Path
 
 import jinja2
@@ -77,13 +78,31 @@ def markdown_text(value) -> Markup:
     return Markup(text.translate(_MARKDOWN_SIGNIFICANT))
 
 
+@jinja2.pass_context
+def _markdown_finalize(context, value):
+    return _markdown_value(value) if _markdown(context) else value
+
+
+def _markdown_value(value):
+    if isinstance(value, (int, float, Decimal)):
+        return value    # a number cannot make Markdown: written as it is
+    return markdown_text(value)
+
+
+def _markdown(context) -> bool:
+    return bool(context.name) and context.name.endswith(".md.j2")
+
+
 def environment(search_path: list[Path], lang: str = "zh", symbol: str = "¥",
                 loader: jinja2.BaseLoader | None = None,
-                address: str | None = None) -> jinja2.Environment:
+                address: str | None = None, markdown: bool = False) -> jinja2.Environment:
     """Templates resolve through `search_path` in order (project first), then the built-ins.
 
     `loader` replaces the search path (a worker on another machine gets template sources);
     `address` is the program's form of address (您 or 你) for every Chinese sentence.
+    `markdown` (the portal's): in a `*.md.j2` template every value written out, and every
+    parameter of t(), is Markdown text (as |md makes it) unless it is markup already, so a
+    project's own template that forgets |md cannot turn program text into a link or HTML.
     """
     if loader is None:
         paths = [str(p) for p in search_path if p.is_dir()]
@@ -96,6 +115,7 @@ def environment(search_path: list[Path], lang: str = "zh", symbol: str = "¥",
         autoescape=jinja2.select_autoescape(["html", "htm", "xml", "svg", "j2"],
                                             default_for_string=True),
         trim_blocks=True, lstrip_blocks=True, keep_trailing_newline=True,
+        finalize=_markdown_finalize if markdown else None,
     )
     env.filters.update(
         mask=mask_name,
@@ -110,6 +130,15 @@ def environment(search_path: list[Path], lang: str = "zh", symbol: str = "¥",
         md=markdown_text,
     )
     env.globals.update(t=translator(lang, address), lang=lang)
+    if markdown:
+        plain = env.globals["t"]
+
+        @jinja2.pass_context
+        def t(context, key: str, **params) -> Markup:
+            if _markdown(context):
+                params = {k: _markdown_value(v) for k, v in params.items()}
+            return plain(key, **params)
+        env.globals["t"] = t
     env.filters["_t"] = env.globals["t"]
     return env
 

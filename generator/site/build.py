@@ -13,7 +13,6 @@ import hmac
 import json
 import os
 import signal
-import sys
 import tempfile
 import threading
 import time
@@ -55,6 +54,7 @@ from memberportal.layout import (
 from memberportal.render.templates import environment
 from memberportal.runtime.executor import LOCAL, make_executor
 from memberportal.runtime.progress import paused_gc, progress_bar
+from memberportal.runtime.terminal import echo
 from memberportal.site.batches import (
     FileResult,
     Item,
@@ -80,6 +80,7 @@ from memberportal.site.publish import (
     read_json,
     recover,
     remove_staging,
+    write_journal,
 )
 
 MANIFEST_VERSION = 2
@@ -193,12 +194,12 @@ def portal(b: Build) -> None:
         b.portal_reused = True
         return
     env = environment(b.search_path(), b.lang, b.program.currency_symbol,
-                      address=b.program.brand.address)
+                      address=b.program.brand.address, markdown=True)
     b.portal = build_portal(b.root, b.program, env, b.site, strict=b.strict)
     b.portal_state = {"key": key, "head": b.portal.shell.head, "tail": b.portal.shell.tail,
                       "site_url": b.portal.site_url}
     for w in b.portal.warnings:
-        print(f"mkdocs: {w}", file=sys.stderr)
+        echo(f"mkdocs: {w}", err=True)
 
 
 def portal_key(b: Build) -> str:
@@ -360,8 +361,8 @@ def pages(b: Build) -> None:
         check_against_manifest(b.secret, b.generations, b.previous, b.member_ids)
         unknown = sorted(set(b.generations) - b.member_ids)
         if unknown:  # a deleted member: harmless, but worth knowing
-            print(f"note: .memberportal/rotations.yml names members that no longer exist: "
-                  f"{', '.join(unknown)}", file=sys.stderr)
+            echo(f"note: .memberportal/rotations.yml names members that no longer exist: "
+                 f"{', '.join(unknown)}", err=True)
         counts = referral_counts(facts, b.as_of)
         second = []
         for shown, stamp in b.files:
@@ -445,13 +446,9 @@ def swap(b: Build) -> None:
             os.rename(b.site, b.live)
         finish(b.out, b.staging)
         return
-    plan = {"write": b.written, "remove": b.removed_tokens, "portal": not b.portal_reused,
-            "site": b.site.stat().st_ino}
-    journal = b.staging / JOURNAL
-    with open(journal, "w", encoding="utf-8") as f:
-        json.dump(plan, f)
-        f.flush()
-        os.fsync(f.fileno())
+    plan = write_journal(b.out, b.staging, {
+        "write": b.written, "remove": b.removed_tokens, "portal": not b.portal_reused,
+        "site": b.site.stat().st_ino})
     apply_journal(b.out, b.staging, plan, b.show_progress)
 
 
@@ -495,7 +492,8 @@ def run(root: Path, as_of: date, stages: list[tuple[str, Stage]] | None = None,
     # collector walking them all, again and again, cost more than the pages stage's own work
     with lock(b.out), _signals_stop_the_build(), _build_date(as_of), \
             paused_gc(resume=not then_exit):
-        recover(b.out)
+        for note in recover(b.out):
+            echo(note, err=True)
         swapped = False
         try:
             b.staging = Path(tempfile.mkdtemp(prefix=STAGING_PREFIX, dir=b.out))
@@ -505,10 +503,14 @@ def run(root: Path, as_of: date, stages: list[tuple[str, Stage]] | None = None,
                 start = time.perf_counter()
                 with _signals_held(name == "swap"):
                     stage(b)
-                swapped = swapped or name == "swap"
+                    # a signal held during the swap is raised as the block ends: the new
+                    # site is live by then, and the message must say so
+                    swapped = swapped or name == "swap"
                 b.timings[name] = time.perf_counter() - start
         except OSError as e:  # a full disk, a read-only folder: a message, not a traceback
-            raise _os_error(e, name if b.staging else "start", swapped, b.out) from None
+            midway = bool(b.staging) and (b.staging / JOURNAL).exists()
+            raise _os_error(e, name if b.staging else "start", swapped, b.out,
+                            midway) from None
         except _Stop as stop:
             stop.swapped = swapped
             raise
@@ -543,11 +545,20 @@ class _Stop(BaseException):
         self.swapped = False   # set by run(): the new site went live before the signal
 
 
-def _os_error(e: OSError, stage: str, swapped: bool, out: Path) -> BuildError:
+def _os_error(e: OSError, stage: str, swapped: bool, out: Path,
+              midway: bool = False) -> BuildError:
     where = f": {e.filename}" if e.filename else f" while writing {out}"
     state = ("the new site is live" if swapped else
-             "nothing changed: output/site is still the previous build")
+             "output/site is part the previous build, part this one (no removed or revoked "
+             "page is live beside a new one); the next build, check or serve finishes the swap"
+             if midway else "nothing changed: output/site is still the previous build")
     return BuildError(f"{e.strerror or e}{where} ({stage} stage); {state}", kind="build")
+
+
+class _Hold:
+    """SIGTERM/SIGINT held during the swap: the handler records them instead of raising."""
+    active = False
+    pending: int | None = None
 
 
 @contextlib.contextmanager
@@ -567,6 +578,9 @@ def _signals_stop_the_build():
         if received:
             return
         received.append(signum)
+        if _Hold.active:
+            _Hold.pending = signum
+            return
         raise _Stop(signum)
 
     before = {s: signal.signal(s, stop) for s in (signal.SIGTERM, signal.SIGINT)}
@@ -583,16 +597,21 @@ def _signals_stop_the_build():
 
 @contextlib.contextmanager
 def _signals_held(hold: bool):
-    """Hold SIGTERM/SIGINT during the swap: the site and its manifest change together."""
+    """Hold SIGTERM/SIGINT during the swap: the site and its manifest change together, and a
+    signal stops the build only once the new site is live. (Not by blocking the signals:
+    pthread_sigmask holds them for this thread only, and the kernel gives a signal sent to the
+    process to any thread that does not block it, such as the executor's.)"""
     if not hold or threading.current_thread() is not threading.main_thread():
         yield
         return
-    signals = {signal.SIGTERM, signal.SIGINT}
-    signal.pthread_sigmask(signal.SIG_BLOCK, signals)
+    _Hold.active, _Hold.pending = True, None
     try:
         yield
     finally:
-        signal.pthread_sigmask(signal.SIG_UNBLOCK, signals)
+        _Hold.active = False
+    if _Hold.pending is not None:   # the swap finished: now the signal stops the build
+        signum, _Hold.pending = _Hold.pending, None
+        raise _Stop(signum)
 
 
 @contextlib.contextmanager

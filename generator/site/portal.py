@@ -17,6 +17,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 import jinja2
+from markupsafe import Markup
 
 from memberportal.core.models import Program
 from memberportal.errors import BuildError, InputError, Where, warnings_of
@@ -122,7 +123,7 @@ def _write_docs(root: Path, program: Program, env: jinja2.Environment, docs: Pat
             raise InputError(f"{CONTENT_DIR}/{name} would be overwritten by the file generated "
                              f"from {source}; rename or remove it", Where(f"{CONTENT_DIR}/{name}"))
         target.parent.mkdir(parents=True, exist_ok=True)
-        text = render(env, template, marker=MARKER, **ctx) if name in made else \
+        text = render(env, template, marker=Markup(MARKER), **ctx) if name in made else \
             env.loader.get_source(env, template)[0]
         target.write_text(text, encoding="utf-8")
 
@@ -131,7 +132,8 @@ def _copy_content(root: Path, docs: Path) -> None:
     """content/ into MkDocs' docs folder, never through a link out of it: a link in content/ to
     .memberportal/secret, members/ or output/staff would be published. A link to a file inside
     content/ is copied as that file; a link to a folder, a broken link, a link out of
-    content/, anything but a file or folder, or a hard link to a private file is refused."""
+    content/, anything but a file or folder, or a hard link (a file with more than one name,
+    wherever the others are) is refused."""
     content = root / CONTENT_DIR
     if content.is_symlink():  # content/ -> / would publish the whole disk
         raise InputError(f"{CONTENT_DIR}/ is a link to {os.path.realpath(content)}; make it a "
@@ -160,11 +162,13 @@ def _copy_content(root: Path, docs: Path) -> None:
             if not stat.S_ISREG(st.st_mode):
                 refused.append(f"{shown} is not a file (a FIFO, socket or device)")
                 continue
-            if st.st_nlink > 1:
+            if st.st_nlink > 1:  # its other names cannot be listed cheaply: refuse them all
                 private = _private_files(root) if private is None else private
-                if (st.st_dev, st.st_ino) in private:
-                    refused.append(f"{shown} is a hard link to {private[st.st_dev, st.st_ino]}")
-                    continue
+                other = private.get((st.st_dev, st.st_ino))
+                refused.append(f"{shown} is a hard link to {other}" if other else
+                               f"{shown} is a hard link ({st.st_nlink} names for one file); "
+                               "make it a copy of its own (cp, not ln)")
+                continue
             shutil.copy2(path, target_dir / name)
     if refused:
         raise InputError(f"{CONTENT_DIR}/ may hold only its own files and folders; refused: "

@@ -4,14 +4,16 @@ from __future__ import annotations
 import contextlib
 import ctypes
 import fcntl
+import hashlib
 import json
 import os
 import shutil
 import threading
+import time
 from pathlib import Path
 
 from memberportal.errors import BuildError
-from memberportal.layout import MANIFEST_FILE, PRIVATE_DIR, SITE_DIR
+from memberportal.layout import MANIFEST_FILE, PRIVATE_DIR, SITE_DIR, write_atomic
 from memberportal.runtime.progress import progress_bar
 
 STAGING_PREFIX = ".staging-"
@@ -23,6 +25,8 @@ LOCK_FILE = ".build.lock"
 PORTAL_STATE = "portal-state.json"     # the live portal's inputs hash and its shell
 
 JOURNAL = "swap.json"                  # in a staging folder: a swap to finish after a crash
+
+TEST_SWAP_PAUSE = "MEMBERPORTAL_TEST_SWAP_PAUSE"   # a test hook, read in _test_pause only
 
 REMOVERS = 4                           # threads deleting the previous site after a swap
 
@@ -109,8 +113,26 @@ def exchange(a: Path, b: Path) -> None:
     os.rename(parked, a)
 
 
+def generation(manifest: Path) -> dict:
+    """Which build a manifest records: its day and a short digest of it (None: no build)."""
+    try:
+        data = manifest.read_bytes()
+    except OSError:
+        return {"as_of": None, "digest": None}
+    as_of = read_json(manifest).get("as_of")
+    return {"as_of": as_of if isinstance(as_of, str) else None,
+            "digest": hashlib.sha256(data).hexdigest()[:12]}
+
+
+def said(gen: dict) -> str:
+    if not gen.get("digest"):
+        return "no build"
+    return f"the build as of {gen.get('as_of') or '?'} (manifest {gen['digest']})"
+
+
 def recover(out: Path) -> list[str]:
-    """Undo a crash: bring back a site parked mid-swap, remove staging leftovers."""
+    """Undo a crash: bring back a site parked mid-swap, finish a swap its journal describes,
+    remove staging leftovers. Returns what it did, said as the live state now is."""
     done = []
     live = out / SITE_DIR
     parked = sorted(out.glob(OLD_PREFIX + "*"), key=lambda p: p.stat().st_mtime)
@@ -121,36 +143,87 @@ def recover(out: Path) -> list[str]:
         plan = read_json(leftover / JOURNAL)
         if plan and live.is_dir():
             apply_journal(out, leftover, plan)
-            done.append(f"finished the swap of {leftover.name}")
+            between = (f", between {said(plan['old'])} and {said(plan['new'])}"
+                       if isinstance(plan.get("old"), dict) and
+                       isinstance(plan.get("new"), dict) else "")
+            done.append(f"a build was cut off while it put its site live{between}: finished "
+                        f"the swap; output/site is now {said(generation(out / MANIFEST_FILE))}")
         shutil.rmtree(leftover, ignore_errors=True)
-        done.append(f"removed {leftover.name}")
     return done
 
 
+def recover_unlocked(out: Path) -> list[str]:
+    """recover() for a command that does not build (check, serve): only when no build holds
+    the lock (a running build's staging folder is not a leftover)."""
+    if not out.is_dir():
+        return []
+    try:
+        with lock(out):
+            return recover(out)
+    except BuildError:
+        return []
+
+
+def write_journal(out: Path, staging: Path, plan: dict) -> dict:
+    """The swap's plan, written whole before the first step, naming both builds."""
+    plan = {**plan, "old": generation(out / MANIFEST_FILE),
+            "new": generation(staging / MANIFEST_FILE)}
+    write_atomic(staging / JOURNAL, json.dumps(plan).encode(), private=True)  # tokens
+    return plan
+
+
+def _test_pause():
+    """The test hook MEMBERPORTAL_TEST_SWAP_PAUSE=STEP[:SECONDS]: after step STEP of an
+    in-place swap, say so on stderr and sleep (default 2 s), for a test to send a signal."""
+    hook = os.environ.get(TEST_SWAP_PAUSE)
+    if not hook:
+        return lambda step: None
+    at, _, seconds = hook.partition(":")
+
+    def pause(step: int) -> None:
+        if step == int(at):
+            os.write(2, f"swap paused after step {step}\n".encode())
+            time.sleep(float(seconds or 2))
+    return pause
+
+
 def apply_journal(out: Path, staging: Path, plan: dict, show_progress: bool = False) -> None:
-    """The in-place swap; every step can run again, so a cut-off swap is finished later."""
+    """The in-place swap; every step can run again, so a cut-off swap is finished later.
+
+    The order makes every prefix safe: the pages of revoked addresses and removed members go
+    first (they must never be live beside new pages), then the written pages one by one (until
+    then a page is only stale), then a changed portal, then the manifest."""
     live, site = out / SITE_DIR, staging / SITE_DIR
     pages, staged = live / PRIVATE_DIR, site / PRIVATE_DIR
-    # 16,000 pages took 5.5 s on the development machine, with signals held meanwhile
-    for token in progress_bar(show_progress, plan["write"], desc="putting pages live",
-                              unit="page", miniters=1000):
-        page = staged / token / "index.html"
-        if page.exists():
-            (pages / token).mkdir(exist_ok=True)
-            os.replace(page, pages / token / "index.html")
-    if (staged / "index.html").exists():
-        os.replace(staged / "index.html", pages / "index.html")
-    gone = staging / "removed"
-    for token in plan["remove"]:
-        if (pages / token).exists():
-            gone.mkdir(exist_ok=True)
-            os.rename(pages / token, gone / token)
-    if plan["portal"]:
-        if site.exists() and site.stat().st_ino == plan["site"]:  # not exchanged yet
+    pause, step = _test_pause(), 0
+    # after the portal exchange, staging holds the previous site: its pages are the live ones
+    exchanged = plan["portal"] and not (site.exists() and site.stat().st_ino == plan["site"])
+    if not exchanged:
+        gone = staging / "removed"
+        for token in plan["remove"]:
+            if (pages / token).exists():
+                gone.mkdir(exist_ok=True)
+                os.rename(pages / token, gone / token)
+            step += 1
+            pause(step)
+        # 16,000 pages took 5.5 s on the development machine, with signals held meanwhile
+        for token in progress_bar(show_progress, plan["write"], desc="putting pages live",
+                                  unit="page", miniters=1000):
+            page = staged / token / "index.html"
+            if page.exists():
+                (pages / token).mkdir(exist_ok=True)
+                os.replace(page, pages / token / "index.html")
+            step += 1
+            pause(step)
+        if (staged / "index.html").exists():
+            os.replace(staged / "index.html", pages / "index.html")
+        if plan["portal"]:
             shutil.rmtree(staged, ignore_errors=True)     # emptied above
             exchange(site, live)   # the new portal is live, the pages are in staging...
-        if not pages.exists() and (site / PRIVATE_DIR).is_dir():
-            os.rename(site / PRIVATE_DIR, pages)      # ...and back (microseconds later)
+            step += 1
+            pause(step)
+    if plan["portal"] and not pages.exists() and (site / PRIVATE_DIR).is_dir():
+        os.rename(site / PRIVATE_DIR, pages)      # ...and back (microseconds later)
     finish(out, staging)
 
 
