@@ -193,6 +193,20 @@ def test_cut_and_stack_puts_each_stack_in_order(made):
     assert "P-001" in first and "P-004" in first and "P-002" not in first
 
 
+def test_an_imposed_sheet_cuts_on_the_pieces_trim_not_their_bleed(made):
+    # the sheet's trim box (and its crop marks, from the same figures) is each piece's trim:
+    # inside the grid's bleed by the piece's own bleed on every outer edge
+    root, out = made
+    with pikepdf.open(out["inserts", "office"]) as one:
+        piece = boxes(one.pages[0])
+    bleed = piece["/TrimBox"][0] - piece["/BleedBox"][0]
+    assert bleed == pytest.approx(3 * MM, abs=0.01)
+    with pikepdf.open(out["inserts-stack", "press"]) as sheet:
+        b = boxes(sheet.pages[0])
+        inset = [t - g for t, g in zip(b["/TrimBox"], b["/BleedBox"])]
+        assert inset == pytest.approx([bleed, bleed, -bleed, -bleed], abs=0.01)
+
+
 def test_the_check_catches_an_office_pdf_and_each_fault(made):
     root, out = made
     office = press.check(out["inserts", "office"].read_bytes())

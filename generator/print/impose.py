@@ -15,8 +15,8 @@ def _finish(writer) -> bytes:
 
 
 def _box(page, name: str):
-    box = getattr(page, name, None) if name in page else None
-    return box if box is not None else page.mediabox
+    """A page's bleed or trim box (pypdf falls back to the crop box, then the media box)."""
+    return {"/BleedBox": page.bleedbox, "/TrimBox": page.trimbox}[name]
 
 
 ORDERS = ("repeat", "stack")
