@@ -99,6 +99,15 @@ def _value(body: str) -> int:
     return value
 
 
+def _fields(value: int, *bits: int) -> tuple[int, ...]:
+    """The fields of `bits` widths from the lowest bits up, and what is left above them."""
+    out = []
+    for width in bits:
+        out.append(value & ((1 << width) - 1))
+        value >>= width
+    return (*out, value)
+
+
 def _symbols(value: int, count: int) -> str:
     return "".join(ALPHABET[(value >> (5 * i)) & 31] for i in reversed(range(count)))
 
@@ -180,12 +189,7 @@ def _read_short(secret: bytes, code: str, shown: str, members: dict[int, str] | 
     body = code[:-1]
     if any(c not in ALPHABET for c in code) or check_symbol(body) != code[-1]:
         return Verdict("mistyped", shown, detail=_MISTYPED)
-    value = _value(body)
-    tag = value & ((1 << TAG_BITS) - 1)
-    value >>= TAG_BITS
-    hint = value & ((1 << HINT_BITS) - 1)
-    value >>= HINT_BITS
-    days, slot = value & ((1 << DAY_BITS) - 1), value >> DAY_BITS
+    tag, hint, days, slot = _fields(_value(body), TAG_BITS, HINT_BITS, DAY_BITS)
     if members is None:
         return Verdict("forged", shown, offer_slot=slot, detail=Msg("verdict.no_members"))
     shift = REF_BITS - HINT_BITS
@@ -200,12 +204,7 @@ def _read_legacy(secret: bytes, code: str, shown: str, members: dict[int, str] |
     if any(c not in ALPHABET for c in body) or code[-1] not in LEGACY_CHECK_ALPHABET or \
             legacy_check_symbol(body) != code[-1]:
         return Verdict("mistyped", shown, detail=_MISTYPED)
-    value = _value(body)
-    tag = value & ((1 << LEGACY_TAG_BITS) - 1)
-    value >>= LEGACY_TAG_BITS
-    ref = value & ((1 << REF_BITS) - 1)
-    value >>= REF_BITS
-    days, slot = value & ((1 << DAY_BITS) - 1), value >> DAY_BITS
+    tag, ref, days, slot = _fields(_value(body), LEGACY_TAG_BITS, REF_BITS, DAY_BITS)
     if _legacy_tag(secret, slot, days, ref) != tag:
         return Verdict("forged", shown, f"{ref:010x}", detail=_FORGED)
     return ref, (members or {}).get(ref), slot, days
