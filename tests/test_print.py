@@ -510,3 +510,23 @@ def test_offer_discount_is_worded_as_on_the_member_page(env, lang):
         assert ctx["discount"] == discount(percent, lang)
     assert (discount(15, lang), discount(50, lang)) == \
         (("85折", "5折") if lang == "zh" else ("15% off", "50% off"))
+
+
+def test_the_next_tier_block_says_what_the_next_tier_adds(env, inserts_pdf):
+    # the tier panel says how much is left to spend; the block below it says what the next
+    # tier brings (discount, multiplier, benefits), never the panel's sentence again
+    root, project, job = env
+    gains = contexts.tier_gains(project, "zh")
+    silver = next(t for t in project.program.tiers if t.id == "silver")
+    assert gains[silver.name] == "97折、积分 ×1.2、会员价"
+    seen = 0
+    from pypdf import PdfReader
+    for page in range(1, len(PdfReader(str(inserts_pdf)).pages) + 1):
+        text = re.sub(r"\s+", "", pdftotext(inserts_pdf, page))
+        assert len(re.findall(r"再消费¥[\d,]+，升级", text)) <= 1, text
+        if "升级攻略" in text:
+            block = text.split("升级攻略", 1)[1]
+            tier = re.match(r"升到(.+?)，多享", block).group(1)
+            assert block.startswith(f"升到{tier}，多享{gains[tier]}".replace(" ", ""))
+            seen += 1
+    assert seen

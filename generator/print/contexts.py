@@ -22,7 +22,7 @@ from memberportal.inputs.safe_yaml import decode, parse_yaml
 from memberportal.inputs.secret import check_rotations, load_generations
 from memberportal.layout import BUILTIN_TEMPLATES, rel
 from memberportal.render.colors import WHITE, text_on
-from memberportal.render.messages import discount, say
+from memberportal.render.messages import discount, say, word
 from memberportal.render.templates import print_name, quote_program
 
 PARCEL_COLUMNS = ("order_id", "member_id")
@@ -74,10 +74,33 @@ def brand_context(project: Project, lang: str | None = None) -> dict[str, Any]:
     b = project.program.brand
     return {"name": b.name, "slogan": b.slogan, "shop": b.shop, "service": b.service,
             "tips": insert_tips(project, lang) if lang else [],
+            "gains": tier_gains(project, lang) if lang else {},
             "color": b.color, "tint": mix(b.color, 0.09), "soft": mix(b.color, 0.22),
             # ways to earn points, most points first: what an insert with room left tells
             "earn": [{"name": a.name, "points": a.points} for a in sorted(
                 project.program.activities.values(), key=lambda a: -a.points) if a.points]}
+
+
+GAINS_SHOWN = 3   # an insert's row holds about three
+
+
+def tier_gains(project: Project, lang: str) -> dict[str, str]:
+    """What each tier adds to the one below it (a better discount, a higher points
+    multiplier, benefits it did not have), by tier name: what the insert says the next tier
+    brings, beside the panel's amount still to spend."""
+    program, out = project.program, {}
+    for below, tier in zip(program.tiers, program.tiers[1:]):
+        gains = []
+        if tier.discount > below.discount:
+            gains.append(discount(tier.discount, lang))
+        if tier.points_multiplier > below.points_multiplier:
+            gains.append(word("portal.tiers.multiplier", lang).format(
+                value=f"{tier.points_multiplier.normalize():f}"))
+        gains += [program.benefits[b].name for b in tier.benefits
+                  if b not in below.benefits and b in program.benefits]
+        if gains:
+            out[tier.name] = word("explain.list_sep", lang).join(gains[:GAINS_SHOWN])
+    return out
 
 
 TIP_MAX = 80  # characters: a tip is a line or two on an A6 insert
