@@ -65,15 +65,22 @@ def project_language(root: Path | None) -> str:
         return "zh"
 
 
+def told_text(text: str, lang: str, said: list[tuple[str, dict]] | None = None) -> str:
+    """A sentence in `lang` from its catalogue parts (`said`, or the text's own, a Told)
+    where the catalogue words every part, else as it is (English)."""
+    said = said if said is not None else getattr(text, "said", None)
+    table = CATALOGUE.get(lang, {})
+    if lang == "en" or not said or not all(key in table for key, _ in said):
+        return str(text)
+    return "".join(table[key].format(**params) for key, params in said)
+
+
 def error_text(error: MemberPortalError, lang: str) -> str:
     """An error as the command line says it in `lang`: in English as raised; in another
     language from the catalogue where it words every part of the message."""
     if lang == "en":
         return str(error)
-    table = CATALOGUE.get(lang, {})
-    message = error.message
-    if error.said and all(key in table for key, _ in error.said):
-        message = "".join(table[key].format(**params) for key, params in error.said)
+    message = told_text(error.message, lang, error.said)
     if isinstance(error, ValidationFailed):
         shown = error.errors if error.limit is None else error.errors[:error.limit]
         more = len(error.errors) - len(shown)
@@ -552,7 +559,7 @@ def import_(obj: Context, orders: Path, mapping: str | None, dry_run: bool, verb
         echo(counted("cli.import.more_files", len(added) - len(listed), lang))
     notices = plan.notices if verbose else plan.notices[:LISTED]
     for notice in notices:
-        echo(f"  {word('cli.import.note', lang)}: {notice}")
+        echo(f"  {word('cli.import.note', lang)}: {told_text(notice, lang)}")
     if len(notices) < len(plan.notices):
         echo(counted("cli.import.more_notes", len(plan.notices) - len(notices), lang))
     if dry_run:

@@ -20,8 +20,8 @@ def root(tmp_path, monkeypatch):
 
 
 def run(root, *args):
-    result = CliRunner().invoke(cli, ["-C", str(root), "--as-of", PRINT_AS_OF.isoformat(),
-                                      *args, "--no-progress"])
+    result = CliRunner().invoke(cli, ["--lang", "en", "-C", str(root), "--as-of",
+                                      PRINT_AS_OF.isoformat(), *args, "--no-progress"])
     assert result.exit_code == 0, result.output
     return result.output
 
