@@ -672,7 +672,7 @@ def init(folder: Path, example: bool, name: str | None, site_url: str | None,
                                                    files=", ".join(written)))
     echo(word("cli.init.next", lang))
     for n, step in enumerate(next_steps(folder, example), 1):
-        echo(f"  {n}. {step}")
+        echo(f"  {n}. {told_text(step, lang)}")
 
 
 # --- print: inserts, retention cards, notebooks, codes --------------------------------------

@@ -182,6 +182,30 @@ ENGLISH = {
     "error.no_project":
         "no {file} here or in any parent folder of {here}; run this inside a brand project "
         "(see `memberportal init`)",
+    "init.not_empty":
+        "{target} is not empty; `memberportal init` makes a new project in a new or empty folder",
+    "init.bad.name": "--name: the brand's name, one line of at most 100 characters",
+    "init.bad.site_url": "--site-url: the portal's full address, e.g. https://member.example.com/",
+    "init.bad.lang": "--lang: zh or en",
+    "init.bad.color": "--color: #rrggbb, e.g. #2f7d6d",
+    "init.bad.currency": "--currency: an ISO code such as CNY, USD, EUR",
+    "error.semicolon": "; ",
+    "init.step.cd": "cd {folder}",
+    "init.step.backup":
+        "back up {secret} (made by the first command that needs it) together with {rotations}: "
+        "without them every personal-page address and retention code changes; never commit or "
+        "publish them",
+    "init.step.example":
+        "this is a copy of the example brand: change brand.name in {file} and site_name, "
+        "site_url and copyright in mkdocs.yml before printing anything",
+    "init.step.edit":
+        "edit {file} (tiers, benefits, products, members.keys), content/story.md and "
+        "content/handbook-intro.md",
+    "init.step.import":
+        "import your orders (memberportal import orders.csv --dry-run), then delete the sample "
+        "members in members/samples/",
+    "init.step.build":
+        "memberportal check && memberportal build, then memberportal serve to look at it",
     "import.no_mapping": "no mapping named '{name}'; built in: {builtin}, or give a .yml file",
     "import.mapping_file": "a mapping file is a mapping (name, columns…)",
     "import.unknown_encoding": "unknown encoding '{encoding}'",
@@ -193,8 +217,8 @@ ENGLISH = {
         "characters: re-export the file in one encoding (or set encoding: gb18030 in a mapping "
         "if the line really is GBK)",
     "import.empty": "the export is empty",
-    "import.no_header": "no header row ({why})",
-    "import.bad_row": "unreadable CSV row: {why}",
+    "import.no_header": "no header row (\"{why}\")",
+    "import.bad_row": "unreadable CSV row: \"{why}\"",
     "import.extra_cells": "{cells} cells but {headers} column headers",
     "import.no_fit":
         "no built-in mapping fits these columns ({headers}); give one with --mapping "
