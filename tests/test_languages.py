@@ -240,3 +240,123 @@ def test_every_error_worded_in_english_is_worded_in_chinese_with_the_same_fields
         # Chinese may leave out a library's English reason (an impossible date's "why")
         assert fields(CATALOGUE["zh"][key]) <= fields(english), key
         assert fields(english) - fields(CATALOGUE["zh"][key]) <= {"why"}, key
+
+
+# --- every other command, good and broken input, in the command line's language ---------------
+
+def _one_language(zh: str, en: str, theirs: str = "") -> None:
+    """No run of 3+ English words of ours under zh; no Chinese of ours under en (a usage
+    line is a command, not a sentence)."""
+    zh = re.sub(r"(?m)^(用法：|Usage:).*$", "", zh)
+    english = _ENGLISH.findall(_NOT_WORDS.sub(" ", zh))
+    assert not english, (english, zh)
+    ours = [run for run in _CJK.findall(en) if run not in theirs]
+    assert not ours, (ours, en)
+
+
+def _both(root, *args, as_of: str = PORTAL_AS_OF, input: str | None = None) -> dict[str, str]:
+    return {lang: CliRunner().invoke(cli, ["--lang", lang, "-C", str(root), "--as-of", as_of,
+                                           *args], input=input).output for lang in ("zh", "en")}
+
+
+def _brand_words(root) -> str:
+    return "".join(p.read_text(encoding="utf-8") for p in root.rglob("*.yml"))
+
+
+def test_import_says_its_summary_errors_and_notes_in_one_language(tmp_path, monkeypatch):
+    from helpers import IMPORTS, STAFF_SECRET, staff_project
+    monkeypatch.setenv("MEMBERPORTAL_SECRET", STAFF_SECRET)
+    root = staff_project(tmp_path / "brand")
+    export = IMPORTS / "taobao-orders.csv"
+    theirs = _brand_words(root) + export.read_bytes().decode("gbk")
+    good = _both(root, "import", "--dry-run", "--verbose", str(export))
+    assert "新会员" in good["zh"] and "new member" in good["en"]
+    lines = export.read_bytes().split(b"\r\n")
+    for i in (1, 2):
+        lines[i] = lines[i].replace(b"2026-11-15 20:41:33", b"2026-13-45 20:41")
+    lines[2] = lines[2].replace(b",2,59.00,", b",two,59.00,")
+    for i in (3, 4):
+        lines[i] = lines[i].replace(b"'13905711234", b"139****1234")
+    lines[5] = lines[5].replace(b",CNY,", b",USD,").replace(b",198.00,", b",-3,")
+    lines[7] = lines[7][:40] + b"\xff\xfe" + lines[7][42:]
+    bad = tmp_path / "bad.csv"
+    bad.write_bytes(b"\r\n".join(lines))
+    broken = _both(root, "import", str(bad))
+    assert "不是日期" in broken["zh"] and "数量应为" in broken["zh"] and "打码" in broken["zh"]
+    assert "not a date" in broken["en"] and "4 errors found" not in broken["zh"]
+    odd = tmp_path / "odd.csv"
+    odd.write_text("单号,金额\n1,2\n", encoding="utf-8")
+    unfit = _both(root, "import", str(odd))
+    assert "没有内置列映射适合这些列" in unfit["zh"] and "no built-in mapping" in unfit["en"]
+    empty = tmp_path / "empty.csv"
+    empty.write_bytes(b"")
+    nothing = _both(root, "import", str(empty))
+    unknown = _both(root, "import", "--mapping", "tmall", str(export))
+    for out in (good, broken, unfit, nothing, unknown):
+        _one_language(out["zh"], out["en"], theirs + "单号金额")
+    for mid in ("M0001", "M0002"):
+        (root / "members" / f"{mid}.yml").write_text(f"id: {mid}\nname: [unclosed\n",
+                                                     encoding="utf-8")
+    syntax = _both(root, "check")
+    assert "YAML 语法错误" in syntax["zh"] and "YAML syntax error" in syntax["en"]
+    _one_language(syntax["zh"], syntax["en"], theirs)
+
+
+def test_secret_rotate_and_report_speak_one_language(tmp_path, monkeypatch):
+    monkeypatch.delenv("MEMBERPORTAL_SECRET", raising=False)
+    outs = {}
+    for lang in ("zh", "en"):
+        root = print_project(tmp_path / lang)
+
+        def run(*args, lang=lang, root=root):
+            return CliRunner().invoke(cli, ["--lang", lang, "-C", str(root), "--as-of",
+                                            PORTAL_AS_OF, *args]).output
+        said = [run("verify", "ABCD-EFGH"), run("secret", "init"), run("secret", "init"),
+                run("secret", "rotate-all"), run("secret", "rotate-all", "--yes"),
+                run("rotate", "M0002"), run("report"), run("report", "--save-snapshot"),
+                run("report")]
+        (root / ".memberportal" / "last-build.json").write_text('{"tiers": 3}')
+        said += [run("report"), run("--as-of", "2031-01-01", "cards", "--no-progress")]
+        monkeypatch.setenv("MEMBERPORTAL_SECRET", PRINT_SECRET.decode())
+        said += [run("secret", "init"), run("secret", "rotate-all", "--yes")]
+        monkeypatch.delenv("MEMBERPORTAL_SECRET")
+        outs[lang] = "\n".join(said)
+        theirs = _brand_words(root)
+    assert "memberportal secret init" in outs["zh"] and "已创建" in outs["zh"]
+    assert "已存在" in outs["zh"] and "--yes" in outs["zh"] and "新密钥已写入" in outs["zh"]
+    assert "个人主页第 1 代" in outs["zh"] and "没有上一次生成的记录" in outs["zh"]
+    assert "快照格式有误" in outs["zh"] and "没有会员有进行中的挽留优惠" in outs["zh"]
+    assert "exists already" in outs["en"] and "page generation 1" in outs["en"]
+    assert "snapshot is malformed" in outs["en"]
+    _one_language(outs["zh"], outs["en"], theirs)
+
+
+def test_init_speaks_one_language(tmp_path):
+    outs = {}
+    for lang in ("zh", "en"):
+        def run(*args, lang=lang):
+            return CliRunner().invoke(cli, ["--lang", lang, "init", *args]).output
+        outs[lang] = "\n".join([
+            run(str(tmp_path / lang / "new"), "--name", "小禾家", "--site-url",
+                "https://member.test.example/"),
+            run(str(tmp_path / lang / "new"), "--name", "小禾家", "--site-url",
+                "https://member.test.example/"),
+            run(str(tmp_path / lang / "other")),
+            run(str(tmp_path / lang / "bad"), "--name", "x", "--site-url", "member",
+                "--color", "green", "--currency", "yuan"),
+            run(str(tmp_path / lang / "example"), "--example"),
+        ])
+    assert "下一步：" in outs["zh"] and "不是空文件夹" in outs["zh"] and "--site-url：" in outs["zh"]
+    assert "next:" in outs["en"] and "is not empty" in outs["en"]
+    _one_language(outs["zh"], outs["en"], "小禾家" + _brand_words(tmp_path / "en" / "example"))
+
+
+@pytest.mark.parametrize("args", [("chek",), ("check", "--bogus"), ("explain",),
+                                  ("cards", "--layout", "wide"), ("--as-of", "1800-01-01", "check"),
+                                  ("--as-of", "someday", "check"), ("inserts",),
+                                  ("secret", "rotate-all")])
+def test_click_usage_errors_in_one_language(brand, args):
+    zh, en = (invoke("--lang", lang, "-C", str(brand), *args) for lang in ("zh", "en"))
+    assert zh.exit_code == en.exit_code == 2, (zh.output, en.output)
+    assert "错误：" in zh.output and "Error:" in en.output and "Error:" not in zh.output
+    _one_language(zh.output, en.output)
