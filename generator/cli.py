@@ -88,12 +88,22 @@ def error_text(error: MemberPortalError, lang: str) -> str:
         return "\n".join([*(error_text(e, lang) for e in shown), *tail, message])
     head = [str(error.where)] if error.where else []
     if error.kind:
-        head.append(error.kind)
+        head.append(_kind_text(error.kind, lang))
     if error.member:
         head.append(word("cli.member", lang).format(member=error.member))
     if error.field:
         head.append(word("cli.field", lang).format(field=error.field))
     return ": ".join([", ".join(head), message]) if head else message
+
+
+def _kind_text(kind: str, lang: str) -> str:
+    """What an error is about ("image", "template insert.html line 4") in `lang`."""
+    table = CATALOGUE.get(lang, {})
+    m = re.fullmatch(r"template (\S+?)(?: line (\d+))?", kind)
+    if m and lang != "en":
+        key = "kind.template_line" if m[2] else "kind.template"
+        return table.get(key, "{name}").format(name=m[1], line=m[2])
+    return table.get(f"kind.{kind}", kind) if lang != "en" else kind
 
 
 def _fail(error: MemberPortalError, lang: str) -> None:

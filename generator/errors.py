@@ -182,6 +182,36 @@ ENGLISH = {
     "error.no_project":
         "no {file} here or in any parent folder of {here}; run this inside a brand project "
         "(see `memberportal init`)",
+    "image.refused": "{kind} files are not allowed; use {allowed}",
+    "image.misnamed": "holds a {format} image under a {suffix} name; use {allowed}",
+    "image.damaged": "cannot read the image (truncated or damaged?): \"{why}\"",
+    "image.too_big":
+        "{width}×{height} pixels is too large (at most {max} pixels, e.g. 8000×5000); scale it "
+        "down: every page or printed sheet that uses it would have to decode it",
+    "image.svg_doctype":
+        "SVG with a DOCTYPE or entities is not allowed (entities can expand without end)",
+    "image.svg_broken": "not well-formed SVG: \"{why}\"",
+    "image.not_svg": "not an SVG image (the root element is <{root}>)",
+    "image.svg_element": "SVG with a <{element}> element is not allowed (scripts, embedded pages)",
+    "image.svg_handler": "SVG with an event handler ({handler}=) is not allowed",
+    "image.svg_reference": "SVG references {target}: only #fragments inside the file are allowed",
+    "image.svg_style": "SVG style loads {target}: nothing outside the file",
+    "template.syntax": "template syntax error: \"{why}\"",
+    "template.not_found": "template not found: {name}",
+    "template.not_allowed": "not allowed in a template: \"{why}\"",
+    "template.undefined": "{why}",
+    "template.failed": "{error}: \"{why}\"",
+    "template.link_out": "refused: it is a link to {real}, outside the template folder {folder}",
+    "build.changed": "{file} changed during the build; build again",
+    "build.os_error": "{why}",
+    "build.os_stage": " ({stage} stage); ",
+    "build.os_file": ": {file}",
+    "build.os_writing": " while writing {out}",
+    "build.live": "the new site is live",
+    "build.midway":
+        "output/site is part the previous build, part this one (no removed or revoked page is "
+        "live beside a new one); the next build, check or serve finishes the swap",
+    "build.unchanged": "nothing changed: output/site is still the previous build",
     "init.not_empty":
         "{target} is not empty; `memberportal init` makes a new project in a new or empty folder",
     "init.bad.name": "--name: the brand's name, one line of at most 100 characters",
@@ -253,13 +283,13 @@ ENGLISH = {
         "order {order}: no member key ({keys}: members.keys in members/tiers.yml), so the buyer "
         "cannot be identified",
     "import.masked": "; the {kind} is masked ({value})",
-    "import.shared_key": "order {order}: {kind} {key} belongs to members {first} and {rest}; "
+    "import.shared_key": "order {order}: {kind} {value} belongs to members {first} and {rest}; "
                          "give each its own",
     "import.two_members":
         "order {order}: {ka} {va} is member {a} but {kb} {vb} is member {b}; merge the two "
         "records or correct the export",
     "import.key_differs":
-        "order {order}: member {who} has {kind} {have}, the export {key}; correct the record "
+        "order {order}: member {who} has {kind} {have}, the export {theirs}; correct the record "
         "or the export",
     "import.refunded":
         "order {order} is refunded in the export but not in {file} (member {member}); mark it "

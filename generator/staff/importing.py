@@ -737,7 +737,7 @@ class _Identities:
             ids = self.index.get((kind, key), [])
             if len(ids) > 1:
                 return None, Told("import.shared_key", order=order.id, kind=kind,
-                                  key=_shown_key(kind, key), first=ids[0],
+                                  value=_shown_key(kind, key), first=ids[0],
                                   rest=" and ".join(ids[1:]))
             if ids and ids[0] not in found:
                 found[ids[0]] = (kind, key)
@@ -760,7 +760,7 @@ class _Identities:
                 continue
             if have != key:
                 return None, Told("import.key_differs", order=order.id, who=who, kind=kind,
-                                  have=_shown_key(kind, have), key=_shown_key(kind, key))
+                                  have=_shown_key(kind, have), theirs=_shown_key(kind, key))
         for kind, key in keys.items():
             if kind not in own:
                 own[kind] = key
