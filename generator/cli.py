@@ -98,12 +98,17 @@ def error_text(error: MemberPortalError, lang: str) -> str:
 
 def _kind_text(kind: str, lang: str) -> str:
     """What an error is about ("image", "template insert.html line 4") in `lang`."""
+    if lang == "en":
+        return kind
     table = CATALOGUE.get(lang, {})
+    inside = re.fullmatch(r"(.+?) \((.+)\)", kind)   # "personal page (template … line 3)"
+    if inside:
+        return f"{_kind_text(inside[1], lang)}（{_kind_text(inside[2], lang)}）"
     m = re.fullmatch(r"template (\S+?)(?: line (\d+))?", kind)
-    if m and lang != "en":
+    if m:
         key = "kind.template_line" if m[2] else "kind.template"
         return table.get(key, "{name}").format(name=m[1], line=m[2])
-    return table.get(f"kind.{kind}", kind) if lang != "en" else kind
+    return table.get(f"kind.{kind}", kind)
 
 
 def _fail(error: MemberPortalError, lang: str) -> None:

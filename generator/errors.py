@@ -47,6 +47,16 @@ class MemberPortalError(Exception):
             head.append(f"field '{self.field}'")
         return (": ".join([", ".join(head), self.message]) if head else self.message)
 
+    def __reduce__(self):  # from a render worker with all it says (`said` too), not only text
+        return (_remade, (type(self), self.message, dict(self.__dict__)))
+
+
+def _remade(cls: type, message: str, state: dict) -> MemberPortalError:
+    error = cls.__new__(cls)
+    Exception.__init__(error, message)
+    error.__dict__.update(state)
+    return error
+
 
 # What the errors below say in English, as raised (logged, tested, and what --lang en shows);
 # render/messages.py words the same keys in the other languages.
@@ -182,8 +192,8 @@ ENGLISH = {
     "error.no_project":
         "no {file} here or in any parent folder of {here}; run this inside a brand project "
         "(see `memberportal init`)",
-    "image.refused": "{kind} files are not allowed; use {allowed}",
-    "image.misnamed": "holds a {format} image under a {suffix} name; use {allowed}",
+    "image.refused": "{kind} files are not allowed; use PNG, JPEG, WebP or SVG",
+    "image.misnamed": "holds a {format} image under a {suffix} name; use PNG, JPEG, WebP or SVG",
     "image.damaged": "cannot read the image (truncated or damaged?): \"{why}\"",
     "image.too_big":
         "{width}×{height} pixels is too large (at most {max} pixels, e.g. 8000×5000); scale it "
@@ -202,6 +212,10 @@ ENGLISH = {
     "template.undefined": "{why}",
     "template.failed": "{error}: \"{why}\"",
     "template.link_out": "refused: it is a link to {real}, outside the template folder {folder}",
+    "build.page_kept": " (the previous page is kept)",
+    "template.leaves_site":
+        "references {refs}: a personal page may only use files inside the site (no other host, "
+        "no file: URL, no ../ out of it)",
     "build.changed": "{file} changed during the build; build again",
     "build.os_error": "{why}",
     "build.os_stage": " ({stage} stage); ",

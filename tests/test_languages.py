@@ -360,3 +360,38 @@ def test_click_usage_errors_in_one_language(brand, args):
     assert zh.exit_code == en.exit_code == 2, (zh.output, en.output)
     assert "错误：" in zh.output and "Error:" in en.output and "Error:" not in zh.output
     _one_language(zh.output, en.output)
+
+
+def test_bad_images_and_broken_templates_in_one_language(tmp_path, monkeypatch):
+    import io
+
+    from PIL import Image
+    monkeypatch.setenv("MEMBERPORTAL_SECRET", PRINT_SECRET.decode())
+    root = portal_project(tmp_path / "brand")
+    images = root / "content" / "images"
+    images.mkdir()
+    png = io.BytesIO()
+    Image.new("RGB", (40, 40), "teal").save(png, "PNG")
+    (images / "cut.png").write_bytes(png.getvalue()[:-30])
+    (images / "photo.jpg").write_bytes(png.getvalue())
+    (images / "logo.eps").write_bytes(b"%!PS-Adobe-3.0 EPSF-3.0\n")
+    (images / "icon.svg").write_bytes(b'<svg xmlns="http://www.w3.org/2000/svg"><script>x()'
+                                      b'</script></svg>')
+    (images / "half.svg").write_bytes(b"<svg")
+    bad_images = _both(root, "build", "--no-progress")
+    assert bad_images["zh"].count("图片") >= 5 and "共发现 5 处错误" in bad_images["zh"]
+    assert "image: SVG with a <script> element" in bad_images["en"]
+    for p in images.iterdir():
+        p.unlink()
+    page = root / "templates" / "member" / "page.html"
+    page.parent.mkdir(parents=True)
+    page.write_text("{% if member %}<p>{{ member.id }}</p>\n", encoding="utf-8")
+    syntax = _both(root, "build", "--no-progress")
+    assert "模板语法错误" in syntax["zh"] and "template syntax error" in syntax["en"]
+    page.write_text("<p>{{ nobody.knows }}</p>\n", encoding="utf-8")
+    undefined = _both(root, "build", "--no-progress")
+    assert "未定义" in undefined["zh"] and "'nobody' is undefined" in undefined["en"]
+    theirs = _brand_words(root) + "".join(
+        p.read_text(encoding="utf-8") for p in (root / "content").rglob("*.md"))
+    for out in (bad_images, syntax, undefined):
+        _one_language(out["zh"], out["en"], theirs)

@@ -22,7 +22,6 @@ VECTOR = {".svg"}
 # or for print templates here (convert them to PNG, JPEG, WebP or SVG).
 REFUSED = {".eps", ".epsf", ".epsi", ".ps", ".ai", ".gif", ".bmp", ".tif", ".tiff", ".psd",
            ".ico", ".heic", ".heif", ".avif", ".jp2", ".jxl", ".pcx", ".tga", ".xbm", ".xpm"}
-ALLOWED_NAMES = "PNG, JPEG, WebP or SVG"
 _SVG_BANNED = {"script", "foreignobject", "iframe", "embed", "object", "handler", "listener"}
 _CSS_URL = re.compile(r"url\(\s*['\"]?\s*([^'\")\s]*)|@import", re.I)
 
@@ -56,7 +55,7 @@ def check_image(path: Path) -> Told | None:
     """What is wrong with one image file, or None."""
     suffix = path.suffix.lower()
     if suffix in REFUSED:
-        return Told("image.refused", kind=suffix[1:].upper(), allowed=ALLOWED_NAMES)
+        return Told("image.refused", kind=suffix[1:].upper())
     if suffix in VECTOR:
         return check_svg(path)
     return _check_raster(path, RASTER[suffix])
@@ -69,8 +68,7 @@ def _check_raster(path: Path, expected: str) -> Told | None:
     try:
         with Image.open(path) as im:
             if im.format != expected:
-                return Told("image.misnamed", format=im.format, suffix=path.suffix,
-                            allowed=ALLOWED_NAMES)
+                return Told("image.misnamed", format=im.format, suffix=path.suffix)
             width, height = im.size
             if width * height > MAX_PIXELS:
                 return _too_big(width, height)

@@ -289,7 +289,9 @@ def pages(b: Build) -> None:
                                           before["mtime"])
         error.kind = "personal page" + (f" ({error.kind})" if error.kind else "")
         error.member = member_id
-        error.message += " (the previous page is kept)" if kept else ""
+        if kept:
+            error.message += worded("build.page_kept")["message"]
+            error.said = error.said and [*error.said, ("build.page_kept", {})]
         b.failures.append(error)
         if kept:
             entries[token] = {**before, "inputs": "failed"}
