@@ -538,7 +538,7 @@ def serve(obj: Context, port: int, interval: float):
     """Preview the site on 127.0.0.1, rebuilding when content, templates or members change."""
     from memberportal.serve import serve as run_server
     run_server(obj.root, obj.as_of, port=port, interval=interval, say=echo,
-               lang=obj.brand_lang)
+               lang=obj.brand_lang, cli_lang=obj.lang)
 # --- staff: import, report, init ------------------------------------------------------------
 
 

@@ -212,6 +212,21 @@ ENGLISH = {
     "template.undefined": "{why}",
     "template.failed": "{error}: \"{why}\"",
     "template.link_out": "refused: it is a link to {real}, outside the template folder {folder}",
+    "parcels.tip":
+        "insert: one line of text of at most {n} characters, shown on inserts with room left",
+    "parcels.empty": "empty file: the first line names the columns ({columns}, …)",
+    "parcels.malformed": "malformed CSV: \"{why}\"",
+    "parcels.no_order_column": "missing column order_id (the header has: {header})",
+    "parcels.fields": "{n} fields, the header has {header}",
+    "parcels.empty_order": "empty order_id",
+    "parcels.order_twice": "order {order} is already on line {line}",
+    "parcels.order_unknown":
+        "order {order} is in no member's records (import it first, or add a member_id column)",
+    "parcels.order_other": "order {order} is member {owner}'s, not {member}'s",
+    "parcels.unknown_member": "unknown member id '{member}'",
+    "parcels.none": "no parcels in the file",
+    "cards.no_offer_left": "has no active retention offer with {n} days left on {date}",
+    "cards.no_offer": "no member has an active retention offer on {date}",
     "build.page_kept": " (the previous page is kept)",
     "template.leaves_site":
         "references {refs}: a personal page may only use files inside the site (no other host, "

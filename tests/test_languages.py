@@ -7,7 +7,7 @@ from datetime import date
 import click
 import pytest
 from click.testing import CliRunner
-from helpers import PORTAL_AS_OF, PRINT_SECRET, pdftotext, portal_project, print_project
+from helpers import DAY, PORTAL_AS_OF, PRINT_SECRET, pdftotext, portal_project, print_project
 
 from memberportal.cli import cli
 from memberportal.core import codes
@@ -395,3 +395,34 @@ def test_bad_images_and_broken_templates_in_one_language(tmp_path, monkeypatch):
         p.read_text(encoding="utf-8") for p in (root / "content").rglob("*.md"))
     for out in (bad_images, syntax, undefined):
         _one_language(out["zh"], out["en"], theirs)
+
+
+def test_a_broken_parcels_file_and_serves_rebuilds_in_one_language(brand):
+    (brand / "bad.csv").write_text("order_id,member_id\nP-001,M0002\nP-001,M0002\n,M0001\n"
+                                   "P-404,M0001,x\nX-9,NOBODY\nP-002,M0003\n", encoding="utf-8")
+    (brand / "headless.csv").write_text("customer\nM0001\n", encoding="utf-8")
+    outs = {lang: "\n".join(CliRunner().invoke(cli, [
+        "--lang", lang, "-C", str(brand), "--as-of", PORTAL_AS_OF, *args]).output for args in (
+            ("inserts", "--parcels", str(brand / "bad.csv"), "--no-progress"),
+            ("inserts", "--parcels", str(brand / "headless.csv"), "--no-progress"),
+            ("cards", "--parcels", str(brand / "bad.csv"), "--member", "M0001")))
+        for lang in ("zh", "en")}
+    assert "已在第 2 行出现过" in outs["zh"] and "缺少 order_id 列" in outs["zh"]
+    assert "is already on line 2" in outs["en"] and "do not go together" in outs["en"]
+    _one_language(outs["zh"], outs["en"], _brand_words(brand))
+
+
+def test_serve_says_its_rebuilds_in_the_command_lines_language(tmp_path, monkeypatch):
+    from memberportal.serve import rebuild
+    monkeypatch.setenv("MEMBERPORTAL_SECRET", PRINT_SECRET.decode())
+    root = portal_project(tmp_path / "brand")
+    said: dict[str, list[str]] = {"zh": [], "en": []}
+    for lang in said:
+        rebuild(root, DAY, said[lang].append, lang)
+    (root / "members" / "tiers.yml").write_text("tiers: [\n", encoding="utf-8")
+    for lang in said:
+        rebuild(root, DAY, said[lang].append, lang)
+    zh, en = "\n".join(said["zh"]), "\n".join(said["en"])
+    assert "生成用时" in zh and "生成失败，继续提供上一次成功的站点" in zh and "YAML" in zh
+    assert "pages rendered" in en and "still serving the last good site" in en
+    _one_language(zh, en)
