@@ -14,7 +14,7 @@ from memberportal.core.rules import STAGES, Status
 from memberportal.errors import MemberPortalError, ValidationFailed
 from memberportal.inputs.project import Project, load, member_files, unknown_skus
 from memberportal.layout import find_root, rel
-from memberportal.render.messages import CATALOGUE, counted, money, say, word
+from memberportal.render.messages import CATALOGUE, counted, error_text, money, say, told_text, word
 from memberportal.runtime.progress import paused_gc, progress_bar
 from memberportal.runtime.terminal import echo  # every message of a command goes through it
 
@@ -63,52 +63,6 @@ def project_language(root: Path | None) -> str:
         return language(root or find_root())
     except MemberPortalError:
         return "zh"
-
-
-def told_text(text: str, lang: str, said: list[tuple[str, dict]] | None = None) -> str:
-    """A sentence in `lang` from its catalogue parts (`said`, or the text's own, a Told)
-    where the catalogue words every part, else as it is (English)."""
-    said = said if said is not None else getattr(text, "said", None)
-    table = CATALOGUE.get(lang, {})
-    if lang == "en" or not said or not all(key in table for key, _ in said):
-        return str(text)
-    return "".join(table[key].format(**params) for key, params in said)
-
-
-def error_text(error: MemberPortalError, lang: str) -> str:
-    """An error as the command line says it in `lang`: in English as raised; in another
-    language from the catalogue where it words every part of the message."""
-    if lang == "en":
-        return str(error)
-    message = told_text(error.message, lang, error.said)
-    if isinstance(error, ValidationFailed):
-        shown = error.errors if error.limit is None else error.errors[:error.limit]
-        more = len(error.errors) - len(shown)
-        tail = [word("cli.more_errors", lang).format(n=f"{more:,}")] if more else []
-        return "\n".join([*(error_text(e, lang) for e in shown), *tail, message])
-    head = [str(error.where)] if error.where else []
-    if error.kind:
-        head.append(_kind_text(error.kind, lang))
-    if error.member:
-        head.append(word("cli.member", lang).format(member=error.member))
-    if error.field:
-        head.append(word("cli.field", lang).format(field=error.field))
-    return ": ".join([", ".join(head), message]) if head else message
-
-
-def _kind_text(kind: str, lang: str) -> str:
-    """What an error is about ("image", "template insert.html line 4") in `lang`."""
-    if lang == "en":
-        return kind
-    table = CATALOGUE.get(lang, {})
-    inside = re.fullmatch(r"(.+?) \((.+)\)", kind)   # "personal page (template … line 3)"
-    if inside:
-        return f"{_kind_text(inside[1], lang)}（{_kind_text(inside[2], lang)}）"
-    m = re.fullmatch(r"template (\S+?)(?: line (\d+))?", kind)
-    if m:
-        key = "kind.template_line" if m[2] else "kind.template"
-        return table.get(key, "{name}").format(name=m[1], line=m[2])
-    return table.get(f"kind.{kind}", kind)
 
 
 def _fail(error: MemberPortalError, lang: str) -> None:

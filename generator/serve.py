@@ -15,7 +15,7 @@ from memberportal.errors import MemberPortalError
 from memberportal.inputs.project import load
 from memberportal.inputs.secret import load_secret
 from memberportal.layout import BUILTIN_TEMPLATES, OUTPUT_DIR, SITE_DIR
-from memberportal.render.messages import word
+from memberportal.render.messages import error_text, word
 from memberportal.render.templates import mask_name
 from memberportal.runtime.terminal import echo
 from memberportal.site.build import run
@@ -131,7 +131,6 @@ def rebuild(root: Path, as_of: date, say: Callable[[str], None] = echo,
             cli_lang: str = "en") -> None:
     """A preview build: the site is rebuilt, the published tiers (the staff report's
     comparison point) stay as the last `build` left them."""
-    from memberportal.cli import error_text  # the command line's way of saying an error
     start = time.perf_counter()
     try:
         b = run(root, as_of, show_progress=False, publish=False)

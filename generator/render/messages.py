@@ -7,7 +7,7 @@ from decimal import Decimal
 from typing import Any
 
 from memberportal.core.rules import Msg
-from memberportal.errors import plurals
+from memberportal.errors import MemberPortalError, ValidationFailed, plurals
 
 CATALOGUE: dict[str, dict[str, str]] = {
     "zh": {
@@ -1267,3 +1267,52 @@ def say(msg: Msg, lang: str = "zh", symbol: str = "¥", address: str | None = No
         params["basis"] = word(f"basis.{params['basis']}", lang).format(**params)
     text = word(msg.key, lang, address).format(**params)
     return plurals(text) if lang == "en" else text
+
+
+# --- errors and notes as the command line says them -------------------------------------
+
+
+def told_text(text: str, lang: str, said: list[tuple[str, dict]] | None = None) -> str:
+    """A sentence in `lang` from its catalogue parts (`said`, or the text's own, a Told)
+    where the catalogue words every part, else as it is (English)."""
+    said = said if said is not None else getattr(text, "said", None)
+    table = CATALOGUE.get(lang, {})
+    if lang == "en" or not said or not all(key in table for key, _ in said):
+        return str(text)
+    return "".join(table[key].format(**params) for key, params in said)
+
+
+def error_text(error: MemberPortalError, lang: str) -> str:
+    """An error as the command line says it in `lang`: in English as raised; in another
+    language from the catalogue where it words every part of the message."""
+    if lang == "en":
+        return str(error)
+    message = told_text(error.message, lang, error.said)
+    if isinstance(error, ValidationFailed):
+        shown = error.errors if error.limit is None else error.errors[:error.limit]
+        more = len(error.errors) - len(shown)
+        tail = [word("cli.more_errors", lang).format(n=f"{more:,}")] if more else []
+        return "\n".join([*(error_text(e, lang) for e in shown), *tail, message])
+    head = [str(error.where)] if error.where else []
+    if error.kind:
+        head.append(kind_text(error.kind, lang))
+    if error.member:
+        head.append(word("cli.member", lang).format(member=error.member))
+    if error.field:
+        head.append(word("cli.field", lang).format(field=error.field))
+    return ": ".join([", ".join(head), message]) if head else message
+
+
+def kind_text(kind: str, lang: str) -> str:
+    """What an error is about ("image", "template insert.html line 4") in `lang`."""
+    if lang == "en":
+        return kind
+    table = CATALOGUE.get(lang, {})
+    inside = re.fullmatch(r"(.+?) \((.+)\)", kind)   # "personal page (template … line 3)"
+    if inside:
+        return f"{kind_text(inside[1], lang)}（{kind_text(inside[2], lang)}）"
+    m = re.fullmatch(r"template (\S+?)(?: line (\d+))?", kind)
+    if m:
+        key = "kind.template_line" if m[2] else "kind.template"
+        return table.get(key, "{name}").format(name=m[1], line=m[2])
+    return table.get(f"kind.{kind}", kind)
