@@ -14,7 +14,7 @@ from memberportal.core.rules import STAGES, Status
 from memberportal.errors import MemberPortalError, ValidationFailed
 from memberportal.inputs.project import Project, load, member_files, unknown_skus
 from memberportal.layout import find_root, rel
-from memberportal.render.messages import CATALOGUE, counted, money, say, word
+from memberportal.render.messages import CATALOGUE, counted, error_text, money, say, told_text, word
 from memberportal.runtime.progress import paused_gc, progress_bar
 from memberportal.runtime.terminal import echo  # every message of a command goes through it
 
@@ -65,36 +65,35 @@ def project_language(root: Path | None) -> str:
         return "zh"
 
 
-def error_text(error: MemberPortalError, lang: str) -> str:
-    """An error as the command line says it in `lang`: in English as raised; in another
-    language from the catalogue where it words every part of the message."""
-    if lang == "en":
-        return str(error)
-    table = CATALOGUE.get(lang, {})
-    message = error.message
-    if error.said and all(key in table for key, _ in error.said):
-        message = "".join(table[key].format(**params) for key, params in error.said)
-    if isinstance(error, ValidationFailed):
-        shown = error.errors if error.limit is None else error.errors[:error.limit]
-        more = len(error.errors) - len(shown)
-        tail = [word("cli.more_errors", lang).format(n=f"{more:,}")] if more else []
-        return "\n".join([*(error_text(e, lang) for e in shown), *tail, message])
-    head = [str(error.where)] if error.where else []
-    if error.kind:
-        head.append(error.kind)
-    if error.member:
-        head.append(word("cli.member", lang).format(member=error.member))
-    if error.field:
-        head.append(word("cli.field", lang).format(field=error.field))
-    return ": ".join([", ".join(head), message]) if head else message
-
-
 def _fail(error: MemberPortalError, lang: str) -> None:
     echo(error_text(error, lang), err=True)
     sys.exit(1)
 
 
 _LANG = "memberportal.lang"  # in the root context's meta: the language of --help
+_click_lang = "en"   # the language click's own words (usage errors, "default: …") are said in
+
+
+def _click_word(text: str) -> str:
+    """click's gettext hook: its English message in the command line's language."""
+    return CATALOGUE.get(_click_lang, {}).get(f"click:{text}", text)
+
+
+def _click_nword(one: str, many: str, n: int) -> str:
+    return _click_word(one if n == 1 else many)
+
+
+def _speak_for_click(lang: str) -> None:
+    """Sets the language of click's own words: click says them through gettext's `_` and
+    `ngettext`, which its modules import as their own names."""
+    global _click_lang
+    _click_lang = lang
+    for name in ("core", "exceptions", "parser", "types", "formatting", "termui"):
+        module = sys.modules.get(f"click.{name}")
+        if module is not None and hasattr(module, "_"):
+            module._ = _click_word
+            if hasattr(module, "ngettext"):
+                module.ngettext = _click_nword
 
 
 def _peek_language(args: list[str]) -> str:
@@ -188,6 +187,7 @@ class _Group(_Helped, click.Group):
     def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
         if ctx.parent is None:
             ctx.meta[_LANG] = _peek_language(args)
+            _speak_for_click(ctx.meta[_LANG])
         return super().parse_args(ctx, args)
 
     def invoke(self, ctx):
@@ -220,10 +220,11 @@ def cli(ctx, root, as_of, lang):
     """memberportal: member pages, parcel inserts and a brand portal from member records."""
     from memberportal.core.models import FIRST_DAY, LAST_DAY
     if as_of and not FIRST_DAY <= as_of.date() <= LAST_DAY:
-        raise click.BadParameter(f"a day between {FIRST_DAY} and {LAST_DAY} is expected",
-                                 param_hint="--as-of")
+        raise click.BadParameter(word("cli.as_of_range", ctx.meta.get(_LANG, "zh")).format(
+            first=FIRST_DAY, last=LAST_DAY), param_hint="--as-of")
     ctx.obj = Context(root.resolve() if root else None, as_of.date() if as_of else None,
                       lang or ctx.meta.get(_LANG))
+    _speak_for_click(ctx.obj.lang)
 
 
 @cli.command()
@@ -446,9 +447,9 @@ def rotate(obj: Context, member_id: str):
     from memberportal.layout import ROTATIONS_FILE, STATE_DIR
     member = obj.project.member(member_id)
     generation = bump(obj.root, member.id)
-    echo(f"{member.id}: page generation {generation}. The old URL stops working at the "
-               f"next `memberportal build`; reprint the member's card or insert with the new "
-               f"QR. Back up {STATE_DIR}/{ROTATIONS_FILE} together with {STATE_DIR}/secret.")
+    echo(word("cli.rotate", obj.lang).format(member=member.id, generation=generation,
+                                             rotations=f"{STATE_DIR}/{ROTATIONS_FILE}",
+                                             secret=f"{STATE_DIR}/secret"))
 
 
 @cli.group()
@@ -463,12 +464,10 @@ def secret_init(obj: Context):
     from memberportal.inputs.secret import init_secret, previous_build
     path = init_secret(obj.root)
     built = previous_build(obj.root)
-    echo(f"created {path} (readable by you only). Back it up with "
-               f".memberportal/rotations.yml: without them no page address or printed QR code "
-               f"can be recomputed.")
+    echo(word("cli.secret.created", obj.lang).format(path=path,
+                                                     rotations=".memberportal/rotations.yml"))
     if built:
-        echo(f"pages were built before ({built}): with this new secret every page "
-                   f"address and printed QR code changes at the next build.")
+        echo(word("cli.secret.built_before", obj.lang).format(built=built))
 
 
 @secret.command("rotate-all")
@@ -478,13 +477,10 @@ def secret_rotate_all(obj: Context, yes: bool):
     """Replace the secret (it leaked): every page address, QR code and retention code changes."""
     from memberportal.inputs.secret import rotate_all
     if not yes:
-        raise click.UsageError("every personal-page address, printed QR code and retention code "
-                               "changes; run again with --yes to do it")
+        raise click.UsageError(word("cli.secret.confirm", obj.lang))
     path, old = rotate_all(obj.root)
-    kept = f"; the old one is kept as {old} (delete it once nothing needs it)" if old else ""
-    echo(f"new secret in {path}{kept}. Every page address, printed QR code and "
-               f"retention code changes: run `memberportal build`, then reprint cards and "
-               f"inserts. Back up the new secret.")
+    kept = word("cli.secret.kept", obj.lang).format(old=old) if old else ""
+    echo(word("cli.secret.rotated", obj.lang).format(path=path, kept=kept))
 
 
 @cli.command()
@@ -496,7 +492,7 @@ def serve(obj: Context, port: int, interval: float):
     """Preview the site on 127.0.0.1, rebuilding when content, templates or members change."""
     from memberportal.serve import serve as run_server
     run_server(obj.root, obj.as_of, port=port, interval=interval, say=echo,
-               lang=obj.brand_lang)
+               lang=obj.brand_lang, cli_lang=obj.lang)
 # --- staff: import, report, init ------------------------------------------------------------
 
 
@@ -532,7 +528,7 @@ def import_(obj: Context, orders: Path, mapping: str | None, dry_run: bool, verb
         echo(counted("cli.import.more_files", len(added) - len(listed), lang))
     notices = plan.notices if verbose else plan.notices[:LISTED]
     for notice in notices:
-        echo(f"  {word('cli.import.note', lang)}: {notice}")
+        echo(f"  {word('cli.import.note', lang)}: {told_text(notice, lang)}")
     if len(notices) < len(plan.notices):
         echo(counted("cli.import.more_notes", len(plan.notices) - len(notices), lang))
     if dry_run:
@@ -575,29 +571,28 @@ def report(obj: Context, save_snapshot: bool, formats: tuple[str, ...], churn_mo
         started = time.perf_counter()
         model = fit(project.members, obj.as_of)
         if model is None:
-            echo(f"churn model: fewer than {MIN_REPEAT_BUYERS} members with a repeat "
-                       "order, too thin for BG/NBD: every flag comes from the member's "
-                       "rhythm or the day rule")
+            echo(word("cli.report.thin", obj.lang).format(n=MIN_REPEAT_BUYERS))
         else:
             params = ", ".join(f"{k} {v:.3g}" for k, v in model.params.items())
-            echo(f"churn model: BG/NBD fitted on {model.members} members ({params}) in "
-                       f"{time.perf_counter() - started:.0f} s; it flags the "
-                       f"{len(model.p_alive)} with a repeat order")
+            echo(word("cli.report.fitted", obj.lang).format(
+                members=model.members, params=params,
+                secs=f"{time.perf_counter() - started:.0f}", n=len(model.p_alive)))
     with obj.bar(len(project.members), "members", "member") as bar:
         paths, data = write_report(project, obj.as_of, obj.brand_lang, snapshot, bar.update,
                                    formats or ("html",), model)
     kpi = data["kpi"]
-    echo(f"{', '.join(rel(p, project.root) for p in paths)}: {kpi['members']} members, "
-               f"{kpi['calls']} calls due this week ({kpi['calls_late']} overdue), "
-               f"{kpi['at_risk']} at risk, {len(data['birthdays'])} birthdays this month")
+    echo(word("cli.report.written", obj.lang).format(
+        paths=", ".join(rel(p, project.root) for p in paths), members=kpi["members"],
+        calls=kpi["calls"], late=kpi["calls_late"], at_risk=kpi["at_risk"],
+        birthdays=len(data["birthdays"])))
     if snapshot:
-        echo(f"  {kpi['tier_changes']} tier changes since the build of "
-                   f"{snapshot.as_of.isoformat()}")
+        echo(word("cli.report.changes", obj.lang).format(n=kpi["tier_changes"],
+                                                         date=snapshot.as_of.isoformat()))
     else:
-        echo("  no previous build recorded: tier changes are not shown")
+        echo(word("cli.report.no_snapshot", obj.lang))
     if save_snapshot:
         saved = save(project.root, obj.as_of, data["member_tiers"])
-        echo(f"  saved this run's tiers to {rel(saved, project.root)}")
+        echo(word("cli.report.saved", obj.lang).format(path=rel(saved, project.root)))
 
 
 @cli.command()
@@ -618,13 +613,13 @@ def init(folder: Path, example: bool, name: str | None, site_url: str | None,
     Asks on a terminal for what must be the brand's own (name, site address, language,
     colour, currency), or takes it from the options for an unattended run."""
     from memberportal.staff.scaffold import BrandAnswers, init_project, next_steps
+    lang = _cli_lang(click.get_current_context())
     answers = None
     if not example:
         asking = sys.stdin.isatty()
         if not asking and not (name and site_url):
-            raise MemberPortalError("give --name and --site-url (and --lang, --color, "
-                                    "--currency), or --example for a copy of the example "
-                                    "brand: there is no terminal to ask on")
+            raise MemberPortalError(word("cli.init.no_terminal", "en"),
+                                    said=[("cli.init.no_terminal", {})])
         if asking:
             name = name or click.prompt("Brand name / 品牌名称")
             site_url = site_url or click.prompt("Portal address / 会员中心网址",
@@ -638,15 +633,15 @@ def init(folder: Path, example: bool, name: str | None, site_url: str | None,
     written = init_project(folder, answers)
     if example:
         members = [c for c in written if c.startswith("members/") and c != "members/tiers.yml"]
-        echo(f"created {folder}: a copy of the example brand: "
-                   f"{', '.join(c for c in written if c not in members)}, "
-                   f"{len(members)} sample members")
+        echo(counted("cli.init.example", len(members), lang, folder=folder,
+                     files=", ".join(c for c in written if c not in members)))
     else:
-        echo(f"created {folder} for {answers.name} ({answers.site_url}, {answers.lang}): "
-                   f"{', '.join(written)}")
-    echo("next:")
+        echo(word("cli.init.created", lang).format(folder=folder, name=answers.name,
+                                                   url=answers.site_url, lang=answers.lang,
+                                                   files=", ".join(written)))
+    echo(word("cli.init.next", lang))
     for n, step in enumerate(next_steps(folder, example), 1):
-        echo(f"  {n}. {step}")
+        echo(f"  {n}. {told_text(step, lang)}")
 
 
 # --- print: inserts, retention cards, notebooks, codes --------------------------------------
@@ -728,20 +723,20 @@ def inserts(obj: Context, parcels_file, output, size, bleed, no_marks, impose, w
                                        executor=executor, progress=bar.update,
                                        profile=profile)
         took = time.perf_counter() - started
-        how = [f"{n} laid out whole: {why}" for why, n in result["whole"].items()]
+        how = [word("cli.inserts.whole", obj.lang).format(n=n, why=why)
+               for why, n in result["whole"].items()]
         if result["inserts"] > sum(result["whole"].values()):
-            how.insert(0, f"fields drawn on {result['shapes']} shapes laid out")
+            how.insert(0, word("cli.inserts.shapes", obj.lang).format(n=result["shapes"]))
         failed += result["failed"]
-        echo(f"{result['path']}: {result['inserts']} inserts "
-             f"({part[0].seq}–{part[-1].seq} of {len(parcels)}), "
-             f"{result['bytes'] / 1e6:.1f} MB, {took:.1f} s "
-             f"({result['inserts'] / took:.0f} inserts/s; {'; '.join(how)}); "
-             f"manifest {result['manifest'].name}")
+        echo(word("cli.inserts.done", obj.lang).format(
+            path=result["path"], n=result["inserts"], first=part[0].seq, last=part[-1].seq,
+            total=len(parcels), mb=f"{result['bytes'] / 1e6:.1f}", secs=f"{took:.1f}",
+            rate=f"{result['inserts'] / took:.0f}", how="; ".join(how),
+            manifest=result["manifest"].name))
     unrecorded = sum(1 for p in parcels if not p.place.recorded)
     if unrecorded:
-        echo(f"{unrecorded} parcel{'s' if unrecorded != 1 else ''}' order"
-             f"{'s are' if unrecorded != 1 else ' is'} not in the records yet: counted as the "
-             "member's next order (import the orders, then check the inserts)")
+        echo(word("cli.inserts.unrecorded" + ("_one" if unrecorded == 1 else ""),
+                  obj.lang).format(n=unrecorded))
     _say_failed(failed, "insert", obj.lang)
 
 
@@ -750,8 +745,8 @@ def _say_failed(failed: list[MemberPortalError], piece: str, lang: str) -> None:
     for error in failed:
         echo(error_text(error, lang), err=True)
     if failed:
-        echo(f"{len(failed)} {piece}{'s' if len(failed) != 1 else ''} failed and "
-             f"{'are' if len(failed) != 1 else 'is'} not in the PDF", err=True)
+        echo(word(f"cli.failed.{piece}" + ("_one" if len(failed) == 1 else ""),
+                  lang).format(n=len(failed)), err=True)
         sys.exit(1)
 
 
@@ -782,7 +777,7 @@ def cards(obj: Context, output, layout, member_ids, parcels_file, min_days, work
     job, project = _print_job(obj), obj.project
     if parcels_file is not None:
         if member_ids:
-            raise click.UsageError("--member and --parcels do not go together")
+            raise click.UsageError(word("cli.cards.together", obj.lang))
         parcels = read_parcels(parcels_file, project)
         chosen = parcel_card_contexts(job, project, parcels, min_days)
         default = f"cards-{parcels_file.stem}.pdf"
@@ -790,14 +785,16 @@ def cards(obj: Context, output, layout, member_ids, parcels_file, min_days, work
         chosen = card_contexts(job, project, list(member_ids) or None, min_days)
         default = "cards.pdf"
     if not chosen:  # nothing to print is not a failure (a daily job reads exit 1 as one)
-        echo(f"no member has an active retention offer on {obj.as_of.isoformat()}: "
-                   "no cards to print, nothing written")
+        echo(word("cli.cards.none", obj.lang).format(date=obj.as_of.isoformat()))
         return
     with obj.bar(len(chosen), "cards", "card") as bar:
         result = render_cards(job, project, chosen, _out(obj, output, default), layout,
                               workers, progress=bar.update, profile=profile)
-    echo(f"{result['path']}: {result['cards']} cards, {result['bytes'] / 1e6:.1f} MB"
-         + (f"; manifest {result['manifest'].name}" if result["manifest"] else ""))
+    manifest = (word("cli.manifest", obj.lang).format(name=result["manifest"].name)
+                if result["manifest"] else "")
+    echo(word("cli.cards.done", obj.lang).format(path=result["path"], n=result["cards"],
+                                                 mb=f"{result['bytes'] / 1e6:.1f}",
+                                                 manifest=manifest))
     _say_failed(result["failed"], "card", obj.lang)
 
 
@@ -817,7 +814,8 @@ def notebook(obj: Context, output, notes, style, member_id, booklet, profile):
     name = "notebook-booklet.pdf" if booklet else "notebook.pdf"
     result = build_notebook(_print_job(obj), obj.project, _out(obj, output, name), notes,
                             style, member_id, booklet, profile=profile)
-    echo(f"{result['path']}: {result['pages']} pages, {result['bytes'] / 1e6:.1f} MB")
+    echo(word("cli.notebook.done", obj.lang).format(path=result["path"], n=result["pages"],
+                                                    mb=f"{result['bytes'] / 1e6:.1f}"))
 
 
 def _code_lookup(obj: Context):

@@ -47,6 +47,16 @@ class MemberPortalError(Exception):
             head.append(f"field '{self.field}'")
         return (": ".join([", ".join(head), self.message]) if head else self.message)
 
+    def __reduce__(self):  # from a render worker with all it says (`said` too), not only text
+        return (_remade, (type(self), self.message, dict(self.__dict__)))
+
+
+def _remade(cls: type, message: str, state: dict) -> MemberPortalError:
+    error = cls.__new__(cls)
+    Exception.__init__(error, message)
+    error.__dict__.update(state)
+    return error
+
 
 # What the errors below say in English, as raised (logged, tested, and what --lang en shows);
 # render/messages.py words the same keys in the other languages.
@@ -152,6 +162,172 @@ ENGLISH = {
     "error.not_utf16":
         "the file starts with a UTF-16 mark but is not UTF-16 (from byte {at}); export it "
         "again",
+    "error.secret_env_init":
+        "${env} is set: that is the secret; unset it to keep one in {file}",
+    "error.secret_exists":
+        "{file} exists already; `memberportal secret rotate-all` replaces it (every page "
+        "address changes)",
+    "error.secret_env_rotate": "${env} is set: change it where it is kept, not here",
+    "error.rotations_behind":
+        "{file} is missing or older than the live site: revoked page addresses would work "
+        "again for ",
+    "error.rotations_member": "{member} (generation {built}, now {now})",
+    "error.list_sep": ", ",
+    "error.list_more": " …",
+    "error.rotations_restore":
+        ". Restore it from your backup (or `memberportal rotate` those members again)",
+    "error.rotations_map": "rotations must map member ids to whole numbers (generations)",
+    "error.snapshot_unreadable":
+        "cannot read the last build's snapshot (\"{why}\"); delete the file and save a new one "
+        "with `memberportal report --save-snapshot`",
+    "error.snapshot_malformed":
+        "the last build's snapshot is malformed (\"{why}\"); delete it and save a new one with "
+        "`memberportal report --save-snapshot`",
+    "error.yaml_character": "character U+{code} is not allowed in YAML (\"{why}\")",
+    "error.yaml_syntax": "YAML syntax error: \"{why}\"",
+    "error.yaml_other": "YAML error: \"{why}\"",
+    "error.yaml_documents":
+        "YAML syntax error: expected a single document in the stream, but found another "
+        "document",
+    "error.no_project":
+        "no {file} here or in any parent folder of {here}; run this inside a brand project "
+        "(see `memberportal init`)",
+    "image.refused": "{kind} files are not allowed; use PNG, JPEG, WebP or SVG",
+    "image.misnamed": "holds a {format} image under a {suffix} name; use PNG, JPEG, WebP or SVG",
+    "image.damaged": "cannot read the image (truncated or damaged?): \"{why}\"",
+    "image.too_big":
+        "{width}×{height} pixels is too large (at most {max} pixels, e.g. 8000×5000); scale it "
+        "down: every page or printed sheet that uses it would have to decode it",
+    "image.svg_doctype":
+        "SVG with a DOCTYPE or entities is not allowed (entities can expand without end)",
+    "image.svg_broken": "not well-formed SVG: \"{why}\"",
+    "image.not_svg": "not an SVG image (the root element is <{root}>)",
+    "image.svg_element": "SVG with a <{element}> element is not allowed (scripts, embedded pages)",
+    "image.svg_handler": "SVG with an event handler ({handler}=) is not allowed",
+    "image.svg_reference": "SVG references {target}: only #fragments inside the file are allowed",
+    "image.svg_style": "SVG style loads {target}: nothing outside the file",
+    "template.syntax": "template syntax error: \"{why}\"",
+    "template.not_found": "template not found: {name}",
+    "template.not_allowed": "not allowed in a template: \"{why}\"",
+    "template.undefined": "{why}",
+    "template.failed": "{error}: \"{why}\"",
+    "template.link_out": "refused: it is a link to {real}, outside the template folder {folder}",
+    "parcels.tip":
+        "insert: one line of text of at most {n} characters, shown on inserts with room left",
+    "parcels.empty": "empty file: the first line names the columns ({columns}, …)",
+    "parcels.malformed": "malformed CSV: \"{why}\"",
+    "parcels.no_order_column": "missing column order_id (the header has: {header})",
+    "parcels.fields": "{n} fields, the header has {header}",
+    "parcels.empty_order": "empty order_id",
+    "parcels.order_twice": "order {order} is already on line {line}",
+    "parcels.order_unknown":
+        "order {order} is in no member's records (import it first, or add a member_id column)",
+    "parcels.order_other": "order {order} is member {owner}'s, not {member}'s",
+    "parcels.unknown_member": "unknown member id '{member}'",
+    "parcels.none": "no parcels in the file",
+    "cards.no_offer_left": "has no active retention offer with {n} days left on {date}",
+    "cards.no_offer": "no member has an active retention offer on {date}",
+    "build.page_kept": " (the previous page is kept)",
+    "template.leaves_site":
+        "references {refs}: a personal page may only use files inside the site (no other host, "
+        "no file: URL, no ../ out of it)",
+    "build.changed": "{file} changed during the build; build again",
+    "build.os_error": "{why}",
+    "build.os_stage": " ({stage} stage); ",
+    "build.os_file": ": {file}",
+    "build.os_writing": " while writing {out}",
+    "build.live": "the new site is live",
+    "build.midway":
+        "output/site is part the previous build, part this one (no removed or revoked page is "
+        "live beside a new one); the next build, check or serve finishes the swap",
+    "build.unchanged": "nothing changed: output/site is still the previous build",
+    "init.not_empty":
+        "{target} is not empty; `memberportal init` makes a new project in a new or empty folder",
+    "init.bad.name": "--name: the brand's name, one line of at most 100 characters",
+    "init.bad.site_url": "--site-url: the portal's full address, e.g. https://member.example.com/",
+    "init.bad.lang": "--lang: zh or en",
+    "init.bad.color": "--color: #rrggbb, e.g. #2f7d6d",
+    "init.bad.currency": "--currency: an ISO code such as CNY, USD, EUR",
+    "error.semicolon": "; ",
+    "init.step.cd": "cd {folder}",
+    "init.step.backup":
+        "back up {secret} (made by the first command that needs it) together with {rotations}: "
+        "without them every personal-page address and retention code changes; never commit or "
+        "publish them",
+    "init.step.example":
+        "this is a copy of the example brand: change brand.name in {file} and site_name, "
+        "site_url and copyright in mkdocs.yml before printing anything",
+    "init.step.edit":
+        "edit {file} (tiers, benefits, products, members.keys), content/story.md and "
+        "content/handbook-intro.md",
+    "init.step.import":
+        "import your orders (memberportal import orders.csv --dry-run), then delete the sample "
+        "members in members/samples/",
+    "init.step.build":
+        "memberportal check && memberportal build, then memberportal serve to look at it",
+    "import.no_mapping": "no mapping named '{name}'; built in: {builtin}, or give a .yml file",
+    "import.mapping_file": "a mapping file is a mapping (name, columns…)",
+    "import.unknown_encoding": "unknown encoding '{encoding}'",
+    "import.bad_bytes":
+        "cannot be read as {encoding} (byte {byte} at column {column}); re-export the file or "
+        "save it as UTF-8",
+    "import.utf8_inside":
+        "is UTF-8 in a {encoding} file (from byte {at} of the line); it would read as other "
+        "characters: re-export the file in one encoding (or set encoding: gb18030 in a mapping "
+        "if the line really is GBK)",
+    "import.empty": "the export is empty",
+    "import.no_header": "no header row (\"{why}\")",
+    "import.bad_row": "unreadable CSV row: \"{why}\"",
+    "import.extra_cells": "{cells} cells but {headers} column headers",
+    "import.no_fit":
+        "no built-in mapping fits these columns ({headers}); give one with --mapping "
+        "({builtin} or a .yml file)",
+    "import.no_column": "the export has no column for ",
+    "import.in_mapping": " in mapping '{mapping}'",
+    "import.need.key_open": "a member key (",
+    "import.need.key_close": ") or member_id",
+    "import.or": " or ",
+    "import.need.product": "sku or product_name",
+    "import.name": "{name}",
+    "import.hint_close": "; '{col}' (found '{close}')",
+    "import.hint_keys":
+        "; the export has {other}: to recognise members by it, write `members: {{keys: "
+        "[{first}]}}` in members/tiers.yml",
+    "import.no_order_id": "no order id",
+    "import.differs": "order {order}: '{value}' differs from '{first}' on line {line}",
+    "import.no_sku":
+        "no sku, and the product name matches no product in members/tiers.yml ({title})",
+    "import.no_sku_empty":
+        "no sku, and the product name matches no product in members/tiers.yml (empty)",
+    "import.qty": "quantity must be a whole number ≥ 1 (got '{value}')",
+    "import.amount": "amount must be a number ≥ 0 (got '{value}')",
+    "import.no_date": "order {order}: no payment date",
+    "import.not_date": "not a date: '{value}' (expected 2026-11-05 or 2026/11/5 14:23)",
+    "import.currency":
+        "order {order} is in {currency}; the program counts {program} (currency in "
+        "members/tiers.yml)",
+    "import.not_phone": "not a phone number: '{value}'",
+    "import.not_key": "not a valid {kind}: '{value}'",
+    "import.no_key":
+        "order {order}: no member key ({keys}: members.keys in members/tiers.yml), so the buyer "
+        "cannot be identified",
+    "import.masked": "; the {kind} is masked ({value})",
+    "import.shared_key": "order {order}: {kind} {value} belongs to members {first} and {rest}; "
+                         "give each its own",
+    "import.two_members":
+        "order {order}: {ka} {va} is member {a} but {kb} {vb} is member {b}; merge the two "
+        "records or correct the export",
+    "import.key_differs":
+        "order {order}: member {who} has {kind} {have}, the export {theirs}; correct the record "
+        "or the export",
+    "import.refunded":
+        "order {order} is refunded in the export but not in {file} (member {member}); mark it "
+        "`refunded: true` there if the refund is final",
+    "import.referral": "order {order}: referral not credited: ",
+    "import.why.no_code": "{codes} is no member's referral code",
+    "import.why.self": "a member cannot refer herself",
+    "import.why.referred": "member {who} was already referred",
+    "import.why.ordered": "member {who} had ordered before",
 }
 
 
@@ -167,6 +343,23 @@ def plurals(text: str) -> str:
     """English "1 day(s)" as "1 day", "3 day(s)" as "3 days" (also "3 sample member(s)")."""
     return re.sub(r"\b(\d[\d,]*) ((?:\w+ )?\w+)\(s\)",
                   lambda m: f"{m[1]} {m[2]}" + ("" if m[1] == "1" else "s"), text)
+
+
+class Told(str):
+    """A sentence in English (the string itself) that carries its catalogue parts, `said`, for
+    the command line's language (an import's notes)."""
+
+    said: list
+
+    def __new__(cls, key: str, /, *more: tuple[str, dict], **params):
+        told = worded(key, *more, **params)
+        self = super().__new__(cls, told["message"])
+        self.said = told["said"]
+        return self
+
+    def __reduce__(self):
+        (key, params), *more = self.said
+        return (functools.partial(Told, key, *more, **params), ())
 
 
 class Worded(ValueError):

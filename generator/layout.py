@@ -5,7 +5,7 @@ import os
 import tempfile
 from pathlib import Path
 
-from memberportal.errors import InputError
+from memberportal.errors import InputError, worded
 
 PACKAGE = Path(__file__).resolve().parent
 # A wheel carries the example brand inside the package; in a source checkout the checkout is it.
@@ -76,5 +76,4 @@ def find_root(start: Path | None = None) -> Path:
     for folder in (here, *here.parents):
         if (folder / PROGRAM_FILE).is_file():
             return folder
-    raise InputError(f"no {PROGRAM_FILE} here or in any parent folder of {here}; "
-                     "run this inside a brand project (see `memberportal init`)")
+    raise InputError(**worded("error.no_project", file=PROGRAM_FILE, here=here))

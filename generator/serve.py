@@ -15,6 +15,7 @@ from memberportal.errors import MemberPortalError
 from memberportal.inputs.project import load
 from memberportal.inputs.secret import load_secret
 from memberportal.layout import BUILTIN_TEMPLATES, OUTPUT_DIR, SITE_DIR
+from memberportal.render.messages import error_text, word
 from memberportal.render.templates import mask_name
 from memberportal.runtime.terminal import echo
 from memberportal.site.build import run
@@ -126,44 +127,48 @@ class _Handler(http.server.SimpleHTTPRequestHandler):
         pass
 
 
-def rebuild(root: Path, as_of: date, say: Callable[[str], None] = echo) -> None:
+def rebuild(root: Path, as_of: date, say: Callable[[str], None] = echo,
+            cli_lang: str = "en") -> None:
     """A preview build: the site is rebuilt, the published tiers (the staff report's
     comparison point) stay as the last `build` left them."""
     start = time.perf_counter()
     try:
         b = run(root, as_of, show_progress=False, publish=False)
     except MemberPortalError as e:
-        say(f"build failed, still serving the last good site:\n{e}")
+        say(word("serve.failed", cli_lang) + error_text(e, cli_lang))
         return
     for e in b.failures:
-        say(str(e))
-    say(f"built in {time.perf_counter() - start:.1f}s: {b.rendered} pages rendered, "
-        f"{b.reused} unchanged, {len(b.failures)} failed")
+        say(error_text(e, cli_lang))
+    say(word("serve.built", cli_lang).format(secs=f"{time.perf_counter() - start:.1f}",
+                                             rendered=b.rendered, reused=b.reused,
+                                             failed=len(b.failures)))
 
 
 def serve(root: Path, as_of: date, port: int = 8000, interval: float = 1.0,
           say: Callable[[str], None] = echo, stop: threading.Event | None = None,
-          lang: str = "zh") -> None:
-    """Build, serve and rebuild on change until interrupted (or `stop` is set)."""
+          lang: str = "zh", cli_lang: str = "en") -> None:
+    """Build, serve and rebuild on change until interrupted (or `stop` is set); `lang` is the
+    brand's (the print preview), `cli_lang` the command line's (what it says)."""
     stop = stop or threading.Event()
 
-    rebuild(root, as_of, say)
+    rebuild(root, as_of, say, cli_lang)
     site = root / OUTPUT_DIR / SITE_DIR
     previewer = functools.partial(preview_response, root, as_of, lang)
     handler = functools.partial(type("Handler", (_Handler,), {"preview": staticmethod(previewer)}),
                                 directory=str(site))  # the path survives each swap
     server = http.server.ThreadingHTTPServer(("127.0.0.1", port), handler)
     threading.Thread(target=server.serve_forever, daemon=True).start()
-    say(f"serving http://127.0.0.1:{server.server_address[1]}/ (Ctrl-C to stop); "
-        f"watching {', '.join(WATCHED)}; print preview at {PREVIEW}")
+    say(word("serve.serving", cli_lang).format(
+        url=f"http://127.0.0.1:{server.server_address[1]}/", watched=", ".join(WATCHED),
+        preview=PREVIEW))
     state = inputs_state(root)
     try:
         while not stop.wait(interval):
             now = inputs_state(root)
             if now != state:
                 state = now
-                say("change seen, rebuilding…")
-                rebuild(root, as_of, say)
+                say(word("serve.change", cli_lang))
+                rebuild(root, as_of, say, cli_lang)
                 state = inputs_state(root)
     except KeyboardInterrupt:
         pass

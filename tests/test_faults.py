@@ -67,7 +67,7 @@ def change_every_page(root: Path) -> None:
 def build_cli(root: Path, **kw) -> subprocess.Popen:
     env = {**os.environ, "MEMBERPORTAL_SECRET": SECRET}
     # One page per batch, so pages reach staging one by one for the whole pages stage.
-    return subprocess.Popen([str(EXE), "-C", str(root), "--as-of", PORTAL_AS_OF, "build",
+    return subprocess.Popen([str(EXE), "--lang", "en", "-C", str(root), "--as-of", PORTAL_AS_OF, "build",
                              "--no-progress", "--chunk", "1"], env=env, stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True, **kw)
 

@@ -23,7 +23,7 @@ def test_init_then_check_in_the_new_folder(tmp_path):
     target = tmp_path / "x"
     done = memberportal("init", str(target), "--example", cwd=tmp_path)
     assert done.returncode == 0, done.stderr
-    assert "next:\n  1. cd" in done.stdout
+    assert "下一步：\n  1. cd" in done.stdout   # outside a brand the command line speaks Chinese
     # No state comes along: above all not the example's secret, nor its output.
     assert not (target / ".memberportal").exists() and not (target / "output").exists()
     for name in scaffold.EXAMPLE_FILES:
@@ -53,7 +53,7 @@ def test_init_then_check_in_the_new_folder(tmp_path):
 def test_init_refuses_a_non_empty_folder(tmp_path):
     (tmp_path / "x").mkdir()
     (tmp_path / "x" / "notes.txt").write_text("mine")
-    result = CliRunner().invoke(cli, ["init", str(tmp_path / "x"), "--example"])
+    result = CliRunner().invoke(cli, ["--lang", "en", "init", str(tmp_path / "x"), "--example"])
     assert result.exit_code == 1 and "is not empty" in result.output
     assert [p.name for p in (tmp_path / "x").iterdir()] == ["notes.txt"]
     empty = tmp_path / "empty"
@@ -126,10 +126,10 @@ def test_init_for_a_brand_of_its_own_carries_only_that_brand(tmp_path, monkeypat
 
 
 def test_init_asks_on_a_terminal_and_refuses_to_guess_without_one(tmp_path):
-    result = CliRunner().invoke(cli, ["init", str(tmp_path / "x")])
+    result = CliRunner().invoke(cli, ["--lang", "en", "init", str(tmp_path / "x")])
     assert result.exit_code == 1 and "give --name and --site-url" in result.output
     assert not (tmp_path / "x").exists()
-    result = CliRunner().invoke(cli, ["init", str(tmp_path / "x"), "--name", "A",
+    result = CliRunner().invoke(cli, ["--lang", "en", "init", str(tmp_path / "x"), "--name", "A",
                                       "--site-url", "member.a.example", "--color", "red"])
     assert result.exit_code == 1
     assert "--site-url: the portal's full address" in result.output

@@ -7,7 +7,7 @@ from datetime import date
 import click
 import pytest
 from click.testing import CliRunner
-from helpers import PORTAL_AS_OF, PRINT_SECRET, pdftotext, portal_project, print_project
+from helpers import DAY, PORTAL_AS_OF, PRINT_SECRET, pdftotext, portal_project, print_project
 
 from memberportal.cli import cli
 from memberportal.core import codes
@@ -240,3 +240,189 @@ def test_every_error_worded_in_english_is_worded_in_chinese_with_the_same_fields
         # Chinese may leave out a library's English reason (an impossible date's "why")
         assert fields(CATALOGUE["zh"][key]) <= fields(english), key
         assert fields(english) - fields(CATALOGUE["zh"][key]) <= {"why"}, key
+
+
+# --- every other command, good and broken input, in the command line's language ---------------
+
+def _one_language(zh: str, en: str, theirs: str = "") -> None:
+    """No run of 3+ English words of ours under zh; no Chinese of ours under en (a usage
+    line is a command, not a sentence)."""
+    zh = re.sub(r"(?m)^(用法：|Usage:).*$", "", zh)
+    english = _ENGLISH.findall(_NOT_WORDS.sub(" ", zh))
+    assert not english, (english, zh)
+    ours = [run for run in _CJK.findall(en) if run not in theirs]
+    assert not ours, (ours, en)
+
+
+def _both(root, *args, as_of: str = PORTAL_AS_OF, input: str | None = None) -> dict[str, str]:
+    return {lang: CliRunner().invoke(cli, ["--lang", lang, "-C", str(root), "--as-of", as_of,
+                                           *args], input=input).output for lang in ("zh", "en")}
+
+
+def _brand_words(root) -> str:
+    return "".join(p.read_text(encoding="utf-8") for p in root.rglob("*.yml"))
+
+
+def test_import_says_its_summary_errors_and_notes_in_one_language(tmp_path, monkeypatch):
+    from helpers import IMPORTS, STAFF_SECRET, staff_project
+    monkeypatch.setenv("MEMBERPORTAL_SECRET", STAFF_SECRET)
+    root = staff_project(tmp_path / "brand")
+    export = IMPORTS / "taobao-orders.csv"
+    theirs = _brand_words(root) + export.read_bytes().decode("gbk")
+    good = _both(root, "import", "--dry-run", "--verbose", str(export))
+    assert "新会员" in good["zh"] and "new member" in good["en"]
+    lines = export.read_bytes().split(b"\r\n")
+    for i in (1, 2):
+        lines[i] = lines[i].replace(b"2026-11-15 20:41:33", b"2026-13-45 20:41")
+    lines[2] = lines[2].replace(b",2,59.00,", b",two,59.00,")
+    for i in (3, 4):
+        lines[i] = lines[i].replace(b"'13905711234", b"139****1234")
+    lines[5] = lines[5].replace(b",CNY,", b",USD,").replace(b",198.00,", b",-3,")
+    lines[7] = lines[7][:40] + b"\xff\xfe" + lines[7][42:]
+    bad = tmp_path / "bad.csv"
+    bad.write_bytes(b"\r\n".join(lines))
+    broken = _both(root, "import", str(bad))
+    assert "不是日期" in broken["zh"] and "数量应为" in broken["zh"] and "打码" in broken["zh"]
+    assert "not a date" in broken["en"] and "4 errors found" not in broken["zh"]
+    odd = tmp_path / "odd.csv"
+    odd.write_text("单号,金额\n1,2\n", encoding="utf-8")
+    unfit = _both(root, "import", str(odd))
+    assert "没有内置列映射适合这些列" in unfit["zh"] and "no built-in mapping" in unfit["en"]
+    empty = tmp_path / "empty.csv"
+    empty.write_bytes(b"")
+    nothing = _both(root, "import", str(empty))
+    unknown = _both(root, "import", "--mapping", "tmall", str(export))
+    for out in (good, broken, unfit, nothing, unknown):
+        _one_language(out["zh"], out["en"], theirs + "单号金额")
+    for mid in ("M0001", "M0002"):
+        (root / "members" / f"{mid}.yml").write_text(f"id: {mid}\nname: [unclosed\n",
+                                                     encoding="utf-8")
+    syntax = _both(root, "check")
+    assert "YAML 语法错误" in syntax["zh"] and "YAML syntax error" in syntax["en"]
+    _one_language(syntax["zh"], syntax["en"], theirs)
+
+
+def test_secret_rotate_and_report_speak_one_language(tmp_path, monkeypatch):
+    monkeypatch.delenv("MEMBERPORTAL_SECRET", raising=False)
+    outs = {}
+    for lang in ("zh", "en"):
+        root = print_project(tmp_path / lang)
+
+        def run(*args, lang=lang, root=root):
+            return CliRunner().invoke(cli, ["--lang", lang, "-C", str(root), "--as-of",
+                                            PORTAL_AS_OF, *args]).output
+        said = [run("verify", "ABCD-EFGH"), run("secret", "init"), run("secret", "init"),
+                run("secret", "rotate-all"), run("secret", "rotate-all", "--yes"),
+                run("rotate", "M0002"), run("report"), run("report", "--save-snapshot"),
+                run("report")]
+        (root / ".memberportal" / "last-build.json").write_text('{"tiers": 3}')
+        said += [run("report"), run("--as-of", "2031-01-01", "cards", "--no-progress")]
+        monkeypatch.setenv("MEMBERPORTAL_SECRET", PRINT_SECRET.decode())
+        said += [run("secret", "init"), run("secret", "rotate-all", "--yes")]
+        monkeypatch.delenv("MEMBERPORTAL_SECRET")
+        outs[lang] = "\n".join(said)
+        theirs = _brand_words(root)
+    assert "memberportal secret init" in outs["zh"] and "已创建" in outs["zh"]
+    assert "已存在" in outs["zh"] and "--yes" in outs["zh"] and "新密钥已写入" in outs["zh"]
+    assert "个人主页第 1 代" in outs["zh"] and "没有上一次生成的记录" in outs["zh"]
+    assert "快照格式有误" in outs["zh"] and "没有会员有进行中的挽留优惠" in outs["zh"]
+    assert "exists already" in outs["en"] and "page generation 1" in outs["en"]
+    assert "snapshot is malformed" in outs["en"]
+    _one_language(outs["zh"], outs["en"], theirs)
+
+
+def test_init_speaks_one_language(tmp_path):
+    outs = {}
+    for lang in ("zh", "en"):
+        def run(*args, lang=lang):
+            return CliRunner().invoke(cli, ["--lang", lang, "init", *args]).output
+        outs[lang] = "\n".join([
+            run(str(tmp_path / lang / "new"), "--name", "小禾家", "--site-url",
+                "https://member.test.example/"),
+            run(str(tmp_path / lang / "new"), "--name", "小禾家", "--site-url",
+                "https://member.test.example/"),
+            run(str(tmp_path / lang / "other")),
+            run(str(tmp_path / lang / "bad"), "--name", "x", "--site-url", "member",
+                "--color", "green", "--currency", "yuan"),
+            run(str(tmp_path / lang / "example"), "--example"),
+        ])
+    assert "下一步：" in outs["zh"] and "不是空文件夹" in outs["zh"] and "--site-url：" in outs["zh"]
+    assert "next:" in outs["en"] and "is not empty" in outs["en"]
+    _one_language(outs["zh"], outs["en"], "小禾家" + _brand_words(tmp_path / "en" / "example"))
+
+
+@pytest.mark.parametrize("args", [("chek",), ("check", "--bogus"), ("explain",),
+                                  ("cards", "--layout", "wide"), ("--as-of", "1800-01-01", "check"),
+                                  ("--as-of", "someday", "check"), ("inserts",),
+                                  ("secret", "rotate-all")])
+def test_click_usage_errors_in_one_language(brand, args):
+    zh, en = (invoke("--lang", lang, "-C", str(brand), *args) for lang in ("zh", "en"))
+    assert zh.exit_code == en.exit_code == 2, (zh.output, en.output)
+    assert "错误：" in zh.output and "Error:" in en.output and "Error:" not in zh.output
+    _one_language(zh.output, en.output)
+
+
+def test_bad_images_and_broken_templates_in_one_language(tmp_path, monkeypatch):
+    import io
+
+    from PIL import Image
+    monkeypatch.setenv("MEMBERPORTAL_SECRET", PRINT_SECRET.decode())
+    root = portal_project(tmp_path / "brand")
+    images = root / "content" / "images"
+    images.mkdir()
+    png = io.BytesIO()
+    Image.new("RGB", (40, 40), "teal").save(png, "PNG")
+    (images / "cut.png").write_bytes(png.getvalue()[:-30])
+    (images / "photo.jpg").write_bytes(png.getvalue())
+    (images / "logo.eps").write_bytes(b"%!PS-Adobe-3.0 EPSF-3.0\n")
+    (images / "icon.svg").write_bytes(b'<svg xmlns="http://www.w3.org/2000/svg"><script>x()'
+                                      b'</script></svg>')
+    (images / "half.svg").write_bytes(b"<svg")
+    bad_images = _both(root, "build", "--no-progress")
+    assert bad_images["zh"].count("图片") >= 5 and "共发现 5 处错误" in bad_images["zh"]
+    assert "image: SVG with a <script> element" in bad_images["en"]
+    for p in images.iterdir():
+        p.unlink()
+    page = root / "templates" / "member" / "page.html"
+    page.parent.mkdir(parents=True)
+    page.write_text("{% if member %}<p>{{ member.id }}</p>\n", encoding="utf-8")
+    syntax = _both(root, "build", "--no-progress")
+    assert "模板语法错误" in syntax["zh"] and "template syntax error" in syntax["en"]
+    page.write_text("<p>{{ nobody.knows }}</p>\n", encoding="utf-8")
+    undefined = _both(root, "build", "--no-progress")
+    assert "未定义" in undefined["zh"] and "'nobody' is undefined" in undefined["en"]
+    theirs = _brand_words(root) + "".join(
+        p.read_text(encoding="utf-8") for p in (root / "content").rglob("*.md"))
+    for out in (bad_images, syntax, undefined):
+        _one_language(out["zh"], out["en"], theirs)
+
+
+def test_a_broken_parcels_file_and_serves_rebuilds_in_one_language(brand):
+    (brand / "bad.csv").write_text("order_id,member_id\nP-001,M0002\nP-001,M0002\n,M0001\n"
+                                   "P-404,M0001,x\nX-9,NOBODY\nP-002,M0003\n", encoding="utf-8")
+    (brand / "headless.csv").write_text("customer\nM0001\n", encoding="utf-8")
+    outs = {lang: "\n".join(CliRunner().invoke(cli, [
+        "--lang", lang, "-C", str(brand), "--as-of", PORTAL_AS_OF, *args]).output for args in (
+            ("inserts", "--parcels", str(brand / "bad.csv"), "--no-progress"),
+            ("inserts", "--parcels", str(brand / "headless.csv"), "--no-progress"),
+            ("cards", "--parcels", str(brand / "bad.csv"), "--member", "M0001")))
+        for lang in ("zh", "en")}
+    assert "已在第 2 行出现过" in outs["zh"] and "缺少 order_id 列" in outs["zh"]
+    assert "is already on line 2" in outs["en"] and "do not go together" in outs["en"]
+    _one_language(outs["zh"], outs["en"], _brand_words(brand))
+
+
+def test_serve_says_its_rebuilds_in_the_command_lines_language(tmp_path, monkeypatch):
+    from memberportal.serve import rebuild
+    monkeypatch.setenv("MEMBERPORTAL_SECRET", PRINT_SECRET.decode())
+    root = portal_project(tmp_path / "brand")
+    said: dict[str, list[str]] = {"zh": [], "en": []}
+    for lang in said:
+        rebuild(root, DAY, said[lang].append, lang)
+    (root / "members" / "tiers.yml").write_text("tiers: [\n", encoding="utf-8")
+    for lang in said:
+        rebuild(root, DAY, said[lang].append, lang)
+    zh, en = "\n".join(said["zh"]), "\n".join(said["en"])
+    assert "生成用时" in zh and "生成失败，继续提供上一次成功的站点" in zh and "YAML" in zh
+    assert "pages rendered" in en and "still serving the last good site" in en
+    _one_language(zh, en)

@@ -20,8 +20,8 @@ def root(tmp_path, monkeypatch):
 
 
 def run(root, *args):
-    result = CliRunner().invoke(cli, ["-C", str(root), "--as-of", PRINT_AS_OF.isoformat(),
-                                      *args, "--no-progress"])
+    result = CliRunner().invoke(cli, ["--lang", "en", "-C", str(root), "--as-of",
+                                      PRINT_AS_OF.isoformat(), *args, "--no-progress"])
     assert result.exit_code == 0, result.output
     return result.output
 
@@ -124,11 +124,11 @@ def test_cards_skip_offers_that_end_within_min_days(root):
     ids = {c["id"] for c in cards.card_contexts(late, project)}
     assert soonest["id"] not in ids
     assert soonest["id"] in {c["id"] for c in cards.card_contexts(late, project, min_days=2)}
-    result = CliRunner().invoke(cli, ["-C", str(root), "--as-of", day.isoformat(), "cards",
+    result = CliRunner().invoke(cli, ["--lang", "en", "-C", str(root), "--as-of", day.isoformat(), "cards",
                                       "--no-progress", "--member", soonest["id"]])
     assert result.exit_code == 1
     assert "has no active retention offer with 3 days left" in result.output
-    result = CliRunner().invoke(cli, ["-C", str(root), "--as-of", day.isoformat(), "cards",
+    result = CliRunner().invoke(cli, ["--lang", "en", "-C", str(root), "--as-of", day.isoformat(), "cards",
                                       "--no-progress", "--member", soonest["id"],
                                       "--min-days", "2", "-o", str(root / "late.pdf")])
     assert result.exit_code == 0, result.output

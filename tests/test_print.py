@@ -381,7 +381,7 @@ def test_cli_inserts_and_preview_leave_no_temporary_files(env, tmp_path):
     root, project, job = env
     exe = Path(sys.executable).parent / "memberportal"
     temp = {**os.environ, "TMPDIR": str(tmp_path)}  # where WeasyPrint copies the fonts
-    run = subprocess.run([str(exe), "-C", str(root), "--as-of", "2026-11-24", "inserts",
+    run = subprocess.run([str(exe), "--lang", "en", "-C", str(root), "--as-of", "2026-11-24", "inserts",
                           "--parcels", str(root / "parcels.csv"), "--chunk", "1",
                           "--workers", "2"], capture_output=True, text=True, env=temp)
     assert run.returncode == 0, run.stderr

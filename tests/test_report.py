@@ -38,13 +38,15 @@ def lower_gold_threshold(root, to: int) -> None:
 
 
 def test_report_in_chromium_with_tier_change_after_a_threshold_edit(project):
-    code, out = run(project, "report", "--save-snapshot")
+    code, out = run(project, "report", "--save-snapshot", lang="en")
     assert code == 0, out
     assert "no previous build recorded" in out and "saved this run's tiers" in out
     assert load_snapshot(project).tiers["M0001"] == "silver"  # ¥2,932 in 12 months
     lower_gold_threshold(project, 2500)
     code, out = run(project, "report")
     assert code == 0, out
+    assert "自 2026-11-24 的生成以来等级变动 1 次" in out
+    code, out = run(project, "report", lang="en")
     assert "1 tier changes since the build of 2026-11-24" in out
     report = project / "output" / "staff" / "report.html"
     html = report.read_text(encoding="utf-8")

@@ -10,7 +10,7 @@ import re
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
-from memberportal.errors import InputError, MemberPortalError, ValidationFailed, Where
+from memberportal.errors import InputError, MemberPortalError, Told, ValidationFailed, Where
 from memberportal.layout import rel
 
 ASSET_DIRS = ("templates", "content")
@@ -22,7 +22,6 @@ VECTOR = {".svg"}
 # or for print templates here (convert them to PNG, JPEG, WebP or SVG).
 REFUSED = {".eps", ".epsf", ".epsi", ".ps", ".ai", ".gif", ".bmp", ".tif", ".tiff", ".psd",
            ".ico", ".heic", ".heif", ".avif", ".jp2", ".jxl", ".pcx", ".tga", ".xbm", ".xpm"}
-ALLOWED_NAMES = "PNG, JPEG, WebP or SVG"
 _SVG_BANNED = {"script", "foreignobject", "iframe", "embed", "object", "handler", "listener"}
 _CSS_URL = re.compile(r"url\(\s*['\"]?\s*([^'\")\s]*)|@import", re.I)
 
@@ -45,31 +44,31 @@ def check_assets(root: Path) -> int:
     for path in files:
         problem = check_image(path)
         if problem:
-            errors.append(InputError(problem, Where(rel(path, root)), kind="image"))
+            errors.append(InputError(problem, Where(rel(path, root)), kind="image",
+                                     said=getattr(problem, "said", None)))
     if errors:
         raise ValidationFailed(errors)
     return len(files)
 
 
-def check_image(path: Path) -> str | None:
+def check_image(path: Path) -> Told | None:
     """What is wrong with one image file, or None."""
     suffix = path.suffix.lower()
     if suffix in REFUSED:
-        return f"{suffix[1:].upper()} files are not allowed; use {ALLOWED_NAMES}"
+        return Told("image.refused", kind=suffix[1:].upper())
     if suffix in VECTOR:
         return check_svg(path)
     return _check_raster(path, RASTER[suffix])
 
 
-def _check_raster(path: Path, expected: str) -> str | None:
+def _check_raster(path: Path, expected: str) -> Told | None:
     from PIL import Image
     cap = Image.MAX_IMAGE_PIXELS
     Image.MAX_IMAGE_PIXELS = None  # our own cap below, with the size in the message
     try:
         with Image.open(path) as im:
             if im.format != expected:
-                return (f"holds a {im.format} image under a {path.suffix} name; use "
-                        f"{ALLOWED_NAMES}")
+                return Told("image.misnamed", format=im.format, suffix=path.suffix)
             width, height = im.size
             if width * height > MAX_PIXELS:
                 return _too_big(width, height)
@@ -77,43 +76,41 @@ def _check_raster(path: Path, expected: str) -> str | None:
         with Image.open(path) as im:
             im.load()                     # every pixel decodes: catches a cut-off file
     except (OSError, SyntaxError, ValueError) as e:  # Pillow's words for a broken file
-        return f"cannot read the image (truncated or damaged?): {e}"
+        return Told("image.damaged", why=str(e))
     finally:
         Image.MAX_IMAGE_PIXELS = cap
     return None
 
 
-def _too_big(width: int, height: int) -> str:
-    return (f"{width}×{height} pixels is too large (at most {MAX_PIXELS:,} pixels, e.g. "
-            "8000×5000); scale it down: every page or printed sheet that uses it would have "
-            "to decode it")
+def _too_big(width: int, height: int) -> Told:
+    return Told("image.too_big", width=width, height=height, max=f"{MAX_PIXELS:,}")
 
 
-def check_svg(path: Path) -> str | None:
+def check_svg(path: Path) -> Told | None:
     """No scripts, no event handlers, no references outside the file itself."""
     text = path.read_bytes()
     if b"<!DOCTYPE" in text.upper() or b"<!ENTITY" in text.upper():
-        return "SVG with a DOCTYPE or entities is not allowed (entities can expand without end)"
+        return Told("image.svg_doctype")
     try:
         tree = ET.fromstring(text)
     except ET.ParseError as e:
-        return f"not well-formed SVG: {e}"
+        return Told("image.svg_broken", why=str(e))
     if _local(tree.tag) != "svg":
-        return f"not an SVG image (the root element is <{_local(tree.tag)}>)"
+        return Told("image.not_svg", root=_local(tree.tag))
     for el in tree.iter():
         tag = _local(el.tag).lower()
         if tag in _SVG_BANNED:
-            return f"SVG with a <{_local(el.tag)}> element is not allowed (scripts, embedded pages)"
+            return Told("image.svg_element", element=_local(el.tag))
         for name, value in el.attrib.items():
             attr = _local(name).lower()
             if attr.startswith("on"):
-                return f"SVG with an event handler ({_local(name)}=) is not allowed"
+                return Told("image.svg_handler", handler=_local(name))
             if attr in ("href", "src") and not _internal(value):
-                return f"SVG references {value}: only #fragments inside the file are allowed"
+                return Told("image.svg_reference", target=value)
             if attr == "style" and _external_css(value):
-                return f"SVG style loads {_external_css(value)}: nothing outside the file"
+                return Told("image.svg_style", target=_external_css(value))
         if tag == "style" and _external_css(el.text or ""):
-            return f"SVG style loads {_external_css(el.text or '')}: nothing outside the file"
+            return Told("image.svg_style", target=_external_css(el.text or ""))
     return None
 
 

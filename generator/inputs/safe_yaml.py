@@ -92,7 +92,8 @@ def read_yaml(path: Path, shown: str | None = None, lines: bool = True) -> Docum
     try:
         raw = path.read_bytes()
     except OSError as e:
-        raise InputError(f"cannot read: {e.strerror}", Where(shown)) from None
+        raise InputError(**worded("error.cannot_read", why=e.strerror),
+                         where=Where(shown)) from None
     return parse_yaml(decode(raw, shown), shown, lines)
 
 
@@ -104,8 +105,8 @@ def parse_yaml(text: str, shown: str, lines: bool = True) -> Document:
     except yaml.reader.ReaderError as e:
         line = text[: e.position].count("\n") + 1
         code = e.character if isinstance(e.character, int) else ord(e.character)
-        raise InputError(f"character U+{code:04X} is not allowed in YAML ({e.reason})",
-                         Where(shown, line)) from None
+        raise InputError(**worded("error.yaml_character", code=f"{code:04X}", why=e.reason),
+                         where=Where(shown, line)) from None
     except yaml.MarkedYAMLError as e:
         mark = e.problem_mark or e.context_mark
         line = mark.line + 1 if mark else 0
@@ -113,9 +114,10 @@ def parse_yaml(text: str, shown: str, lines: bool = True) -> Document:
         if "maximum nesting depth" in problem:  # PyYAML >= 6.0.4 stops before our own check
             raise InputError(**worded("error.yaml_depth", n=MAX_DEPTH),
                              where=Where(shown, line)) from None
-        raise InputError(f"YAML syntax error: {problem}", Where(shown, line)) from None
+        raise InputError(**worded("error.yaml_syntax", why=problem),
+                         where=Where(shown, line)) from None
     except yaml.YAMLError as e:
-        raise InputError(f"YAML error: {e}", Where(shown)) from None
+        raise InputError(**worded("error.yaml_other", why=str(e)), where=Where(shown)) from None
     finally:
         loader.dispose()
 
@@ -222,9 +224,8 @@ class _Builder:
             assert isinstance(ev, DocumentEndEvent)
             ev = get()
             if not isinstance(ev, StreamEndEvent):
-                raise InputError("YAML syntax error: expected a single document in the "
-                                 "stream, but found another document",
-                                 Where(self.file, ev.start_mark.line + 1))
+                raise InputError(**worded("error.yaml_documents"),
+                                 where=Where(self.file, ev.start_mark.line + 1))
         return Document(self.file, data, self.lines, self.text, complete=self.track)
 
     def node(self, get) -> Any:

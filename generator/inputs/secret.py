@@ -119,11 +119,10 @@ def init_secret(root: Path) -> Path:
     """`memberportal secret init`: a new secret for a brand that has none."""
     path = root / STATE_DIR / SECRET_FILE
     if os.environ.get(SECRET_ENV):
-        raise InputError(f"${SECRET_ENV} is set: that is the secret; unset it to keep one in "
-                         f"{STATE_DIR}/{SECRET_FILE}")
+        raise InputError(**worded("error.secret_env_init", env=SECRET_ENV,
+                                  file=f"{STATE_DIR}/{SECRET_FILE}"))
     if _read_file(path) is not None:
-        raise InputError(f"{STATE_DIR}/{SECRET_FILE} exists already; `memberportal secret "
-                         "rotate-all` replaces it (every page address changes)")
+        raise InputError(**worded("error.secret_exists", file=f"{STATE_DIR}/{SECRET_FILE}"))
     _write_new(path)
     return path
 
@@ -132,7 +131,7 @@ def rotate_all(root: Path) -> tuple[Path, Path | None]:
     """`memberportal secret rotate-all`: a new secret (every page address and code changes);
     the old one is kept beside it as secret.old-<time>. Returns (new, old)."""
     if os.environ.get(SECRET_ENV):
-        raise InputError(f"${SECRET_ENV} is set: change it where it is kept, not here")
+        raise InputError(**worded("error.secret_env_rotate", env=SECRET_ENV))
     path = root / STATE_DIR / SECRET_FILE
     old = None
     if _read_file(path) is not None:
@@ -177,11 +176,15 @@ def check_against_manifest(secret: bytes, generations: dict[str, int], manifest:
     behind = sorted(m for m, g in built.items()
                     if m in members and isinstance(g, int) and generations.get(m, 0) < g)
     if behind:
-        shown = ", ".join(f"{m} (generation {built[m]}, now {generations.get(m, 0)})"
-                          for m in behind[:10]) + (" …" if len(behind) > 10 else "")
-        raise InputError(f"{STATE_DIR}/{ROTATIONS_FILE} is missing or older than the live "
-                         f"site: revoked page addresses would work again for {shown}. Restore "
-                         f"it from your backup (or `memberportal rotate` those members again)",
+        shown = [("error.rotations_member",
+                  {"member": m, "built": built[m], "now": generations.get(m, 0)})
+                 for m in behind[:10]]
+        parts = [p for i, one in enumerate(shown) for p in ([("error.list_sep", {})] if i
+                                                             else []) + [one]]
+        parts += [("error.list_more", {})] if len(behind) > 10 else []
+        raise InputError(**worded("error.rotations_behind", *parts,
+                                  ("error.rotations_restore", {}),
+                                  file=f"{STATE_DIR}/{ROTATIONS_FILE}"),
                          field=f"{STATE_DIR}/{ROTATIONS_FILE}")
 
 
@@ -201,8 +204,8 @@ def load_generations(root: Path) -> dict[str, int]:
     bad = not isinstance(data, dict) or any(
         not isinstance(v, int) or isinstance(v, bool) or v < 0 for v in data.values())
     if bad:
-        raise InputError("rotations must map member ids to whole numbers (generations)",
-                         doc.where(), field=ROTATIONS_FILE)
+        raise InputError(**worded("error.rotations_map"), where=doc.where(),
+                         field=ROTATIONS_FILE)
     return {str(k): v for k, v in data.items()}
 
 

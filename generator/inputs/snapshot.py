@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
 
-from memberportal.errors import InputError, Where
+from memberportal.errors import InputError, Where, worded
 from memberportal.layout import SNAPSHOT_FILE, STATE_DIR, write_atomic
 
 
@@ -72,15 +72,13 @@ def load_snapshot(root: Path) -> Snapshot | None:
     except FileNotFoundError:
         return None
     except (OSError, ValueError) as e:
-        raise InputError(f"cannot read the last build's snapshot ({e}); delete the file and "
-                         "save a new one with `memberportal report --save-snapshot`",
-                         Where(shown)) from None
+        raise InputError(**worded("error.snapshot_unreadable", why=str(e)),
+                         where=Where(shown)) from None
     try:
         tiers = data["tiers"]
         if not all(isinstance(k, str) and isinstance(v, str) for k, v in tiers.items()):
             raise TypeError("tiers must map member ids to tier ids")
         return Snapshot(date.fromisoformat(data["as_of"]), dict(tiers))
     except (KeyError, TypeError, ValueError, AttributeError) as e:
-        raise InputError(f"the last build's snapshot is malformed ({e}); delete it and save "
-                         "a new one with `memberportal report --save-snapshot`",
-                         Where(shown)) from None
+        raise InputError(**worded("error.snapshot_malformed", why=str(e)),
+                         where=Where(shown)) from None

@@ -7,7 +7,7 @@ from typing import Any, Callable
 
 from memberportal.core.codes import member_refs
 from memberportal.core.rules import Status
-from memberportal.errors import BuildError, MemberPortalError, ValidationFailed
+from memberportal.errors import BuildError, MemberPortalError, ValidationFailed, worded
 from memberportal.inputs.project import Project
 from memberportal.layout import write_atomic
 from memberportal.print import press
@@ -51,8 +51,8 @@ def card_contexts(job: Job, project: Project, member_ids: list[str] | None = Non
             ctx = member_context(job, project, m.id, project.status(m, job.as_of), piece="card")
             if not _worth_a_card(job, ctx, min_days):
                 if member_ids is not None:
-                    raise BuildError(f"has no active retention offer with {min_days} days "
-                                     f"left on {job.as_of.isoformat()}", member=m.id,
+                    raise BuildError(**worded("cards.no_offer_left", n=min_days,
+                                              date=job.as_of.isoformat()), member=m.id,
                                      kind="card")
                 continue
             out.append(ctx)
@@ -106,8 +106,7 @@ def render_cards(job: Job, project: Project, cards: list[dict], out: Path,
     for every card held ~0.7 MB a card (1,782 cards: 1.2 GB, one core, 71 s). `progress(n)`
     is called as each chunk of `n` cards is rendered."""
     if not cards:
-        raise BuildError(f"no member has an active retention offer on {job.as_of.isoformat()}",
-                         kind="card")
+        raise BuildError(**worded("cards.no_offer", date=job.as_of.isoformat()), kind="card")
     if profile not in press.PROFILES:
         raise BuildError(f"unknown print profile {profile!r}: use {' or '.join(press.PROFILES)}")
     brand = brand_context(project)

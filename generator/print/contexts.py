@@ -14,7 +14,7 @@ from typing import Any
 from memberportal.core import tokens
 from memberportal.core.codes import code_anchor, make_code
 from memberportal.core.rules import OrderPlace, Status, first_order_offer, order_places
-from memberportal.errors import InputError, MemberPortalError, ValidationFailed, Where
+from memberportal.errors import InputError, MemberPortalError, ValidationFailed, Where, worded
 from memberportal.inputs.assets import check_assets
 from memberportal.inputs.config import site_url
 from memberportal.inputs.project import Project
@@ -125,9 +125,8 @@ def insert_tips(project: Project, lang: str) -> list[dict[str, Any]]:
         tip = doc.data.get("insert") if isinstance(doc.data, dict) else None
         if not isinstance(tip, str) or not tip.strip() or "\n" in tip.strip() or \
                 len(tip.strip()) > TIP_MAX:
-            errors.append(InputError(f"insert: one line of text of at most {TIP_MAX} "
-                                     "characters, shown on inserts with room left",
-                                     doc.where(("insert",)), field="insert"))
+            errors.append(InputError(**worded("parcels.tip", n=TIP_MAX),
+                                     where=doc.where(("insert",)), field="insert"))
             continue
         tip = html.unescape(tip.strip())  # quoted values come escaped for Markdown
         tips.append({"text": tip, "em": sum(1 if unicodedata.east_asian_width(c) in "WF"
@@ -244,19 +243,21 @@ def read_parcels(path: Path, project: Project) -> list[Parcel]:
     try:
         raw = path.read_bytes()
     except OSError as e:
-        raise InputError(f"cannot read: {e.strerror}", Where(shown)) from None
+        raise InputError(**worded("error.cannot_read", why=e.strerror),
+                         where=Where(shown)) from None
     text = decode(raw, shown)
     reader = csv.reader(io.StringIO(text))
     try:
         header = [h.strip() for h in next(reader)]
     except StopIteration:
-        raise InputError("empty file: the first line names the columns "
-                         f"({', '.join(PARCEL_COLUMNS)}, …)", Where(shown, 1)) from None
+        raise InputError(**worded("parcels.empty", columns=", ".join(PARCEL_COLUMNS)),
+                         where=Where(shown, 1)) from None
     except csv.Error as e:
-        raise InputError(f"malformed CSV: {e}", Where(shown, 1)) from None
+        raise InputError(**worded("parcels.malformed", why=str(e)),
+                         where=Where(shown, 1)) from None
     if "order_id" not in header:  # member_id may be left out: the records know the buyer
-        raise InputError(f"missing column order_id (the header has: {', '.join(header)})",
-                         Where(shown, 1))
+        raise InputError(**worded("parcels.no_order_column", header=", ".join(header)),
+                         where=Where(shown, 1))
     known = {m.id for m in project.members}
     owner = {o.id: m.id for m in project.members for o in m.orders}
     errors: list[MemberPortalError] = []
@@ -268,41 +269,45 @@ def read_parcels(path: Path, project: Project) -> list[Parcel]:
             if not any(cell.strip() for cell in row):
                 continue
             if len(row) != len(header):
-                errors.append(InputError(f"{len(row)} fields, the header has {len(header)}",
-                                         Where(shown, line)))
+                errors.append(InputError(**worded("parcels.fields", n=len(row),
+                                                  header=len(header)), where=Where(shown, line)))
                 continue
             values = dict(zip(header, (c.strip() for c in row)))
             order, member = values["order_id"], values.get("member_id")
             if not order:
-                errors.append(InputError("empty order_id", Where(shown, line), field="order_id"))
+                errors.append(InputError(**worded("parcels.empty_order"), where=Where(shown, line),
+                                         field="order_id"))
                 continue
             if order in seen:
-                errors.append(InputError(f"order {order} is already on line {seen[order]}",
-                                         Where(shown, line), field="order_id"))
+                errors.append(InputError(**worded("parcels.order_twice", order=order,
+                                                  line=seen[order]),
+                                         where=Where(shown, line), field="order_id"))
                 continue
             seen[order] = line
             if member is None:
                 member = owner.get(order)
                 if member is None:
-                    errors.append(InputError(f"order {order} is in no member's records (import "
-                                             "it first, or add a member_id column)",
-                                             Where(shown, line), field="order_id"))
+                    errors.append(InputError(**worded("parcels.order_unknown", order=order),
+                                             where=Where(shown, line), field="order_id"))
                     continue
             elif owner.get(order, member) != member:  # a typo would print another's QR
-                errors.append(InputError(f"order {order} is member {owner[order]}'s, not "
-                                         f"{member}'s", Where(shown, line), field="member_id",
+                errors.append(InputError(**worded("parcels.order_other", order=order,
+                                                  owner=owner[order], member=member),
+                                         where=Where(shown, line), field="member_id",
                                          member=member or None))
                 continue
             if member not in known:
-                errors.append(InputError(f"unknown member id '{member}'", Where(shown, line),
-                                         field="member_id", member=member or None))
+                errors.append(InputError(**worded("parcels.unknown_member", member=member),
+                                         where=Where(shown, line), field="member_id",
+                                         member=member or None))
                 continue
             extra = tuple((k, v) for k, v in values.items() if k not in PARCEL_COLUMNS)
             parcels.append(Parcel(line, order, member, extra))
     except csv.Error as e:
-        errors.append(InputError(f"malformed CSV: {e}", Where(shown, reader.line_num)))
+        errors.append(InputError(**worded("parcels.malformed", why=str(e)),
+                                 where=Where(shown, reader.line_num)))
     if errors:
         raise ValidationFailed(errors)
     if not parcels:
-        raise InputError("no parcels in the file", Where(shown, 1))
+        raise InputError(**worded("parcels.none"), where=Where(shown, 1))
     return parcels

@@ -7,7 +7,7 @@ from decimal import Decimal
 from typing import Any
 
 from memberportal.core.rules import Msg
-from memberportal.errors import plurals
+from memberportal.errors import MemberPortalError, ValidationFailed, plurals
 
 CATALOGUE: dict[str, dict[str, str]] = {
     "zh": {
@@ -503,7 +503,192 @@ CATALOGUE: dict[str, dict[str, str]] = {
         "cli.import.dry_run": "试运行：未写入任何内容",
         "cli.import.wrote": "已写入 {n} 个文件（新会员 {members} 位）",
         "cli.import.nothing": "没有需要改变的内容",
+        "cli.as_of_range": "应为 {first} 到 {last} 之间的日期",
+        "cli.rotate": "{member}：个人主页第 {generation} 代。旧网址在下一次 `memberportal build` 后失效；请用新二维码重印该会员的卡片或插页。请把 {rotations} 与 {secret} 一起备份。",
+        "cli.secret.created": "已创建 {path}（仅您可读）。请连同 {rotations} 一起备份：没有它们，任何页面地址和已印二维码都无法重新算出。",
+        "cli.secret.built_before": "之前已生成过页面（{built}）：换用这个新密钥后，下一次生成时每个页面地址和已印二维码都会改变。",
+        "cli.secret.confirm": "每个个人主页地址、已印二维码和挽留码都会改变；确认要做，请加 --yes 再运行一次",
+        "cli.secret.rotated": "新密钥已写入 {path}{kept}。每个页面地址、已印二维码和挽留码都会改变：请运行 `memberportal build`，再重印卡片和插页。请备份新密钥。",
+        "cli.secret.kept": "；旧密钥保留为 {old}（不再需要时请删除）",
+        "cli.report.thin": "流失模型：有复购的会员不足 {n} 位，不够拟合 BG/NBD：每个标记都来自会员自己的购买节奏或天数规则",
+        "cli.report.fitted": "流失模型：BG/NBD 用 {members} 位会员拟合（{params}），用时 {secs} 秒；为其中有复购的 {n} 位打标记",
+        "cli.report.written": "{paths}：{members} 位会员，本周应回访 {calls} 位（逾期 {late} 位），有流失风险 {at_risk} 位，本月生日 {birthdays} 位",
+        "cli.report.changes": "  自 {date} 的生成以来等级变动 {n} 次",
+        "cli.report.no_snapshot": "  没有上一次生成的记录：不显示等级变动",
+        "cli.report.saved": "  本次的等级已保存到 {path}",
+        "cli.init.no_terminal": "请给出 --name 和 --site-url（以及 --lang、--color、--currency），或用 --example 复制示例品牌：没有可以提问的终端",
+        "cli.init.example": "已创建 {folder}：示例品牌的副本：{files}，示例会员 {n} 位",
+        "cli.init.created": "已为 {name}（{url}，{lang}）创建 {folder}：{files}",
+        "cli.init.next": "下一步：",
+        "cli.inserts.done": "{path}：{n} 张插页（第 {first}–{last} 张，共 {total} 张），{mb} MB，用时 {secs} 秒（每秒 {rate} 张；{how}）；清单 {manifest}",
+        "cli.inserts.shapes": "字段绘制在 {n} 个已排版的形状上",
+        "cli.inserts.whole": "{n} 张整体排版：{why}",
+        "cli.inserts.unrecorded": "{n} 个包裹的订单尚未录入档案：按会员的下一笔订单计算（请先导入订单，再检查插页）",
+        "cli.inserts.unrecorded_one": "{n} 个包裹的订单尚未录入档案：按会员的下一笔订单计算（请先导入订单，再检查插页）",
+        "cli.failed.insert": "{n} 张插页生成失败，未放入 PDF",
+        "cli.failed.insert_one": "{n} 张插页生成失败，未放入 PDF",
+        "cli.failed.card": "{n} 张卡片生成失败，未放入 PDF",
+        "cli.failed.card_one": "{n} 张卡片生成失败，未放入 PDF",
+        "cli.cards.together": "--member 和 --parcels 不能一起使用",
+        "cli.cards.none": "{date} 没有会员有进行中的挽留优惠：没有要印的卡片，未写入任何内容",
+        "cli.cards.done": "{path}：{n} 张卡片，{mb} MB{manifest}",
+        "cli.manifest": "；清单 {name}",
+        "cli.notebook.done": "{path}：{n} 页，{mb} MB",
+        # click's own words (its gettext messages, by their English text)
+        "click:Error: {message}": "错误：{message}",
+        "click:Try '{command} {option}' for help.": "运行 '{command} {option}' 查看帮助。",
+        "click:Usage:": "用法：",
+        "click:Invalid value: {message}": "无效的值：{message}",
+        "click:Invalid value for {param_hint}: {message}": "{param_hint} 的值无效：{message}",
+        "click:Missing argument": "缺少参数",
+        "click:Missing option": "缺少选项",
+        "click:Missing parameter": "缺少参数",
+        "click:Missing {param_type}": "缺少{param_type}",
+        "click:Missing parameter: {param_name}": "缺少参数：{param_name}",
+        "click:Missing command.": "缺少命令。",
+        "click:No such option {name!r}.": "没有选项 {name!r}。",
+        "click:No such command {name!r}.": "没有命令 {name!r}。",
+        "click:Did you mean {possibility}?": "是否想写 {possibility}？",
+        "click:(Did you mean one of: {possibilities}?)": "（是否想写其中之一：{possibilities}？）",
+        "click:Option {name!r} does not take a value.": "选项 {name!r} 不接受值。",
+        "click:Option {name!r} requires an argument.": "选项 {name!r} 需要一个值。",
+        "click:Option {name!r} requires {nargs} arguments.": "选项 {name!r} 需要 {nargs} 个值。",
+        "click:Got unexpected extra argument ({args})": "多出了参数（{args}）",
+        "click:Got unexpected extra arguments ({args})": "多出了参数（{args}）",
+        "click:{value!r} is not {choice}.": "{value!r} 不是 {choice}。",
+        "click:{value!r} is not one of {choices}.": "{value!r} 不是 {choices} 之一。",
+        "click:{value!r} does not match the format {format}.": "{value!r} 不符合格式 {format}。",
+        "click:{value!r} does not match the formats {formats}.": "{value!r} 不符合格式 {formats} 中的任何一种。",
+        "click:{value!r} is not a valid {number_type}.": "{value!r} 不是有效的{number_type}。",
+        "click:{value} is not in the range {range}.": "{value} 不在范围 {range} 内。",
+        "click:file": "文件", "click:directory": "文件夹", "click:path": "路径",
+        "click:{name} {filename!r} does not exist.": "{name} {filename!r} 不存在。",
+        "click:{name} {filename!r} is a file.": "{name} {filename!r} 是文件。",
+        "click:{name} {filename!r} is a directory.": "{name} {filename!r} 是文件夹。",
+        "click:{name} {filename!r} is not readable.": "{name} {filename!r} 不可读。",
+        "click:{name} {filename!r} is not writable.": "{name} {filename!r} 不可写。",
+        "click:Could not open file {filename!r}: {message}": "无法打开文件 {filename!r}：{message}",
+        "click:default: {default}": "默认：{default}",
+        "click:Aborted!": "已中止！",
         "error.not_utf16": "文件以 UTF-16 标记开头，但内容不是 UTF-16（第 {at} 个字节起）；请重新导出",
+        "error.secret_env_init": "已设置 ${env}：它就是密钥；要把密钥保存在 {file}，请先取消这个变量",
+        "error.secret_exists": "{file} 已存在；`memberportal secret rotate-all` 会替换它（每个页面地址都会改变）",
+        "error.secret_env_rotate": "已设置 ${env}：请在保存它的地方修改，而不是这里",
+        "error.rotations_behind": "{file} 缺失或比线上站点旧：已撤销的页面地址会对以下会员重新生效：",
+        "error.rotations_member": "{member}（第 {built} 代，现为 {now}）",
+        "error.list_sep": "、",
+        "error.list_more": " …",
+        "error.rotations_restore": "。请从备份恢复它（或对这些会员重新运行 `memberportal rotate`）",
+        "error.rotations_map": "rotations 应把会员 ID 对应到整数（代数）",
+        "error.snapshot_unreadable": "无法读取上次生成的快照（\"{why}\"）；请删除该文件，再用 `memberportal report --save-snapshot` 保存新的快照",
+        "error.snapshot_malformed": "上次生成的快照格式有误（\"{why}\"）；请删除它，再用 `memberportal report --save-snapshot` 保存新的快照",
+        "error.yaml_character": "YAML 中不允许字符 U+{code}（\"{why}\"）",
+        "error.yaml_syntax": "YAML 语法错误：\"{why}\"",
+        "error.yaml_other": "YAML 错误：\"{why}\"",
+        "error.yaml_documents": "YAML 语法错误：一个文件只能有一个文档，却发现了另一个",
+        "error.no_project": "在 {here} 及其上级文件夹中都没有 {file}；请在品牌项目内运行（见 `memberportal init`）",
+        "image.refused": "不允许 {kind} 文件；请使用 PNG、JPEG、WebP 或 SVG",
+        "image.misnamed": "文件名是 {suffix}，内容却是 {format} 图片；请使用 PNG、JPEG、WebP 或 SVG",
+        "image.damaged": "无法读取图片（被截断或已损坏？）：\"{why}\"",
+        "image.too_big": "{width}×{height} 像素太大（最多 {max} 像素，例如 8000×5000）；请缩小：用到它的每个页面或印张都得解码它",
+        "image.svg_doctype": "不允许带 DOCTYPE 或实体的 SVG（实体可能无限展开）",
+        "image.svg_broken": "SVG 格式不正确：\"{why}\"",
+        "image.not_svg": "不是 SVG 图片（根元素是 <{root}>）",
+        "image.svg_element": "不允许带 <{element}> 元素的 SVG（脚本、嵌入页面）",
+        "image.svg_handler": "不允许带事件处理（{handler}=）的 SVG",
+        "image.svg_reference": "SVG 引用了 {target}：只允许引用文件内部的 #片段",
+        "image.svg_style": "SVG 样式加载了 {target}：不允许加载文件以外的内容",
+        "template.syntax": "模板语法错误：\"{why}\"",
+        "template.not_found": "找不到模板：{name}",
+        "template.not_allowed": "模板中不允许：\"{why}\"",
+        "template.undefined": "模板用到了未定义的值：\"{why}\"",
+        "template.failed": "模板出错（{error}）：\"{why}\"",
+        "template.link_out": "已拒绝：它是指向 {real} 的链接，在模板文件夹 {folder} 之外",
+        "parcels.tip": "insert：一行文字，最多 {n} 个字符，印在有空位的插页上",
+        "parcels.empty": "空文件：第一行应写列名（{columns}, …）",
+        "parcels.malformed": "CSV 格式有误：\"{why}\"",
+        "parcels.no_order_column": "缺少 order_id 列（表头只有：{header}）",
+        "parcels.fields": "{n} 个字段，而表头有 {header} 个",
+        "parcels.empty_order": "order_id 为空",
+        "parcels.order_twice": "订单 {order} 已在第 {line} 行出现过",
+        "parcels.order_unknown": "订单 {order} 不在任何会员的档案中（请先导入，或加上 member_id 列）",
+        "parcels.order_other": "订单 {order} 属于会员 {owner}，不是 {member}",
+        "parcels.unknown_member": "未知会员 ID '{member}'",
+        "parcels.none": "文件中没有包裹",
+        "cards.no_offer_left": "在 {date} 没有剩余 {n} 天以上的挽留优惠",
+        "cards.no_offer": "{date} 没有会员有进行中的挽留优惠",
+        "serve.failed": "生成失败，继续提供上一次成功的站点：\n",
+        "serve.built": "生成用时 {secs} 秒：渲染 {rendered} 个页面，未变 {reused} 个，失败 {failed} 个",
+        "serve.serving": "正在提供 {url}（按 Ctrl-C 停止）；监视 {watched}；印刷预览在 {preview}",
+        "serve.change": "发现改动，重新生成…",
+        "build.page_kept": "（保留了上一版页面）",
+        "template.leaves_site": "引用了 {refs}：个人主页只能使用站点内的文件（不能引用其他主机、file: 网址或用 ../ 跳出站点）",
+        "build.changed": "{file} 在生成过程中被修改了；请重新生成",
+        "build.os_error": "{why}",
+        "build.os_stage": "（{stage} 阶段）；",
+        "build.os_file": "：{file}",
+        "build.os_writing": "（写入 {out} 时）",
+        "build.live": "新站点已上线",
+        "build.midway": "output/site 一部分是上一次生成的，一部分是这一次的（不会有已删除或已撤销的页面与新页面同时在线）；下一次 build、check 或 serve 会完成切换",
+        "build.unchanged": "没有任何改变：output/site 仍是上一次生成的",
+        "kind.personal page": "个人主页", "kind.image": "图片", "kind.build": "生成", "kind.encoding": "编码",
+        "kind.portal": "会员中心", "kind.insert": "插页", "kind.card": "卡片", "kind.print": "印刷",
+        "kind.staff report": "员工报告", "kind.render limit": "渲染限制",
+        "kind.template": "模板 {name}", "kind.template_line": "模板 {name} 第 {line} 行",
+        "init.not_empty": "{target} 不是空文件夹；`memberportal init` 在新的或空的文件夹中建立项目",
+        "init.bad.name": "--name：品牌名称，一行，最多 100 个字符",
+        "init.bad.site_url": "--site-url：会员中心的完整网址，例如 https://member.example.com/",
+        "init.bad.lang": "--lang：zh 或 en",
+        "init.bad.color": "--color：#rrggbb，例如 #2f7d6d",
+        "init.bad.currency": "--currency：ISO 币种代码，例如 CNY、USD、EUR",
+        "error.semicolon": "；",
+        "init.step.cd": "cd {folder}",
+        "init.step.backup": "备份 {secret}（第一个需要它的命令会生成）和 {rotations}：没有它们，每个个人主页地址和挽留码都会改变；切勿提交或发布它们",
+        "init.step.example": "这是示例品牌的副本：印刷任何东西之前，请修改 {file} 中的 brand.name，以及 mkdocs.yml 中的 site_name、site_url 和 copyright",
+        "init.step.edit": "编辑 {file}（等级、权益、商品、members.keys）、content/story.md 和 content/handbook-intro.md",
+        "init.step.import": "导入订单（memberportal import orders.csv --dry-run），然后删除 members/samples/ 中的示例会员",
+        "init.step.build": "memberportal check && memberportal build，然后用 memberportal serve 查看",
+        "import.no_mapping": "没有名为 '{name}' 的列映射；内置的有：{builtin}，也可以给一个 .yml 文件",
+        "import.mapping_file": "列映射文件应是一个映射（name、columns…）",
+        "import.unknown_encoding": "未知编码 '{encoding}'",
+        "import.bad_bytes": "无法按 {encoding} 读取（第 {column} 列的字节 {byte}）；请重新导出，或把文件另存为 UTF-8",
+        "import.utf8_inside": "这一行是 UTF-8，而文件是 {encoding}（从本行第 {at} 个字节起）；会被读成别的字符：请用同一种编码重新导出（如果这一行确实是 GBK，可在列映射中写 encoding: gb18030）",
+        "import.empty": "导出文件是空的",
+        "import.no_header": "没有表头行（\"{why}\"）",
+        "import.bad_row": "无法读取的 CSV 行：\"{why}\"",
+        "import.extra_cells": "{cells} 个单元格，但只有 {headers} 个列标题",
+        "import.no_fit": "没有内置列映射适合这些列（{headers}）；请用 --mapping 指定（{builtin} 或一个 .yml 文件）",
+        "import.no_column": "导出文件缺少这些列：",
+        "import.in_mapping": "（列映射 '{mapping}'）",
+        "import.need.key_open": "会员识别键（",
+        "import.need.key_close": "）或 member_id",
+        "import.or": " 或 ",
+        "import.need.product": "sku 或 product_name",
+        "import.name": "{name}",
+        "import.hint_close": "；'{col}'（找到的是 '{close}'）",
+        "import.hint_keys": "；导出文件有 {other}：要用它识别会员，请在 members/tiers.yml 中写 `members: {{keys: [{first}]}}`",
+        "import.no_order_id": "没有订单号",
+        "import.differs": "订单 {order}：'{value}' 与第 {line} 行的 '{first}' 不同",
+        "import.no_sku": "没有 sku，商品名也不对应 members/tiers.yml 中的任何商品（{title}）",
+        "import.no_sku_empty": "没有 sku，商品名也为空",
+        "import.qty": "数量应为 ≥ 1 的整数（实际为 '{value}'）",
+        "import.amount": "金额应为 ≥ 0 的数字（实际为 '{value}'）",
+        "import.no_date": "订单 {order}：没有付款日期",
+        "import.not_date": "不是日期：'{value}'（应为 2026-11-05 或 2026/11/5 14:23）",
+        "import.currency": "订单 {order} 的币种是 {currency}；会员计划按 {program} 计算（members/tiers.yml 中的 currency）",
+        "import.not_phone": "不是手机号：'{value}'",
+        "import.not_key": "不是有效的 {kind}：'{value}'",
+        "import.no_key": "订单 {order}：没有会员识别键（{keys}：members/tiers.yml 中的 members.keys），无法确定买家",
+        "import.masked": "；{kind} 是打码的（{value}）",
+        "import.shared_key": "订单 {order}：{kind} {value} 同时属于会员 {first} 和 {rest}；请给每位会员各自的",
+        "import.two_members": "订单 {order}：{ka} {va} 是会员 {a}，而 {kb} {vb} 是会员 {b}；请合并这两份档案或更正导出文件",
+        "import.key_differs": "订单 {order}：会员 {who} 的 {kind} 是 {have}，导出文件中是 {theirs}；请更正档案或导出文件",
+        "import.refunded": "订单 {order} 在导出文件中已退款，但在 {file}（会员 {member}）中没有；如果退款已确定，请在那里写 `refunded: true`",
+        "import.referral": "订单 {order}：推荐未计入：",
+        "import.why.no_code": "{codes} 不是任何会员的推荐码",
+        "import.why.self": "会员不能推荐自己",
+        "import.why.referred": "会员 {who} 已被推荐过",
+        "import.why.ordered": "会员 {who} 之前已下过单",
         # --- the command line's --help (English: the commands' own docstrings) ---
         "help": "memberportal：由会员档案生成会员主页、包裹插卡和品牌会员中心。",
         "help.root": "品牌项目文件夹（默认：从当前文件夹向上查找）。",
@@ -976,6 +1161,41 @@ CATALOGUE: dict[str, dict[str, str]] = {
         "cli.import.dry_run": "dry run: nothing written",
         "cli.import.wrote": "wrote {n} file(s) ({members} new members)",
         "cli.import.nothing": "nothing to change",
+        "cli.as_of_range": "a day between {first} and {last} is expected",
+        "cli.rotate": "{member}: page generation {generation}. The old URL stops working at the next `memberportal build`; reprint the member's card or insert with the new QR. Back up {rotations} together with {secret}.",
+        "cli.secret.created": "created {path} (readable by you only). Back it up with {rotations}: without them no page address or printed QR code can be recomputed.",
+        "cli.secret.built_before": "pages were built before ({built}): with this new secret every page address and printed QR code changes at the next build.",
+        "cli.secret.confirm": "every personal-page address, printed QR code and retention code changes; run again with --yes to do it",
+        "cli.secret.rotated": "new secret in {path}{kept}. Every page address, printed QR code and retention code changes: run `memberportal build`, then reprint cards and inserts. Back up the new secret.",
+        "cli.secret.kept": "; the old one is kept as {old} (delete it once nothing needs it)",
+        "cli.report.thin": "churn model: fewer than {n} members with a repeat order, too thin for BG/NBD: every flag comes from the member's rhythm or the day rule",
+        "cli.report.fitted": "churn model: BG/NBD fitted on {members} members ({params}) in {secs} s; it flags the {n} with a repeat order",
+        "cli.report.written": "{paths}: {members} members, {calls} calls due this week ({late} overdue), {at_risk} at risk, {birthdays} birthdays this month",
+        "cli.report.changes": "  {n} tier changes since the build of {date}",
+        "cli.report.no_snapshot": "  no previous build recorded: tier changes are not shown",
+        "cli.report.saved": "  saved this run's tiers to {path}",
+        "cli.init.no_terminal": "give --name and --site-url (and --lang, --color, --currency), or --example for a copy of the example brand: there is no terminal to ask on",
+        "cli.init.example": "created {folder}: a copy of the example brand: {files}, {n} sample member(s)",
+        "cli.init.created": "created {folder} for {name} ({url}, {lang}): {files}",
+        "cli.init.next": "next:",
+        "cli.inserts.done": "{path}: {n} inserts ({first}–{last} of {total}), {mb} MB, {secs} s ({rate} inserts/s; {how}); manifest {manifest}",
+        "cli.inserts.shapes": "fields drawn on {n} shapes laid out",
+        "cli.inserts.whole": "{n} laid out whole: {why}",
+        "cli.inserts.unrecorded": "{n} parcels' orders are not in the records yet: counted as the member's next order (import the orders, then check the inserts)",
+        "cli.inserts.unrecorded_one": "{n} parcel's order is not in the records yet: counted as the member's next order (import the orders, then check the inserts)",
+        "cli.failed.insert": "{n} inserts failed and are not in the PDF",
+        "cli.failed.insert_one": "{n} insert failed and is not in the PDF",
+        "cli.failed.card": "{n} cards failed and are not in the PDF",
+        "cli.failed.card_one": "{n} card failed and is not in the PDF",
+        "cli.cards.together": "--member and --parcels do not go together",
+        "cli.cards.none": "no member has an active retention offer on {date}: no cards to print, nothing written",
+        "cli.cards.done": "{path}: {n} cards, {mb} MB{manifest}",
+        "cli.manifest": "; manifest {name}",
+        "cli.notebook.done": "{path}: {n} pages, {mb} MB",
+        "serve.failed": "build failed, still serving the last good site:\n",
+        "serve.built": "built in {secs}s: {rendered} pages rendered, {reused} unchanged, {failed} failed",
+        "serve.serving": "serving {url} (Ctrl-C to stop); watching {watched}; print preview at {preview}",
+        "serve.change": "change seen, rebuilding…",
     },
 }
 
@@ -1049,3 +1269,52 @@ def say(msg: Msg, lang: str = "zh", symbol: str = "¥", address: str | None = No
         params["basis"] = word(f"basis.{params['basis']}", lang).format(**params)
     text = word(msg.key, lang, address).format(**params)
     return plurals(text) if lang == "en" else text
+
+
+# --- errors and notes as the command line says them -------------------------------------
+
+
+def told_text(text: str, lang: str, said: list[tuple[str, dict]] | None = None) -> str:
+    """A sentence in `lang` from its catalogue parts (`said`, or the text's own, a Told)
+    where the catalogue words every part, else as it is (English)."""
+    said = said if said is not None else getattr(text, "said", None)
+    table = CATALOGUE.get(lang, {})
+    if lang == "en" or not said or not all(key in table for key, _ in said):
+        return str(text)
+    return "".join(table[key].format(**params) for key, params in said)
+
+
+def error_text(error: MemberPortalError, lang: str) -> str:
+    """An error as the command line says it in `lang`: in English as raised; in another
+    language from the catalogue where it words every part of the message."""
+    if lang == "en":
+        return str(error)
+    message = told_text(error.message, lang, error.said)
+    if isinstance(error, ValidationFailed):
+        shown = error.errors if error.limit is None else error.errors[:error.limit]
+        more = len(error.errors) - len(shown)
+        tail = [word("cli.more_errors", lang).format(n=f"{more:,}")] if more else []
+        return "\n".join([*(error_text(e, lang) for e in shown), *tail, message])
+    head = [str(error.where)] if error.where else []
+    if error.kind:
+        head.append(kind_text(error.kind, lang))
+    if error.member:
+        head.append(word("cli.member", lang).format(member=error.member))
+    if error.field:
+        head.append(word("cli.field", lang).format(field=error.field))
+    return ": ".join([", ".join(head), message]) if head else message
+
+
+def kind_text(kind: str, lang: str) -> str:
+    """What an error is about ("image", "template insert.html line 4") in `lang`."""
+    if lang == "en":
+        return kind
+    table = CATALOGUE.get(lang, {})
+    inside = re.fullmatch(r"(.+?) \((.+)\)", kind)   # "personal page (template … line 3)"
+    if inside:
+        return f"{kind_text(inside[1], lang)}（{kind_text(inside[2], lang)}）"
+    m = re.fullmatch(r"template (\S+?)(?: line (\d+))?", kind)
+    if m:
+        key = "kind.template_line" if m[2] else "kind.template"
+        return table.get(key, "{name}").format(name=m[1], line=m[2])
+    return table.get(f"kind.{kind}", kind)

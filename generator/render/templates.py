@@ -16,7 +16,7 @@ from markupsafe import Markup, escape
 
 from memberportal.core.models import Program, visible_words
 from memberportal.core.rules import Msg
-from memberportal.errors import InputError, MemberPortalError, TemplateError, Where
+from memberportal.errors import InputError, MemberPortalError, TemplateError, Where, worded
 from memberportal.layout import BUILTIN_TEMPLATES
 from memberportal.render.messages import day, discount, money, number, say, word
 from memberportal.render.qr import qr_img, qr_svg
@@ -154,8 +154,8 @@ class _FolderLoader(jinja2.FileSystemLoader):
                 real, inside = os.path.realpath(filename), os.path.realpath(folder)
                 if not real.startswith(inside + os.sep):
                     raise TemplateError(
-                        f"refused: it is a link to {real}, outside the template folder "
-                        f"{folder}", kind=f"template {template}")
+                        **worded("template.link_out", real=real, folder=folder),
+                        kind=f"template {template}")
                 break
         return source, filename, uptodate
 
@@ -259,19 +259,21 @@ def render(env: jinja2.Environment, name: str, **context) -> str:
     try:
         return env.get_template(name).render(**context)
     except jinja2.TemplateSyntaxError as e:
-        raise TemplateError(f"template syntax error: {e.message}", field=None,
+        raise TemplateError(**worded("template.syntax", why=e.message), field=None,
                             kind=f"template {e.name or name} line {e.lineno}") from None
     except jinja2.TemplateNotFound as e:
-        raise TemplateError(f"template not found: {e.name}") from None
+        raise TemplateError(**worded("template.not_found", name=e.name)) from None
     except (MemberPortalError, MemoryError):  # ours already; out of memory: the limit names it
         raise
     except SecurityError as e:
-        raise TemplateError(f"not allowed in a template: {e.message}",
+        raise TemplateError(**worded("template.not_allowed", why=e.message),
                             kind=_where(env, e, name)) from None
     except jinja2.UndefinedError as e:
-        raise TemplateError(f"{e.message}", kind=_where(env, e, name)) from None
+        raise TemplateError(**worded("template.undefined", why=e.message),
+                            kind=_where(env, e, name)) from None
     except Exception as e:  # a filter or a test given the wrong thing: still template and line
-        raise TemplateError(f"{type(e).__name__}: {e}", kind=_where(env, e, name)) from None
+        raise TemplateError(**worded("template.failed", error=type(e).__name__, why=str(e)),
+                            kind=_where(env, e, name)) from None
 
 
 def _where(env: jinja2.Environment, exc: BaseException, name: str) -> str:
@@ -312,8 +314,8 @@ def quote_program(text: str, program: Program, lang: str, shown: str) -> str:
     try:
         return env.from_string(text).render()
     except jinja2.TemplateSyntaxError as e:
-        raise InputError(f"template syntax error: {e.message}", Where(shown, e.lineno)) \
-            from None
+        raise InputError(**worded("template.syntax", why=e.message),
+                         where=Where(shown, e.lineno)) from None
     except (jinja2.UndefinedError, jinja2.exceptions.SecurityError, TypeError,
             ValueError) as e:
         raise InputError(f"{e}", Where(shown)) from None

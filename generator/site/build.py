@@ -23,7 +23,13 @@ from typing import Callable
 
 from memberportal import code_fingerprint
 from memberportal.core.models import Program
-from memberportal.errors import BuildError, InputError, MemberPortalError, ValidationFailed
+from memberportal.errors import (
+    BuildError,
+    InputError,
+    MemberPortalError,
+    ValidationFailed,
+    worded,
+)
 from memberportal.inputs.assets import check_assets
 from memberportal.inputs.cache import load_index, save_index
 from memberportal.inputs.config import brand_errors, language, read_config
@@ -283,7 +289,9 @@ def pages(b: Build) -> None:
                                           before["mtime"])
         error.kind = "personal page" + (f" ({error.kind})" if error.kind else "")
         error.member = member_id
-        error.message += " (the previous page is kept)" if kept else ""
+        if kept:
+            error.message += worded("build.page_kept")["message"]
+            error.said = error.said and [*error.said, ("build.page_kept", {})]
         b.failures.append(error)
         if kept:
             entries[token] = {**before, "inputs": "failed"}
@@ -300,8 +308,7 @@ def pages(b: Build) -> None:
         else:  # second pass: new records for `only`, the others stay
             new = {r.id: r for r in result.records}
             if set(new) != {r.id for r in records[result.shown]}:
-                raise BuildError(f"{result.shown} changed during the build; build again",
-                                 kind="build")
+                raise BuildError(**worded("build.changed", file=result.shown), kind="build")
             records[result.shown] = [new[r.id] if r.id in only else r
                                      for r in records[result.shown]]
         b.read += 1
@@ -547,12 +554,11 @@ class _Stop(BaseException):
 
 def _os_error(e: OSError, stage: str, swapped: bool, out: Path,
               midway: bool = False) -> BuildError:
-    where = f": {e.filename}" if e.filename else f" while writing {out}"
-    state = ("the new site is live" if swapped else
-             "output/site is part the previous build, part this one (no removed or revoked "
-             "page is live beside a new one); the next build, check or serve finishes the swap"
-             if midway else "nothing changed: output/site is still the previous build")
-    return BuildError(f"{e.strerror or e}{where} ({stage} stage); {state}", kind="build")
+    where = (("build.os_file", {"file": e.filename}) if e.filename else
+             ("build.os_writing", {"out": out}))
+    state = "build.live" if swapped else "build.midway" if midway else "build.unchanged"
+    return BuildError(**worded("build.os_error", where, ("build.os_stage", {"stage": stage}),
+                               (state, {}), why=str(e.strerror or e)), kind="build")
 
 
 class _Hold:

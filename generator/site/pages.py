@@ -19,7 +19,7 @@ from memberportal.core.codes import code_anchor, make_code
 from memberportal.core.models import Member, Program
 from memberportal.core.rules import Status
 from memberportal.core.tokens import page_token, referral_code
-from memberportal.errors import BuildError, InputError, MemberPortalError, TemplateError
+from memberportal.errors import BuildError, InputError, MemberPortalError, TemplateError, worded
 from memberportal.layout import PRIVATE_DIR
 from memberportal.render.colors import tier_palette
 from memberportal.render.messages import discount, money
@@ -160,8 +160,7 @@ def stay_home(body: str, template: str, location: str,
                body.count(html.escape(u)) + body.count(u) * (html.escape(u) != u)
                != anchors[u]]
     if bad:
-        raise TemplateError(f"references {', '.join(bad)}: a personal page may only use files "
-                            "inside the site (no other host, no file: URL, no ../ out of it)",
+        raise TemplateError(**worded("template.leaves_site", refs=", ".join(bad)),
                             kind=f"template {template}")
 
 
@@ -240,11 +239,14 @@ def _job_env(job: PageJob) -> tuple[jinja2.Environment, bytes, bytes]:
     return made
 
 
+BatchError = tuple[str, str, "str | None", "list | None"]  # class name, message, kind, said
+
+
 def render_batch(job: PageJob, items: list[tuple[str, dict[str, Any]]],
-                 ) -> list[tuple[str, bytes | None, tuple[str, str, str | None] | None]]:
+                 ) -> list[tuple[str, bytes | None, BatchError | None]]:
     """Render (member id, context) pairs; each gives (id, page bytes, None) or (id, None, error).
 
-    Errors come back as (class name, message, kind): plain data over any wire.
+    Errors come back as (class name, message, kind, said): plain data over any wire.
     """
     env, head, tail = _job_env(job)
     out = []
@@ -255,16 +257,16 @@ def render_batch(job: PageJob, items: list[tuple[str, dict[str, Any]]],
                       frozenset(context.get("shop_links", {}).values()))
             out.append((member_id, b"".join((head, body.encode(), tail)), None))
         except MemberPortalError as e:
-            out.append((member_id, None, (type(e).__name__, e.message, e.kind)))
+            out.append((member_id, None, (type(e).__name__, e.message, e.kind, e.said)))
         except Exception as e:  # one broken page must not stop the others
-            out.append((member_id, None, ("BuildError", f"{type(e).__name__}: {e}", None)))
+            out.append((member_id, None, ("BuildError", f"{type(e).__name__}: {e}", None, None)))
     return out
 
 
-def batch_error(error: tuple[str, str, str | None]) -> MemberPortalError:
-    name, message, kind = error
+def batch_error(error: BatchError) -> MemberPortalError:
+    name, message, kind, said = error
     cls = {"TemplateError": TemplateError, "InputError": InputError}.get(name, BuildError)
-    return cls(message, kind=kind)
+    return cls(message, kind=kind, said=said)
 
 
 def _digest(data: Any) -> str:

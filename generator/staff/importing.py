@@ -32,6 +32,7 @@ from memberportal.core.tokens import CROCKFORD, derive, referral_code
 from memberportal.errors import (
     InputError,
     MemberPortalError,
+    Told,
     ValidationFailed,
     Where,
     worded,
@@ -150,11 +151,11 @@ def load_mapping(name_or_file: str, root: Path) -> Mapping:
     if not path.suffix:
         path = MAPPINGS / f"{name_or_file}.yml"
         if not path.is_file():
-            raise InputError(f"no mapping named '{name_or_file}'; built in: "
-                             f"{', '.join(builtin_mappings())}, or give a .yml file")
+            raise InputError(**worded("import.no_mapping", name=name_or_file,
+                                      builtin=", ".join(builtin_mappings())))
     doc = read_yaml(path, rel(path, root))
     if not isinstance(doc.data, dict):
-        raise InputError("a mapping file is a mapping (name, columns…)", doc.where())
+        raise InputError(**worded("import.mapping_file"), where=doc.where())
     try:
         return Mapping.model_validate(doc.data)
     except ValidationError as e:
@@ -214,7 +215,8 @@ def read_table(path: Path, shown: str, encoding: str = "auto") -> tuple[Table, l
     try:
         raw = path.read_bytes()
     except OSError as e:
-        raise InputError(f"cannot read: {e.strerror}", Where(shown)) from None
+        raise InputError(**worded("error.cannot_read", why=e.strerror),
+                         where=Where(shown)) from None
     errors: list[InputError] = []
     if raw.startswith((b"\xff\xfe", b"\xfe\xff")):  # Excel's "Unicode text": UTF-16, tabs
         try:
@@ -233,34 +235,34 @@ def read_table(path: Path, shown: str, encoding: str = "auto") -> tuple[Table, l
         try:
             "".encode(encoding)
         except LookupError:
-            raise InputError(f"unknown encoding '{encoding}'", Where(shown)) from None
+            raise InputError(**worded("import.unknown_encoding", encoding=encoding),
+                             where=Where(shown)) from None
         text_lines = []
         for n, line in enumerate(lines, 1):
             try:
                 text_lines.append(line.decode(encoding))
             except UnicodeDecodeError as e:
                 errors.append(InputError(
-                    f"cannot be read as {encoding.upper()} (byte 0x{line[e.start]:02x} at "
-                    f"column {e.start + 1}); re-export the file or save it as UTF-8",
-                    Where(shown, n), kind="encoding"))
+                    **worded("import.bad_bytes", encoding=encoding.upper(),
+                             byte=f"0x{line[e.start]:02x}", column=e.start + 1),
+                    where=Where(shown, n), kind="encoding"))
                 text_lines.append(line.decode(encoding, errors="replace"))
                 continue
             at = _utf8_inside(line) if guessed and encoding == "gb18030" else None
             if at is not None:
                 # GB18030 decodes most UTF-8 bytes too, as other characters: never guess
                 errors.append(InputError(
-                    f"is UTF-8 in a {encoding.upper()} file (from byte {at + 1} of the line); "
-                    "it would read as other characters: re-export the file in one encoding (or "
-                    "set encoding: gb18030 in a mapping if the line really is GBK)",
-                    Where(shown, n), kind="encoding"))
+                    **worded("import.utf8_inside", encoding=encoding.upper(), at=at + 1),
+                    where=Where(shown, n), kind="encoding"))
     if not text_lines:
-        raise InputError("the export is empty", Where(shown))
+        raise InputError(**worded("import.empty"), where=Where(shown))
     delimiter = "\t" if text_lines[0].count("\t") > text_lines[0].count(",") else ","
     reader = csv.reader(io.StringIO("".join(text_lines), newline=""), delimiter=delimiter)
     try:
         headers = next(reader)
     except (StopIteration, csv.Error) as e:
-        raise InputError(f"no header row ({e})", Where(shown, 1)) from None
+        raise InputError(**worded("import.no_header", why=str(e)),
+                         where=Where(shown, 1)) from None
     keys = [_key(h) for h in headers]
     rows: list[tuple[int, dict[str, str]]] = []
     start = reader.line_num + 1
@@ -270,12 +272,14 @@ def read_table(path: Path, shown: str, encoding: str = "auto") -> tuple[Table, l
         except StopIteration:
             break
         except csv.Error as e:
-            errors.append(InputError(f"unreadable CSV row: {e}", Where(shown, start)))
+            errors.append(InputError(**worded("import.bad_row", why=str(e)),
+                                     where=Where(shown, start)))
             break
         if any(c.strip() for c in cells):
             if len(cells) > len(keys):
-                errors.append(InputError(f"{len(cells)} cells but {len(keys)} column headers",
-                                         Where(shown, start)))
+                errors.append(InputError(**worded("import.extra_cells", cells=len(cells),
+                                                  headers=len(keys)),
+                                         where=Where(shown, start)))
             else:
                 rows.append((start, dict(zip(keys, cells))))
         start = reader.line_num + 1
@@ -286,9 +290,10 @@ def guess_mapping(table: Table) -> str:
     keys = {_key(h) for h in table.headers}
     fits = [n for n in builtin_mappings() if not load_mapping(n, MAPPINGS).required_missing(keys)]
     if not fits:
-        raise InputError(f"no built-in mapping fits these columns ({', '.join(table.headers[:8])}"
-                         f"{'…' if len(table.headers) > 8 else ''}); give one with --mapping "
-                         f"({', '.join(builtin_mappings())} or a .yml file)", Where(table.file, 1))
+        headers = ", ".join(table.headers[:8]) + ("…" if len(table.headers) > 8 else "")
+        raise InputError(**worded("import.no_fit", headers=headers,
+                                  builtin=", ".join(builtin_mappings())),
+                         where=Where(table.file, 1))
     return fits[0]
 
 
@@ -369,11 +374,9 @@ def normalise_key(kind: str, value: str, country_code: str) -> str | None:
     return value.strip() or None
 
 
-def no_key(order: ImportedOrder, keys: list[str]) -> str:
-    masked = "; ".join(f"the {k} is masked ({v})" for k, v in order.masked.items())
-    return (f"order {order.id}: no member key ({', '.join(keys)}: members.keys in "
-            f"members/tiers.yml), so the buyer cannot be identified"
-            f"{'; ' + masked if masked else ''}")
+def no_key(order: ImportedOrder, keys: list[str]) -> Told:
+    masked = [("import.masked", {"kind": k, "value": v}) for k, v in order.masked.items()]
+    return Told("import.no_key", *masked, order=order.id, keys=", ".join(keys))
 
 
 class _Rows:
@@ -388,8 +391,9 @@ class _Rows:
         self.skipped: set[str] = set()
         self.order_level = list(dict.fromkeys(c for f in _ORDER_FIELDS for c in self.columns(f)))
 
-    def err(self, line: int, message: str, column: str | None = None) -> None:
-        self.errors.append(InputError(message, Where(self.table.file, line), field=column))
+    def err(self, line: int, message: Told, column: str | None = None) -> None:
+        self.errors.append(InputError(message, Where(self.table.file, line), field=column,
+                                      said=message.said))
 
     def columns(self, fieldname: str) -> list[str]:
         if fieldname == "status":
@@ -430,7 +434,7 @@ class _Rows:
                 self.progress(1000)
             raw_id, col = self.order_id(row)
             if not raw_id:
-                self.err(line, "no order id", col)
+                self.err(line, Told("import.no_order_id"), col)
                 continue
             oid = self.m.order_prefix + raw_id.lstrip("#")
             if oid not in by_id:
@@ -441,8 +445,8 @@ class _Rows:
                 if not v:
                     continue
                 if col in seen and seen[col][0] != v:
-                    self.err(line, f"order {oid}: '{v}' differs from '{seen[col][0]}' on "
-                                   f"line {seen[col][1]}", col)
+                    self.err(line, Told("import.differs", order=oid, value=v,
+                                        first=seen[col][0], line=seen[col][1]), col)
                 seen.setdefault(col, (v, line))
             by_id[oid].lines.append(self.item(line, row))
         self.progress(len(self.table.rows) % 1000)
@@ -458,8 +462,8 @@ class _Rows:
         if not sku:
             sku = self.names.get(title, "")
             if not sku:
-                self.err(line, "no sku, and the product name matches no product in "
-                               f"members/tiers.yml ({title or 'empty'})",
+                self.err(line, Told("import.no_sku", title=title) if title
+                         else Told("import.no_sku_empty"),
                          (self.m.columns.sku or self.m.columns.product_name or ["sku"])[0])
         qty_text, qty_col = self.cell(row, "qty")
         qty = 1
@@ -471,13 +475,12 @@ class _Rows:
                 if qty < 1:
                     raise ValueError
             except (InvalidOperation, ValueError):
-                self.err(line, f"quantity must be a whole number ≥ 1 (got '{qty_text}')",
-                         qty_col)
+                self.err(line, Told("import.qty", value=qty_text), qty_col)
                 qty = 1
         amount_text, amount_col = self.cell(row, "amount")
         amount = _money(amount_text)
         if amount is None:
-            self.err(line, f"amount must be a number ≥ 0 (got '{amount_text}')",
+            self.err(line, Told("import.amount", value=amount_text),
                      amount_col or self.m.columns.amount[0])
             amount = Decimal(0)
         total = amount * qty if self.m.amount == "unit_price" else amount
@@ -502,7 +505,7 @@ class _Rows:
             return False
         order.refunded = bool(rule and status in rule.refunded)
         if not when:
-            self.err(order.line, f"order {order.id}: no payment date",
+            self.err(order.line, Told("import.no_date", order=order.id),
                      col or self.m.columns.date[0])
         else:
             m = _DATE.match(when)
@@ -513,12 +516,11 @@ class _Rows:
             if order.date and not FIRST_DAY <= order.date <= LAST_DAY:
                 order.date = None
             if order.date is None:
-                self.err(line, f"not a date: '{when}' (expected 2026-11-05 or 2026/11/5 "
-                               "14:23)", col)
+                self.err(line, Told("import.not_date", value=when), col)
         currency, line, col = get("currency")
         if currency and currency.upper() != self.currency:
-            self.err(line, f"order {order.id} is in {currency}; the program counts "
-                           f"{self.currency} (currency in members/tiers.yml)", col)
+            self.err(line, Told("import.currency", order=order.id, currency=currency,
+                                program=self.currency), col)
         member_id, _, _ = get("member_id")
         order.member_id = member_id or None
         for kind in MEMBER_KEYS:
@@ -530,8 +532,8 @@ class _Rows:
                 continue
             key = normalise_key(kind, value, self.m.country_code)
             if key is None:
-                what = "a phone number" if kind == "phone" else f"a valid {kind}"
-                self.err(line, f"not {what}: '{value}'", col)
+                self.err(line, Told("import.not_phone", value=value) if kind == "phone"
+                         else Told("import.not_key", kind=kind, value=value), col)
                 continue
             order.keys[kind] = key
         order.phone = order.keys.get("phone")
@@ -651,20 +653,27 @@ def plan_import(project: Project, csv_path: Path, mapping_name: str | None = Non
     missing = mapping.required_missing({_key(h) for h in table.headers}, keys)
     if missing:
         headers = [h.strip() for h in table.headers]
-        hint = []
+        hint: list[tuple[str, dict]] = []
         for f in missing:
             for col in (getattr(mapping.columns, f, None) or [])[:1]:
                 close = difflib.get_close_matches(col, headers, n=1)
                 if close:
-                    hint.append(f"'{col}' (found '{close[0]}')")
+                    hint.append(("import.hint_close", {"col": col, "close": close[0]}))
         other = [k for k in MEMBER_KEYS if k not in keys and mapping.has(
             k, {_key(h) for h in table.headers})]
         if other and any(f.startswith("a member key") for f in missing):
-            hint.append(f"the export has {', '.join(other)}: to recognise members by it, "
-                        f"write `members: {{keys: [{other[0]}]}}` in members/tiers.yml")
-        raise InputError(f"the export has no column for {', '.join(missing)} in mapping "
-                         f"'{mapping.name}'{'; ' + '; '.join(hint) if hint else ''}",
-                         Where(shown, 1))
+            hint.append(("import.hint_keys", {"other": ", ".join(other), "first": other[0]}))
+        def joined(parts, sep):
+            return [p for i, one in enumerate(parts) for p in ([(sep, {})] if i else []) + one]
+        named = [[("import.need.key_open", {}),
+                  *joined([[("import.name", {"name": k})] for k in keys], "import.or"),
+                  ("import.need.key_close", {})] if f.startswith("a member key")
+                 else [("import.need.product", {})] if f == "sku or product_name"
+                 else [("import.name", {"name": f})] for f in missing]
+        listed = joined(named, "error.list_sep")
+        raise InputError(**worded("import.no_column", *listed,
+                                  ("import.in_mapping", {"mapping": mapping.name}), *hint),
+                         where=Where(shown, 1))
     names = {p.name: p.sku for p in project.program.products}
     with bar(len(table.rows), "reading orders", "row") as b:
         rows = _Rows(mapping, table, names, project.program.currency, keys, b.update)
@@ -718,7 +727,7 @@ class _Identities:
                         self.index[kind, key].append(m.id)
             self.of[m.id] = own
 
-    def who(self, order: ImportedOrder) -> tuple[str | None, str | None]:
+    def who(self, order: ImportedOrder) -> tuple[str | None, Told | None]:
         """(member id, None), or (None, the error)."""
         keys = {k: v for k, v in order.keys.items() if k in self.keys}
         found: dict[str, tuple[str, str]] = {}  # member id -> the key that found it
@@ -727,15 +736,15 @@ class _Identities:
         for kind, key in keys.items():
             ids = self.index.get((kind, key), [])
             if len(ids) > 1:
-                return None, (f"order {order.id}: {kind} {_shown_key(kind, key)} belongs to "
-                              f"members {' and '.join(ids)}; give each its own")
+                return None, Told("import.shared_key", order=order.id, kind=kind,
+                                  value=_shown_key(kind, key), first=ids[0],
+                                  rest=" and ".join(ids[1:]))
             if ids and ids[0] not in found:
                 found[ids[0]] = (kind, key)
         if len(found) > 1:
             (a, (ka, va)), (b, (kb, vb)) = list(found.items())[:2]
-            return None, (f"order {order.id}: {ka} {_shown_key(ka, va)} is member {a} but "
-                          f"{kb} {_shown_key(kb, vb)} is member {b}; merge the two records or "
-                          "correct the export")
+            return None, Told("import.two_members", order=order.id, ka=ka,
+                              va=_shown_key(ka, va), a=a, kb=kb, vb=_shown_key(kb, vb), b=b)
         if found:
             who = next(iter(found))
         elif keys:
@@ -750,9 +759,8 @@ class _Identities:
             if have is None:
                 continue
             if have != key:
-                return None, (f"order {order.id}: member {who} has {kind} "
-                              f"{_shown_key(kind, have)}, the export {_shown_key(kind, key)}; "
-                              "correct the record or the export")
+                return None, Told("import.key_differs", order=order.id, who=who, kind=kind,
+                                  have=_shown_key(kind, have), theirs=_shown_key(kind, key))
         for kind, key in keys.items():
             if kind not in own:
                 own[kind] = key
@@ -782,13 +790,12 @@ def _merge(project: Project, mapping: Mapping, table: Table, orders: list[Import
             already += 1
             owner, refunded = existing_orders[order.id]
             if order.refunded and not refunded:
-                notices.append(f"order {order.id} is refunded in the export but not in "
-                               f"{project.where[owner].file} (member {owner}); mark it "
-                               "`refunded: true` there if the refund is final")
+                notices.append(Told("import.refunded", order=order.id,
+                                    file=project.where[owner].file, member=owner))
             continue
         who, error = ids.who(order)
         if error:
-            errors.append(InputError(error, Where(table.file, order.line)))
+            errors.append(InputError(error, Where(table.file, order.line), said=error.said))
             continue
         per_member[who].append(order)
     if errors:
@@ -860,15 +867,15 @@ def _referrals(project: Project, per_member: dict[str, list[ImportedOrder]], sec
         referrer = next((by_code[c] for c in shaped if c in by_code), None)
         why = None
         if referrer is None:
-            why = f"{', '.join(shaped)} is no member's referral code"
+            why = ("import.why.no_code", {"codes": ", ".join(shaped)})
         elif referrer == who:
-            why = "a member cannot refer herself"
+            why = ("import.why.self", {})
         elif who in claimed:
-            why = f"member {who} was already referred"
+            why = ("import.why.referred", {"who": who})
         elif who in project.by_id and project.member(who).orders:
-            why = f"member {who} had ordered before"
+            why = ("import.why.ordered", {"who": who})
         if why:
-            notices.append(f"order {order.id}: referral not credited: {why}")
+            notices.append(Told("import.referral", why, order=order.id))
             continue
         claimed.add(who)
         out[referrer].append((who, order))

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from memberportal.errors import InputError, worded
+from memberportal.errors import InputError, Told, worded
 from memberportal.inputs.config import is_example
 from memberportal.inputs.project import Project, load, load_members, load_program
 from memberportal.layout import EXAMPLE, PROGRAM_FILE, ROTATIONS_FILE, SECRET_FILE, STATE_DIR, rel
@@ -33,20 +33,20 @@ class BrandAnswers:
     color: str = "#2f7d6d"
     currency: str = "CNY"
 
-    def problems(self) -> list[str]:
+    def problems(self) -> list[Told]:
         bad = []
         if not self.name.strip() or len(self.name) > 100 or "\n" in self.name:
-            bad.append("--name: the brand's name, one line of at most 100 characters")
+            bad.append(Told("init.bad.name"))
         parts = urlsplit(self.site_url)
         if parts.scheme not in ("http", "https") or not parts.netloc:
-            bad.append("--site-url: the portal's full address, e.g. https://member.example.com/")
+            bad.append(Told("init.bad.site_url"))
         if self.lang not in ("zh", "en"):
-            bad.append("--lang: zh or en")
+            bad.append(Told("init.bad.lang"))
         if not (len(self.color) == 7 and self.color[0] == "#" and all(
                 c in "0123456789abcdefABCDEF" for c in self.color[1:])):
-            bad.append("--color: #rrggbb, e.g. #2f7d6d")
+            bad.append(Told("init.bad.color"))
         if not (len(self.currency) == 3 and self.currency.isalpha() and self.currency.isupper()):
-            bad.append("--currency: an ISO code such as CNY, USD, EUR")
+            bad.append(Told("init.bad.currency"))
         return bad
 
 
@@ -93,10 +93,11 @@ def init_project(target: Path, answers: BrandAnswers | None = None,
     `answers` is None, else a neutral project of the brand's own; returns what was written."""
     target = target.absolute()
     if target.exists() and (not target.is_dir() or any(target.iterdir())):
-        raise InputError(f"{target} is not empty; `memberportal init` makes a new project in a "
-                         "new or empty folder")
+        raise InputError(**worded("init.not_empty", target=target))
     if answers is not None and answers.problems():
-        raise InputError("; ".join(answers.problems()))
+        bad = answers.problems()
+        raise InputError("; ".join(bad), said=[p for i, told in enumerate(bad) for p in (
+            [("error.semicolon", {})] if i else []) + told.said])
     if not (example / PROGRAM_FILE).is_file():
         raise InputError(f"the example project is missing from the installed package "
                          f"({example}); reinstall memberportal")
@@ -168,22 +169,16 @@ def _new_brand(stage: Path, a: BrandAnswers, example: Path) -> list[str]:
     return list(files)
 
 
-def next_steps(folder: Path, example: bool) -> list[str]:
+def next_steps(folder: Path, example: bool) -> list[Told]:
     """What to do after `init`, printed at its end."""
-    steps = [f"cd {folder}",
-             f"back up {STATE_DIR}/{SECRET_FILE} (made by the first command that needs it) "
-             f"together with {STATE_DIR}/{ROTATIONS_FILE}: without them every personal-page "
-             "address and retention code changes; never commit or publish them"]
+    steps = [Told("init.step.cd", folder=folder),
+             Told("init.step.backup", secret=f"{STATE_DIR}/{SECRET_FILE}",
+                  rotations=f"{STATE_DIR}/{ROTATIONS_FILE}")]
     if example:
-        steps.append("this is a copy of the example brand: change brand.name in "
-                     f"{PROGRAM_FILE} and site_name, site_url and copyright in mkdocs.yml "
-                     "before printing anything")
+        steps.append(Told("init.step.example", file=PROGRAM_FILE))
     else:
-        steps += [f"edit {PROGRAM_FILE} (tiers, benefits, products, members.keys), "
-                  "content/story.md and content/handbook-intro.md",
-                  "import your orders (memberportal import orders.csv --dry-run), then delete "
-                  "the sample members in members/samples/"]
-    steps += ["memberportal check && memberportal build, then memberportal serve to look at it"]
+        steps += [Told("init.step.edit", file=PROGRAM_FILE), Told("init.step.import")]
+    steps += [Told("init.step.build")]
     return steps
 
 
