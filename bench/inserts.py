@@ -350,7 +350,7 @@ def in_process(job, project, parcels, folder: Path, batch_pdf: Path, system: boo
     what = "naive, system font" if system else "naive, in-process"
     renderer, env, _ = workers.tools(job)
     workers.worker_setup()          # rendering here as a worker would
-    brand, sheet = contexts.brand_context(project), inserts.Sheet().css()
+    brand, sheet = contexts.brand_context(project, job.lang), inserts.Sheet().css()
     base = workers.template_dir(env, "print/insert.html")
     bar = tqdm(total=len(parcels), unit="insert", mininterval=1, disable=None)
     paths = []
@@ -399,7 +399,7 @@ def profile(job, project, parcels) -> None:
     """Where one worker's time goes: one chunk rendered in this process, after a warm-up."""
     workers.worker_setup()          # rendering here as a worker would
     chunk = inserts.insert_contexts(job, project, parcels)
-    brand, sheet = contexts.brand_context(project), inserts.Sheet().css()
+    brand, sheet = contexts.brand_context(project, job.lang), inserts.Sheet().css()
     inserts._insert_chunk(job, brand, sheet, chunk[:2])
     prof = cProfile.Profile()
     t0 = time.perf_counter()
