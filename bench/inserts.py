@@ -276,9 +276,11 @@ def run(args, members: int, work: Path) -> None:
     )
     per = took / args.parcels
     ratios = []
+    # numbered as in the batch (n of N, each order's place), so each page can match its own
+    numbered = contexts.number_parcels(project, parcels, job.as_of)
     for count, name, how, against, sample in samples:
         if count:
-            each, checked = sample(parcels[:count])
+            each, checked = sample(numbered[:count])
             print(f"{name}: {count} inserts, {how}: {each * 1000:.0f} ms per insert")
             if checked:
                 print(checked)
