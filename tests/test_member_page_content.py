@@ -113,6 +113,13 @@ def test_grace_diamond_is_asked_to_spend_what_keeps_the_tier(pages):
     assert "您已是最高等级" not in text and "无需再消费" not in text
 
 
+def test_an_amount_that_holds_only_today_says_today_not_a_date_that_reads_as_past(pages):
+    # M0010's spend leaves the rolling window tomorrow: "在 <today> 前" read as already over
+    _, text = pages("M0010")
+    assert "今天之内再消费 ¥4,610，即可升级为钻石会员" in text
+    assert "在 2026年11月24日 前再消费" not in text
+
+
 def test_referrals_offer_urgency_win_back_and_shop_links(pages):
     assert "已推荐 3 位好友" in pages("M0021")[1]
     assert "仅剩 1 天" in pages("M0010")[1]
