@@ -107,8 +107,7 @@ def render_cards(job: Job, project: Project, cards: list[dict], out: Path,
     is called as each chunk of `n` cards is rendered."""
     if not cards:
         raise BuildError(**worded("cards.no_offer", date=job.as_of.isoformat()), kind="card")
-    if profile not in press.PROFILES:
-        raise BuildError(f"unknown print profile {profile!r}: use {' or '.join(press.PROFILES)}")
+    press.check_profile(profile)
     brand = brand_context(project)
     cards, failed = printable(job, layout, brand, cards)
     if not cards:

@@ -90,8 +90,7 @@ def build_inserts(job: Job, project: Project, parcels: list[Parcel], out: Path,
     at least two chunks.
     """
     sheet = sheet or Sheet()
-    if profile not in press.PROFILES:
-        raise BuildError(f"unknown print profile {profile!r}: use {' or '.join(press.PROFILES)}")
+    press.check_profile(profile)
     # press: the press stage draws the marks, outside the bleed (the template's are inside)
     rendered = replace(sheet, marks=False) if profile == "press" else sheet
     brand, page = brand_context(project, job.lang), rendered.css()

@@ -90,6 +90,7 @@ def refine(doc, notes: int, pages_of: int = 1) -> dict[str, int] | None:
 def build_notebook(job: Job, project: Project, out: Path, notes: int = 48,
                    style: str = "lined", member_id: str | None = None,
                    booklet_a4: bool = False, profile: str = "office") -> dict[str, Any]:
+    press.check_profile(profile)
     if style not in NOTE_STYLES:
         raise BuildError(f"unknown note style {style!r}; use {', '.join(NOTE_STYLES)}")
     story = _markdown(project, "story.md", job.lang)

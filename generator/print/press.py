@@ -779,13 +779,20 @@ def _rgb_in(pdf, holder, resources, seen: set, cache: dict) -> list[str]:
 # --- the profile, applied ---------------------------------------------------------------------
 
 
+def check_profile(profile: str) -> None:
+    """Refuse a print profile we do not have, before any rendering."""
+    if profile not in PROFILES:
+        raise BuildError(f"unknown print profile {profile!r}: use {' or '.join(PROFILES)}")
+
+
 def finish(data: bytes, profile: str, press: Press | None) -> bytes:
     """A print job's PDF in its profile: office as it is; press converted, then checked (a
     press PDF that fails the check is never left: the error says what failed)."""
+    check_profile(profile)
     if profile == "office":
         return data
-    if profile != "press" or press is None:
-        raise BuildError(f"unknown print profile {profile!r}: use {' or '.join(PROFILES)}")
+    if press is None:
+        raise BuildError("a press PDF needs its press settings (press_for)")
     made = to_press(data, press)
     problems = check(made)
     if problems:
